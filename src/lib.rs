@@ -1,0 +1,16 @@
+//! readsim: a deterministic simulation and load-testing harness for chat message read
+//! receipts. The pipeline (ARCHITECTURE.md): scenario -> workload -> driver -> target ->
+//! history -> checker -> report. `main.rs` is a thin CLI over this library.
+
+pub mod check;
+pub mod history;
+pub mod metrics;
+pub mod model;
+pub mod protocol;
+pub mod report;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod target;
+pub mod workload;

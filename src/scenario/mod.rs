@@ -1,0 +1,5 @@
+//! Scenario files: types, loading with line-and-path errors, validation, JSON schema.
+
+mod types;
+
+pub use types::*;

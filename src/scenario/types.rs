@@ -1,0 +1,357 @@
+//! The scenario file's types (TOML). Every section but `name` and `duration` has defaults, so
+//! a scenario says only what it cares about. Ranges are checked in `validate.rs`.
+
+use crate::protocol::GroupType;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A duration written as a string with a unit: "250ms", "5s", "10m", "1h 30m".
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Dur {
+    pub micros: u64,
+}
+
+impl Dur {
+    pub const fn from_micros(micros: u64) -> Dur {
+        Dur { micros }
+    }
+    pub const fn from_millis(ms: u64) -> Dur {
+        Dur { micros: ms * 1000 }
+    }
+    pub const fn from_secs(s: u64) -> Dur {
+        Dur {
+            micros: s * 1_000_000,
+        }
+    }
+    pub fn as_secs_f64(self) -> f64 {
+        self.micros as f64 / 1e6
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = std::time::Duration::from_micros(self.micros);
+        write!(f, "{}", humantime::format_duration(d))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        let s = String::deserialize(d)?;
+        let parsed = humantime::parse_duration(s.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write a number with a unit, e.g. \"250ms\", \"5s\", \"10m\""
+            ))
+        })?;
+        let micros = u64::try_from(parsed.as_micros()).map_err(|_| {
+            serde::de::Error::custom(format!("duration {s:?} is too long"))
+        })?;
+        Ok(Dur { micros })
+    }
+}
+
+impl JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration with a unit, e.g. \"250ms\", \"5s\", \"10m\".",
+            "examples": ["20ms", "5s", "10m"]
+        })
+    }
+}
+
+/// A whole scenario: who exists, how they talk, how they read, and what is checked.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Scenario name, shown in reports.
+    pub name: String,
+    /// Seed of every random decision; `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Virtual time during which new messages and pulls start. Reads, receipts and final
+    /// checks run on after it until the system is quiet.
+    pub duration: Dur,
+    #[serde(default)]
+    pub population: Population,
+    /// Group classes; each class creates `count` groups.
+    #[serde(default)]
+    pub groups: Vec<GroupClass>,
+    #[serde(default)]
+    pub c2c: C2c,
+    #[serde(default)]
+    pub receipts: Receipts,
+    #[serde(default)]
+    pub traffic: Traffic,
+    #[serde(default)]
+    pub reading: Reading,
+    #[serde(default)]
+    pub pulls: Pulls,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub checks: Checks,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Population {
+    /// Number of users (1..=10,000,000).
+    pub users: u32,
+    /// Share of users that are connected for the whole run (0..=1). Offline users are in
+    /// audiences but never act.
+    pub online_share: f64,
+}
+
+impl Default for Population {
+    fn default() -> Self {
+        Population {
+            users: 1000,
+            online_share: 0.9,
+        }
+    }
+}
+
+/// A class of groups sharing a type and a size distribution.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupClass {
+    /// Label for reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// How many groups of this class (>= 1).
+    pub count: u32,
+    /// Group type; Community and AVChatRoom never take receipts.
+    #[serde(rename = "type")]
+    pub group_type: GroupType,
+    /// Member count of each group (sender included), at least 2 and at most the population.
+    pub size: SizeDist,
+    /// Relative share of group traffic sent to this class's groups, per group (default 1).
+    #[serde(default = "one")]
+    pub traffic_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A distribution of whole numbers (group sizes).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SizeDist {
+    /// Always `value`.
+    Fixed { value: u32 },
+    /// Uniform in `min..=max`.
+    Uniform { min: u32, max: u32 },
+    /// Zipf over `min..=max`: small sizes common, a long tail of big ones.
+    Zipf {
+        min: u32,
+        max: u32,
+        /// Zipf exponent (> 0); larger means more small groups.
+        #[serde(default = "one")]
+        exponent: f64,
+    },
+}
+
+/// A distribution of durations (delays, latencies).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DelayDist {
+    /// Always `value`.
+    Fixed { value: Dur },
+    /// Uniform in `min..=max`.
+    Uniform { min: Dur, max: Dur },
+    /// Exponential with `mean`, cut at `max`.
+    Exp { mean: Dur, max: Dur },
+    /// Log-normal with `median` and shape `sigma`, cut at `max`.
+    Lognormal { median: Dur, sigma: f64, max: Dur },
+}
+
+impl DelayDist {
+    /// The largest value this distribution can produce.
+    pub fn upper_bound(&self) -> Dur {
+        match self {
+            DelayDist::Fixed { value } => *value,
+            DelayDist::Uniform { max, .. }
+            | DelayDist::Exp { max, .. }
+            | DelayDist::Lognormal { max, .. } => *max,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct C2c {
+    /// Number of distinct 1:1 conversations (pairs of online users).
+    pub pairs: u32,
+}
+
+impl Default for C2c {
+    fn default() -> Self {
+        C2c { pairs: 100 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Receipts {
+    /// Group types with group receipts switched on (the vendor's console switch).
+    pub enabled_types: Vec<GroupType>,
+    /// Largest group (members at send time, sender included) that takes receipts.
+    pub max_group_size: u32,
+}
+
+impl Default for Receipts {
+    fn default() -> Self {
+        let c = crate::protocol::ReceiptConfig::default();
+        Receipts {
+            enabled_types: c.enabled_types,
+            max_group_size: c.max_group_size,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Traffic {
+    /// Open-loop Poisson rate of group messages, all groups together, per virtual second.
+    pub group_messages_per_sec: f64,
+    /// Open-loop Poisson rate of 1:1 messages, all pairs together, per virtual second.
+    pub c2c_messages_per_sec: f64,
+    /// Share of messages sent with need_read_receipt (0..=1), where the group supports it.
+    pub receipt_share: f64,
+    /// Share of receipt-needing sends that a careless client makes where the group does not
+    /// support receipts (type disabled or group too large); they must be rejected.
+    pub misuse_share: f64,
+    /// Body size in bytes.
+    pub body_bytes: u32,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic {
+            group_messages_per_sec: 10.0,
+            c2c_messages_per_sec: 5.0,
+            receipt_share: 0.8,
+            misuse_share: 0.01,
+            body_bytes: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reading {
+    /// Chance that an online recipient reads a message it was pushed (0..=1).
+    pub read_probability: f64,
+    /// Time from the push to the read.
+    pub delay: DelayDist,
+    /// A reader collects receipts of one conversation for this long before sending them as
+    /// one batch ("0s" sends each at once).
+    pub batch_window: Dur,
+    /// Largest receipt batch a reader sends (1..=100).
+    pub batch_max: u32,
+    /// Chance that a reader of a 1:1 message marks the whole conversation read instead of
+    /// sending a per-message receipt (0..=1).
+    pub c2c_mark_read_share: f64,
+}
+
+impl Default for Reading {
+    fn default() -> Self {
+        Reading {
+            read_probability: 0.9,
+            delay: DelayDist::Exp {
+                mean: Dur::from_secs(3),
+                max: Dur::from_secs(30),
+            },
+            batch_window: Dur::from_millis(500),
+            batch_max: 20,
+            c2c_mark_read_share: 0.3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pulls {
+    /// Poisson rate at which each online user opens one of its conversations and runs the
+    /// pull flow: history, then receipts of its own messages, then member lists.
+    pub per_user_per_minute: f64,
+    /// Messages per history page (1..=100).
+    pub history_page: u32,
+    /// Chance that the flow pages a group message's member lists after pulling its counts.
+    pub member_list_share: f64,
+    /// Members per page (1..=100).
+    pub member_list_page: u32,
+    /// Most pages read per member list in one flow.
+    pub max_pages: u32,
+}
+
+impl Default for Pulls {
+    fn default() -> Self {
+        Pulls {
+            per_user_per_minute: 0.5,
+            history_page: 20,
+            member_list_share: 0.3,
+            member_list_page: 20,
+            max_pages: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    /// One-way latency between a client and the server, drawn per frame. Each link delivers
+    /// in order (as one TCP connection does).
+    pub latency: DelayDist,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            latency: DelayDist::Lognormal {
+                median: Dur::from_millis(20),
+                sigma: 0.5,
+                max: Dur::from_millis(500),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checks {
+    /// Every acknowledged receipt must reach its online sender as a push within this bound.
+    pub liveness_bound: Dur,
+    /// Share of receipt-needing messages whose counts are pulled once the run is quiet and
+    /// compared with what was acknowledged (0..=1).
+    pub final_pull_share: f64,
+    /// Share of group messages whose read and unread lists are paged to the end once quiet
+    /// and compared with the audience (0..=1).
+    pub final_list_share: f64,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            liveness_bound: Dur::from_secs(5),
+            final_pull_share: 1.0,
+            final_list_share: 0.2,
+        }
+    }
+}
