@@ -1,1 +1,5 @@
-//! TODO
+//! Streaming invariant checkers over history (SEMANTICS.md, "Invariants every run checks").
+
+mod violation;
+
+pub use violation::{Invariant, Violation};

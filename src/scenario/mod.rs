@@ -3,3 +3,4 @@
 mod types;
 
 pub use types::*;
+#[cfg(test)] mod exp;
