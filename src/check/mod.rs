@@ -3,3 +3,6 @@
 mod violation;
 
 pub use violation::{Invariant, Violation};
+mod checker;
+
+pub use checker::{CheckConfig, Checker};

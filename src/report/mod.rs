@@ -1,9 +1,24 @@
 //! Run reports: `report.json` (deterministic for simulated runs: nothing wall-clock in it),
 //! `run.json` (wall-clock figures), `report.md`, and the terminal summary.
 
+mod human;
+mod json;
+mod markdown;
+mod rss;
+mod terminal;
+#[cfg(test)]
+mod tests;
+
+pub use human::{format_bytes, format_micros, format_rate, format_seconds};
+pub use json::{decode_histogram, encode_histogram, report_json, report_json_string};
+pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
+pub use rss::peak_rss_bytes;
+pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
+
 use crate::check::Violation;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
 
 /// Everything a report says about one run, gathered by the runner.
 pub struct RunOutcome<'a> {
@@ -32,4 +47,62 @@ pub struct RunStats {
     pub virtual_seconds: f64,
     pub ops_per_wall_second: f64,
     pub peak_rss_bytes: u64,
+}
+
+/// Why a report could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Creating the report directory or writing a file in it failed.
+    #[error(
+        "cannot write {path}: {source}; check that the directory can be created and written \
+         and that the disk has space, or choose another output directory"
+    )]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The report did not serialise to JSON (a scenario or violation type that JSON cannot
+    /// represent): a readsim bug.
+    #[error("cannot serialise the report as JSON: {0}; this is a readsim bug, please report it")]
+    Json(#[from] serde_json::Error),
+    /// A histogram could not be V2-encoded (a count above i64::MAX).
+    #[error(
+        "cannot encode a latency histogram in HdrHistogram V2 format: {0}; \
+         a count over i64::MAX means the run is far too long to report in one piece, split it"
+    )]
+    HistogramEncode(hdrhistogram::serialization::V2SerializeError),
+    /// An `hdr` string is not base64.
+    #[error(
+        "the histogram is not valid base64 ({0}); pass the `hdr` string of a report.json \
+         latency entry unchanged"
+    )]
+    Base64(#[from] base64::DecodeError),
+    /// Base64 decoded, but the bytes are no HdrHistogram V2 encoding.
+    #[error(
+        "the histogram is not an HdrHistogram V2 encoding ({0}); pass the `hdr` string of a \
+         report.json written by readsim, from a file that was not truncated or edited"
+    )]
+    HistogramDecode(#[from] hdrhistogram::serialization::DeserializeError),
+}
+
+/// Creates `dir` (and its parents) and writes `report.json` (deterministic),
+/// `run.json` (the wall-clock [`RunStats`]) and `report.md` into it.
+pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(), ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut run = serde_json::to_string_pretty(stats)?;
+    run.push('\n');
+    let files = [
+        ("report.json", report_json_string(o)?),
+        ("run.json", run),
+        ("report.md", report_markdown(o, stats)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })?;
+    }
+    Ok(())
 }

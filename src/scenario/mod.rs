@@ -1,6 +1,21 @@
 //! Scenario files: types, loading with line-and-path errors, validation, JSON schema.
+//!
+//! [`load_file`] / [`parse_str`] parse TOML into a [`Scenario`] and [`validate`] it; every
+//! error names the file, the 1-based line and the field path (`groups[1].size.max`).
 
+mod error;
+mod load;
+mod schema;
 mod types;
+mod validate;
 
+pub use error::{FieldErrorKind, Invalid, ScenarioError};
+pub use load::{load_file, parse_str};
+pub use schema::json_schema;
 pub use types::*;
-#[cfg(test)] mod exp;
+pub use validate::{
+    MAX_BODY_BYTES, MAX_DURATION, MAX_GROUPS, MAX_PAGE, MAX_SIGMA, MAX_USERS, validate,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,277 @@
-//! TODO
+//! The discrete-event simulator: a virtual clock, an event queue keyed by (time, sequence
+//! number) so ties break the same way every run, and a simulated network in which each
+//! client's link delivers in order (like one TCP connection) with a seeded latency per frame.
+//! It drives the workload against an in-process [`Target`] and streams history to observers.
+
+use crate::check::{CheckConfig, Checker};
+use crate::history::{Event, Observer, OpId, TraceHash};
+use crate::metrics::Metrics;
+use crate::model::Delivery;
+use crate::protocol::{Micros, Push, Request, Response, UserId};
+use crate::rng::{Purpose, Streams};
+use crate::scenario::{DelayDist, Scenario};
+use crate::target::Target;
+use crate::workload::dist::sample_delay;
+use crate::workload::{Action, Tag, Timer, Workload};
+use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+enum SimEvent {
+    Timer(Timer),
+    /// A request reaches the server.
+    AtServer {
+        client: UserId,
+        op: OpId,
+        req: Request,
+    },
+    /// A response reaches its client.
+    Response {
+        client: UserId,
+        op: OpId,
+        resp: Response,
+    },
+    /// A push reaches a client.
+    Push { client: UserId, push: Push },
+}
+
+struct Scheduled {
+    at: Micros,
+    seq: u64,
+    ev: SimEvent,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed: the earliest (time, seq) is the heap's maximum.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Per-client links with in-order delivery.
+struct Network {
+    latency: DelayDist,
+    streams: Streams,
+    /// Last arrival time scheduled on each link, so frames never overtake each other.
+    up_free: Vec<Micros>,
+    down_free: Vec<Micros>,
+    up_rng: FxHashMap<UserId, ChaCha8Rng>,
+    down_rng: FxHashMap<UserId, ChaCha8Rng>,
+}
+
+impl Network {
+    fn arrival(&mut self, now: Micros, client: UserId, up: bool) -> Micros {
+        let (free, rngs, purpose) = if up {
+            (&mut self.up_free, &mut self.up_rng, Purpose::NetUp)
+        } else {
+            (&mut self.down_free, &mut self.down_rng, Purpose::NetDown)
+        };
+        let streams = self.streams;
+        let rng = rngs
+            .entry(client)
+            .or_insert_with(|| streams.rng(purpose, u64::from(client.0)));
+        let at = (now + sample_delay(&self.latency, rng)).max(free[client.0 as usize]);
+        free[client.0 as usize] = at;
+        at
+    }
+}
+
+/// The observers a simulated run feeds.
+pub struct Observers {
+    pub checker: Checker,
+    pub metrics: Metrics,
+    pub trace: TraceHash,
+}
+
+impl Observers {
+    fn emit(&mut self, ev: Event<'_>) {
+        self.checker.observe(&ev);
+        self.metrics.observe(&ev);
+        self.trace.observe(&ev);
+    }
+}
+
+/// What a simulated run leaves behind.
+pub struct SimOutcome {
+    pub observers: Observers,
+    /// Virtual time of the last event.
+    pub end: Micros,
+    pub target_name: String,
+}
+
+/// Runs `scenario` with `seed` against `target` on the virtual clock until nothing is in
+/// flight, then runs the final quiet-phase checks.
+pub fn run<T: Target>(
+    scenario: &Scenario,
+    seed: u64,
+    target: &mut T,
+    check: CheckConfig,
+) -> SimOutcome {
+    let mut sim = Sim {
+        queue: BinaryHeap::new(),
+        seq: 0,
+        now: 0,
+        next_op: 1,
+        ops: FxHashMap::default(),
+        net: Network {
+            latency: scenario.network.latency.clone(),
+            streams: Streams::new(seed),
+            up_free: vec![0; scenario.population.users as usize],
+            down_free: vec![0; scenario.population.users as usize],
+            up_rng: FxHashMap::default(),
+            down_rng: FxHashMap::default(),
+        },
+        obs: Observers {
+            checker: Checker::new(check),
+            metrics: Metrics::default(),
+            trace: TraceHash::default(),
+        },
+        workload: Workload::new(scenario, seed),
+        actions: Vec::new(),
+        deliveries: Vec::new(),
+    };
+    sim.provision(target);
+    let mut actions = std::mem::take(&mut sim.actions);
+    sim.workload.start(&mut actions);
+    sim.apply_actions(&mut actions);
+    sim.drain(target);
+    sim.obs.emit(Event::Quiet { t: sim.now });
+    sim.workload.final_checks(&mut actions);
+    sim.apply_actions(&mut actions);
+    sim.drain(target);
+    sim.obs.emit(Event::End { t: sim.now });
+    SimOutcome {
+        end: sim.now,
+        target_name: target.name().to_string(),
+        observers: sim.obs,
+    }
+}
+
+struct Sim {
+    queue: BinaryHeap<Scheduled>,
+    seq: u64,
+    now: Micros,
+    next_op: OpId,
+    /// Operations in flight: what they asked and what they mean to the workload.
+    ops: FxHashMap<OpId, (Request, Tag)>,
+    net: Network,
+    obs: Observers,
+    workload: Workload,
+    /// Reused buffers.
+    actions: Vec<Action>,
+    deliveries: Vec<Delivery>,
+}
+
+impl Sim {
+    fn schedule(&mut self, at: Micros, ev: SimEvent) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn provision<T: Target>(&mut self, target: &mut T) {
+        for req in self.workload.plan().provisioning() {
+            let resp = target.admin(0, &req);
+            self.obs.emit(Event::Admin {
+                t: 0,
+                req: &req,
+                resp: &resp,
+            });
+        }
+        for u in 0..self.workload.plan().users {
+            let client = UserId(u);
+            if self.workload.plan().is_online(client) {
+                self.obs.emit(Event::Connect { t: 0, client });
+            }
+        }
+    }
+
+    fn apply_actions(&mut self, actions: &mut Vec<Action>) {
+        for a in actions.drain(..) {
+            match a {
+                Action::Timer { at, timer } => self.schedule(at.max(self.now), SimEvent::Timer(timer)),
+                Action::Invoke { client, req, tag } => {
+                    let op = self.next_op;
+                    self.next_op += 1;
+                    self.obs.emit(Event::Invoke {
+                        t: self.now,
+                        intended: self.now,
+                        client,
+                        op,
+                        req: &req,
+                    });
+                    let at = self.net.arrival(self.now, client, true);
+                    self.ops.insert(op, (req.clone(), tag));
+                    self.schedule(at, SimEvent::AtServer { client, op, req });
+                }
+            }
+        }
+    }
+
+    fn drain<T: Target>(&mut self, target: &mut T) {
+        let mut actions = std::mem::take(&mut self.actions);
+        while let Some(s) = self.queue.pop() {
+            self.now = s.at;
+            match s.ev {
+                SimEvent::Timer(t) => self.workload.on_timer(self.now, t, &mut actions),
+                SimEvent::AtServer { client, op, req } => {
+                    let mut deliveries = std::mem::take(&mut self.deliveries);
+                    let resp = target.apply(self.now, client, &req, &mut deliveries);
+                    let at = self.net.arrival(self.now, client, false);
+                    self.schedule(at, SimEvent::Response { client, op, resp });
+                    for d in deliveries.drain(..) {
+                        // Pushes are not queued for offline users.
+                        if self.workload.plan().is_online(d.to) {
+                            let at = self.net.arrival(self.now, d.to, false);
+                            self.schedule(
+                                at,
+                                SimEvent::Push {
+                                    client: d.to,
+                                    push: d.push,
+                                },
+                            );
+                        }
+                    }
+                    self.deliveries = deliveries;
+                }
+                SimEvent::Response { client, op, resp } => {
+                    self.obs.emit(Event::Complete {
+                        t: self.now,
+                        client,
+                        op,
+                        resp: &resp,
+                    });
+                    if let Some((req, tag)) = self.ops.remove(&op) {
+                        self.workload
+                            .on_response(self.now, client, &req, tag, &resp, &mut actions);
+                    }
+                }
+                SimEvent::Push { client, push } => {
+                    self.obs.emit(Event::Push {
+                        t: self.now,
+                        client,
+                        push: &push,
+                    });
+                    self.workload.on_push(self.now, client, &push, &mut actions);
+                }
+            }
+            self.apply_actions(&mut actions);
+        }
+        self.actions = actions;
+    }
+}

@@ -1,0 +1,167 @@
+//! `report.md`: a summary for people and PR comments. Tables render on GitHub; everything in
+//! it also reads as plain text.
+
+use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
+use super::{RunOutcome, RunStats};
+use crate::metrics::Hop;
+use std::fmt::Write as _;
+
+/// How many violations the report lists in full; the rest are counted.
+pub const MARKDOWN_VIOLATIONS: usize = 20;
+
+/// The Markdown summary of a run (`report.md`).
+pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
+    let mut s = String::new();
+    let m = o.metrics;
+    // `write!` to a String cannot fail; the results are ignored below for that reason.
+    let _ = writeln!(
+        s,
+        "# readsim: {} (seed {}, target {})\n",
+        inline(&o.scenario.name),
+        o.seed,
+        inline(&o.target)
+    );
+    let _ = writeln!(s, "{}\n", verdict(o));
+    let _ = writeln!(
+        s,
+        "Driver `{}`, {} virtual time, {} events, trace hash `{:016x}`, readsim {}.\n",
+        o.driver,
+        format_seconds(o.virtual_seconds),
+        o.events,
+        o.trace_hash,
+        env!("CARGO_PKG_VERSION")
+    );
+
+    s.push_str("## Operations\n\n");
+    if m.ops.is_empty() {
+        s.push_str("No operations completed.\n\n");
+    } else {
+        s.push_str("| operation | count | per virtual second |\n|---|---:|---:|\n");
+        let rate = |n: u64| {
+            if o.virtual_seconds > 0.0 {
+                format_rate(n as f64 / o.virtual_seconds)
+            } else {
+                "-".to_string()
+            }
+        };
+        for (name, &n) in &m.ops {
+            let _ = writeln!(s, "| {name} | {n} | {} |", rate(n));
+        }
+        let total = m.total_ops();
+        let _ = writeln!(s, "| **total** | **{total}** | **{}** |\n", rate(total));
+    }
+
+    s.push_str("## Latency\n\n");
+    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
+        .iter()
+        .map(|&h| (h, HopSummary::of(m.histogram(h))))
+        .filter(|(_, sum)| sum.count > 0)
+        .collect();
+    if hops.is_empty() {
+        s.push_str("No latency samples.\n\n");
+    } else {
+        s.push_str(
+            "From each operation's intended start. \
+             Hops without samples are left out.\n\n\
+             | hop | count | p50 | p90 | p99 | p99.9 | max |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (hop, h) in hops {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                hop.name(),
+                h.count,
+                format_micros(h.p50),
+                format_micros(h.p90),
+                format_micros(h.p99),
+                format_micros(h.p999),
+                format_micros(h.max)
+            );
+        }
+        s.push('\n');
+    }
+
+    s.push_str("## Errors\n\n");
+    if m.errors.is_empty() {
+        s.push_str("No errors.\n\n");
+    } else {
+        s.push_str("| error | count |\n|---|---:|\n");
+        for (name, n) in &m.errors {
+            let _ = writeln!(s, "| {name} | {n} |");
+        }
+        s.push('\n');
+    }
+
+    s.push_str("## Violations\n\n");
+    if o.violations_total == 0 {
+        s.push_str("None.\n\n");
+    } else {
+        let shown = o.violations.len().min(MARKDOWN_VIOLATIONS);
+        for (i, v) in o.violations.iter().take(shown).enumerate() {
+            let mut at = format!("t={}us", v.t_us);
+            if let Some(c) = v.client {
+                let _ = write!(at, ", client {c}");
+            }
+            if let Some(msg) = v.msg {
+                let _ = write!(at, ", message {msg}");
+            }
+            let _ = writeln!(
+                s,
+                "{}. **{}** ({at}): observed {}; expected {}.\n   Replay: {}",
+                i + 1,
+                v.invariant.name(),
+                inline(&v.observed),
+                inline(&v.bound),
+                inline(&v.replay)
+            );
+        }
+        let unlisted = o.violations_total.saturating_sub(shown as u64);
+        if unlisted > 0 {
+            let _ = writeln!(
+                s,
+                "\n{unlisted} more not listed here ({} in total); see report.json.",
+                o.violations_total
+            );
+        }
+        s.push('\n');
+    }
+
+    s.push_str("## Run\n\n| wall time | virtual time | ops per wall second | peak RSS |\n");
+    s.push_str("|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} |",
+        format_seconds(stats.wall_seconds),
+        format_seconds(stats.virtual_seconds),
+        format_rate(stats.ops_per_wall_second),
+        format_bytes(stats.peak_rss_bytes)
+    );
+    s
+}
+
+/// The verdict line: `**PASS**: ...` or `**FAIL**: n violations ...`.
+fn verdict(o: &RunOutcome) -> String {
+    match o.violations_total {
+        0 => "**PASS**: no invariant violations.".to_string(),
+        1 => "**FAIL**: 1 invariant violation.".to_string(),
+        n => format!("**FAIL**: {n} invariant violations."),
+    }
+}
+
+/// `text` as an inline code span, fenced with more backticks than it contains.
+fn inline(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", text.replace('\n', " "))
+}

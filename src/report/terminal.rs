@@ -1,0 +1,102 @@
+//! The summary printed at the end of a run: a few aligned lines, no colours.
+
+use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
+use super::{RunOutcome, RunStats};
+use crate::metrics::Hop;
+use std::fmt::Write as _;
+
+/// How many violations the terminal summary prints in full.
+pub const TERMINAL_VIOLATIONS: usize = 5;
+
+/// A compact, aligned summary: run line, ops totals, one line per hop with samples
+/// (count / p50 / p99 / max), errors, wall-clock figures, verdict and the first violations.
+pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
+    let m = o.metrics;
+    let mut s = String::new();
+    // `write!` to a String cannot fail; the results are ignored for that reason.
+    let _ = writeln!(
+        s,
+        "run      {} seed={} target={} driver={} trace={:016x}",
+        o.scenario.name, o.seed, o.target, o.driver, o.trace_hash
+    );
+    let total = m.total_ops();
+    let mut ops = format!(
+        "ops      {total} in {} virtual ({}/s)",
+        format_seconds(o.virtual_seconds),
+        if o.virtual_seconds > 0.0 {
+            format_rate(total as f64 / o.virtual_seconds)
+        } else {
+            "0".to_string()
+        }
+    );
+    for (i, (name, n)) in m.ops.iter().enumerate() {
+        let _ = write!(ops, "{}{name}={n}", if i == 0 { ": " } else { " " });
+    }
+    let _ = writeln!(s, "{ops}");
+
+    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
+        .iter()
+        .map(|&h| (h, HopSummary::of(m.histogram(h))))
+        .filter(|(_, sum)| sum.count > 0)
+        .collect();
+    if hops.is_empty() {
+        s.push_str("latency  no samples\n");
+    } else {
+        let w = hops
+            .iter()
+            .map(|(h, _)| h.name().len())
+            .max()
+            .unwrap_or(0)
+            .max("hop".len());
+        let _ = writeln!(
+            s,
+            "  {:<w$} {:>9} {:>9} {:>9} {:>9}",
+            "hop", "count", "p50", "p99", "max"
+        );
+        for (hop, h) in &hops {
+            let _ = writeln!(
+                s,
+                "  {:<w$} {:>9} {:>9} {:>9} {:>9}",
+                hop.name(),
+                h.count,
+                format_micros(h.p50),
+                format_micros(h.p99),
+                format_micros(h.max)
+            );
+        }
+    }
+
+    let errors: u64 = m.errors.values().sum();
+    let mut line = format!("errors   {errors}");
+    for (i, (name, n)) in m.errors.iter().enumerate() {
+        let _ = write!(line, "{}{name}={n}", if i == 0 { ": " } else { " " });
+    }
+    let _ = writeln!(s, "{line}");
+    let _ = writeln!(
+        s,
+        "wall     {}, {} ops/s, peak RSS {}",
+        format_seconds(stats.wall_seconds),
+        format_rate(stats.ops_per_wall_second),
+        format_bytes(stats.peak_rss_bytes)
+    );
+
+    if o.violations_total == 0 {
+        s.push_str("PASS     no invariant violations\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "FAIL     {} invariant violation{}",
+            o.violations_total,
+            if o.violations_total == 1 { "" } else { "s" }
+        );
+        let shown = o.violations.len().min(TERMINAL_VIOLATIONS);
+        for v in &o.violations[..shown] {
+            let _ = writeln!(s, "  - {v}");
+        }
+        let unlisted = o.violations_total.saturating_sub(shown as u64);
+        if unlisted > 0 {
+            let _ = writeln!(s, "  ... and {unlisted} more (see report.json)");
+        }
+    }
+    s
+}

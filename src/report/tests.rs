@@ -1,0 +1,417 @@
+use super::*;
+use crate::check::{Invariant, Violation};
+use crate::history::{Event, Observer};
+use crate::metrics::{Hop, Metrics, new_histogram};
+use crate::protocol::{Conv, ErrorCode, GroupId, MsgId, Push, Request, Response, UserId};
+use crate::scenario::Scenario;
+
+/// The send's acknowledgement latency recorded by [`small_metrics`].
+const SEND_ACK_US: u64 = 12_345;
+
+const REQUIRED_KEYS: [&str; 15] = [
+    "readsim_version",
+    "scenario",
+    "scenario_config",
+    "seed",
+    "target",
+    "driver",
+    "virtual_seconds",
+    "events",
+    "trace_hash",
+    "ops",
+    "errors",
+    "violations_total",
+    "violations",
+    "latency",
+    "throughput",
+];
+
+fn scenario() -> Scenario {
+    crate::scenario::parse_str("name = \"report-test\"\nduration = \"10s\"\n", "test")
+        .expect("minimal scenario")
+}
+
+/// One group send (acked after SEND_ACK_US), its delivery push, and one refused send.
+fn small_metrics() -> Metrics {
+    let mut m = Metrics::default();
+    let sender = UserId(1);
+    let reader = UserId(2);
+    let send = Request::SendMessage {
+        conv: Conv::Group(GroupId(0)),
+        need_read_receipt: true,
+        body_len: 16,
+    };
+    let sent = Response::Sent {
+        msg_id: MsgId(1),
+        seq: 1,
+        timestamp_ms: 1,
+    };
+    let push = Push::NewMessage {
+        msg_id: MsgId(1),
+        conv: Conv::Group(GroupId(0)),
+        sender,
+        seq: 1,
+        timestamp_ms: 1,
+        need_read_receipt: true,
+    };
+    let refused = Response::Error {
+        code: ErrorCode::NotGroupMember,
+    };
+    let events = [
+        Event::Invoke {
+            t: 1_000,
+            intended: 1_000,
+            client: sender,
+            op: 1,
+            req: &send,
+        },
+        Event::Complete {
+            t: 1_000 + SEND_ACK_US,
+            client: sender,
+            op: 1,
+            resp: &sent,
+        },
+        Event::Push {
+            t: 20_000,
+            client: reader,
+            push: &push,
+        },
+        Event::Invoke {
+            t: 1_500_000,
+            intended: 1_500_000,
+            client: reader,
+            op: 2,
+            req: &send,
+        },
+        Event::Complete {
+            t: 1_502_000,
+            client: reader,
+            op: 2,
+            resp: &refused,
+        },
+    ];
+    for ev in &events {
+        m.observe(ev);
+    }
+    m
+}
+
+fn violation(i: u64) -> Violation {
+    Violation {
+        invariant: Invariant::Liveness,
+        t_us: 2_000_000 + i,
+        client: Some(UserId(1)),
+        msg: Some(MsgId(1)),
+        observed: format!("no receipts push after {i}s"),
+        bound: "a push within 5s".to_string(),
+        replay: "readsim run scenarios/report-test.toml --seed 7".to_string(),
+    }
+}
+
+fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) -> RunOutcome<'a> {
+    RunOutcome {
+        scenario: s,
+        seed: 7,
+        target: "model".to_string(),
+        driver: "sim".to_string(),
+        metrics: m,
+        violations: v,
+        violations_total: total,
+        virtual_seconds: 2.5,
+        trace_hash: 0xdead_beef,
+        events: 5,
+    }
+}
+
+fn stats() -> RunStats {
+    RunStats {
+        wall_seconds: 0.25,
+        virtual_seconds: 2.5,
+        ops_per_wall_second: 12.0,
+        peak_rss_bytes: 10 * 1024 * 1024,
+    }
+}
+
+/// The top-level keys of a pretty-printed object, in file order.
+fn top_level_keys(pretty: &str) -> Vec<String> {
+    pretty
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \""))
+        .filter_map(|l| l.split_once("\":").map(|(k, _)| k.to_string()))
+        .collect()
+}
+
+#[test]
+fn report_json_has_the_required_keys_in_order() {
+    let (s, m) = (scenario(), small_metrics());
+    let o = outcome(&s, &m, &[], 0);
+    let text = report_json_string(&o).unwrap();
+    assert!(text.ends_with("}\n"));
+    assert_eq!(top_level_keys(&text), REQUIRED_KEYS);
+    let v = report_json(&o);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = REQUIRED_KEYS.to_vec();
+    want.sort_unstable();
+    let mut got = keys.clone();
+    got.sort_unstable();
+    assert_eq!(got, want);
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed, v);
+}
+
+#[test]
+fn report_json_content() {
+    let (s, m) = (scenario(), small_metrics());
+    let vs = [violation(0)];
+    let o = outcome(&s, &m, &vs, 1);
+    let v = report_json(&o);
+    assert_eq!(v["readsim_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["scenario"], "report-test");
+    assert_eq!(v["scenario_config"]["name"], "report-test");
+    assert_eq!(v["scenario_config"]["duration"], "10s");
+    assert_eq!(v["seed"], 7);
+    assert_eq!(v["target"], "model");
+    assert_eq!(v["driver"], "sim");
+    assert_eq!(v["trace_hash"], "00000000deadbeef");
+    assert_eq!(v["ops"]["send_message"], 2);
+    assert_eq!(v["ops"]["push_new_message"], 1);
+    assert_eq!(v["ops"]["total"], 3);
+    assert_eq!(v["errors"]["NOT_GROUP_MEMBER"], 1);
+    assert_eq!(v["violations_total"], 1);
+    assert_eq!(v["violations"][0]["invariant"], "liveness");
+    assert_eq!(v["throughput"]["ops_per_virtual_second"], 1.2);
+    assert_eq!(v["throughput"]["per_second"], serde_json::json!([2, 1]));
+
+    let latency = v["latency"].as_object().unwrap();
+    assert_eq!(latency.len(), Hop::ALL.len());
+    let ack = &latency["send_ack"];
+    assert_eq!(ack["count"], 2);
+    let delivery = &latency["delivery_push"];
+    assert_eq!(delivery["count"], 1);
+    let h = m.histogram(Hop::DeliveryPush);
+    let p50 = delivery["p50_us"].as_u64().unwrap();
+    assert!(h.equivalent(p50, 19_000), "p50 {p50} is not 19000us");
+    let decoded = decode_histogram(delivery["hdr"].as_str().unwrap()).unwrap();
+    assert_eq!(decoded, *h);
+    assert!(!latency.contains_key("pull"), "keys are hop names");
+    assert_eq!(latency["receipt_pull"]["count"], 0);
+    assert_eq!(latency["receipt_pull"]["max_us"], 0);
+}
+
+#[test]
+fn send_ack_latency_is_reported_within_precision() {
+    let s = scenario();
+    // Only the acked send: one sample on send_ack.
+    let mut m = Metrics::default();
+    let send = Request::SendMessage {
+        conv: Conv::Group(GroupId(0)),
+        need_read_receipt: false,
+        body_len: 1,
+    };
+    let sent = Response::Sent {
+        msg_id: MsgId(9),
+        seq: 1,
+        timestamp_ms: 0,
+    };
+    m.observe(&Event::Invoke {
+        t: 10,
+        intended: 10,
+        client: UserId(3),
+        op: 1,
+        req: &send,
+    });
+    m.observe(&Event::Complete {
+        t: 10 + SEND_ACK_US,
+        client: UserId(3),
+        op: 1,
+        resp: &sent,
+    });
+    let o = outcome(&s, &m, &[], 0);
+    let v = report_json(&o);
+    assert_eq!(v["ops"]["send_message"], 1);
+    assert_eq!(v["ops"]["total"], 1);
+    let ack = &v["latency"]["send_ack"];
+    assert_eq!(ack["count"], 1);
+    let h = m.histogram(Hop::SendAck);
+    for q in ["p50_us", "p99_us", "max_us"] {
+        let got = ack[q].as_u64().unwrap();
+        assert!(h.equivalent(got, SEND_ACK_US), "{q} = {got}");
+        // 3 significant digits: within 0.1% of the recorded value.
+        assert!(
+            got.abs_diff(SEND_ACK_US) * 1000 <= SEND_ACK_US,
+            "{q} = {got}"
+        );
+    }
+    let decoded = decode_histogram(ack["hdr"].as_str().unwrap()).unwrap();
+    assert_eq!(decoded.len(), 1);
+    assert_eq!(
+        decoded.value_at_quantile(0.5),
+        h.value_at_quantile(0.5),
+        "hdr decodes to the same distribution"
+    );
+}
+
+#[test]
+fn same_outcome_serialises_byte_identically() {
+    let (s, m) = (scenario(), small_metrics());
+    let vs = [violation(0), violation(1)];
+    let a = report_json_string(&outcome(&s, &m, &vs, 2)).unwrap();
+    let m2 = small_metrics();
+    let b = report_json_string(&outcome(&s, &m2, &vs, 2)).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a, report_json_string(&outcome(&s, &m, &vs, 2)).unwrap());
+}
+
+#[test]
+fn histogram_survives_encode_decode() {
+    let mut h = new_histogram();
+    for v in [1, 7, 850, 12_300, 12_345, 99_999, 1_200_000, 3_000_000] {
+        h.record_n(v, v % 5 + 1).unwrap();
+    }
+    let b64 = encode_histogram(&h).unwrap();
+    let back = decode_histogram(&b64).unwrap();
+    assert_eq!(back.len(), h.len());
+    assert_eq!(back.value_at_quantile(0.99), h.value_at_quantile(0.99));
+    assert_eq!(back.max(), h.max());
+    assert_eq!(back, h);
+    // Empty histograms round-trip too.
+    let empty = new_histogram();
+    assert_eq!(
+        decode_histogram(&encode_histogram(&empty).unwrap())
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn decode_rejects_garbage_with_useful_errors() {
+    let e = decode_histogram("not base64!").unwrap_err();
+    assert!(matches!(e, ReportError::Base64(_)), "{e}");
+    assert!(e.to_string().contains("hdr"));
+    let e = decode_histogram("AAAAAAAA").unwrap_err();
+    assert!(matches!(e, ReportError::HistogramDecode(_)), "{e}");
+}
+
+#[test]
+fn markdown_has_verdict_tables_and_replay_commands() {
+    let (s, m) = (scenario(), small_metrics());
+    let pass = report_markdown(&outcome(&s, &m, &[], 0), &stats());
+    assert!(pass.starts_with("# readsim: `report-test` (seed 7, target `model`)"));
+    assert!(pass.contains("**PASS**"));
+    assert!(!pass.contains("**FAIL**"));
+    assert!(pass.contains("| hop | count | p50 | p90 | p99 | p99.9 | max |"));
+    let row = pass
+        .lines()
+        .find(|l| l.starts_with("| send_ack |"))
+        .expect("send_ack row");
+    assert!(row.starts_with("| send_ack | 2 | "), "{row}");
+    assert!(row.contains("ms |"), "{row}");
+    assert!(pass.contains("| send_message | 2 | 0.80 |"), "{pass}");
+    assert!(pass.contains("| **total** | **3** |"));
+    assert!(pass.contains("| NOT_GROUP_MEMBER | 1 |"));
+    assert!(
+        pass.contains("| 250ms | 2.50s | 12.0 | 10.0 MiB |"),
+        "{pass}"
+    );
+    assert!(
+        !pass.contains("| receipt_pull |"),
+        "empty hops are left out"
+    );
+
+    let vs: Vec<Violation> = (0..25).map(violation).collect();
+    let fail = report_markdown(&outcome(&s, &m, &vs, 30), &stats());
+    assert!(fail.contains("**FAIL**: 30 invariant violations."));
+    let replays = fail
+        .matches("Replay: `readsim run scenarios/report-test.toml --seed 7`")
+        .count();
+    assert_eq!(replays, MARKDOWN_VIOLATIONS);
+    assert!(fail.contains("20. **liveness**"));
+    assert!(!fail.contains("21. **liveness**"));
+    assert!(fail.contains("10 more not listed here (30 in total)"));
+}
+
+#[test]
+fn terminal_summary_lists_hops_with_samples_and_verdict() {
+    let (s, m) = (scenario(), small_metrics());
+    let out = terminal_summary(&outcome(&s, &m, &[], 0), &stats());
+    for (hop, h) in m.histograms() {
+        let listed = out.lines().any(|l| l.trim_start().starts_with(hop.name()));
+        assert_eq!(listed, !h.is_empty(), "{}:\n{out}", hop.name());
+    }
+    assert!(
+        out.contains("ops      3 in 2.50s virtual (1.20/s)"),
+        "{out}"
+    );
+    assert!(out.contains("PASS"));
+    // Columns line up: every hop row is as long as the header.
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
+    assert!(rows.len() >= 3);
+    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{out}");
+
+    let vs: Vec<Violation> = (0..8).map(violation).collect();
+    let out = terminal_summary(&outcome(&s, &m, &vs, 8), &stats());
+    assert!(out.contains("FAIL     8 invariant violations"));
+    assert_eq!(
+        out.matches("Replay: readsim run").count(),
+        TERMINAL_VIOLATIONS
+    );
+    assert!(out.contains("and 3 more"));
+}
+
+#[test]
+fn write_reports_writes_three_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nested").join("run1");
+    let (s, m) = (scenario(), small_metrics());
+    let o = outcome(&s, &m, &[], 0);
+    write_reports(&out, &o, &stats()).unwrap();
+    let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert_eq!(report, report_json_string(&o).unwrap());
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["peak_rss_bytes"], 10 * 1024 * 1024);
+    assert_eq!(run["wall_seconds"], 0.25);
+    assert!(
+        std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("**PASS**")
+    );
+
+    // A file where the directory should be: an Io error naming the path.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let e = write_reports(&blocker.join("sub"), &o, &stats()).unwrap_err();
+    assert!(matches!(e, ReportError::Io { .. }));
+    assert!(e.to_string().contains("sub"), "{e}");
+}
+
+#[test]
+fn human_formats() {
+    assert_eq!(format_micros(0), "0us");
+    assert_eq!(format_micros(850), "850us");
+    assert_eq!(format_micros(999), "999us");
+    assert_eq!(format_micros(1_000), "1.00ms");
+    assert_eq!(format_micros(12_300), "12.3ms");
+    assert_eq!(format_micros(9_996), "10.0ms");
+    assert_eq!(format_micros(999_499), "999ms");
+    assert_eq!(format_micros(999_500), "1.00s");
+    assert_eq!(format_micros(1_200_000), "1.20s");
+    assert_eq!(format_micros(3_600_000_000), "3600s");
+    assert_eq!(format_bytes(0), "unknown");
+    assert_eq!(format_bytes(512), "512 B");
+    assert_eq!(format_bytes(12_900_000), "12.3 MiB");
+    assert_eq!(format_rate(1234.4), "1234");
+    assert_eq!(format_rate(0.5), "0.50");
+}
+
+#[test]
+fn vm_hwm_parses_and_reads() {
+    let status = "Name:\treadsim\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
+    assert_eq!(rss::parse_vm_hwm(status), 1234 * 1024);
+    assert_eq!(rss::parse_vm_hwm("Name:\tx\n"), 0);
+    assert_eq!(rss::parse_vm_hwm("VmHWM:\tlots kB\n"), 0);
+    if std::path::Path::new("/proc/self/status").exists() {
+        assert!(peak_rss_bytes() > 0);
+    }
+}

@@ -1,0 +1,353 @@
+//! Semantic checks of a parsed scenario: ranges, and fields that must agree with each other.
+//! Paths are the TOML field paths (`groups[1].size.max`), so the loader can find their lines.
+
+use super::error::Invalid;
+use super::types::{DelayDist, Dur, Scenario, SizeDist};
+
+/// Largest population and largest total group count a scenario may ask for.
+pub const MAX_USERS: u32 = 10_000_000;
+/// Largest total number of groups over all classes.
+pub const MAX_GROUPS: u64 = 10_000_000;
+/// Longest run duration.
+pub const MAX_DURATION: Dur = Dur::from_secs(30 * 24 * 3600);
+/// Largest message body.
+pub const MAX_BODY_BYTES: u32 = 65_536;
+/// Largest page size (history, member lists) and receipt batch.
+pub const MAX_PAGE: u32 = 100;
+/// Largest log-normal shape.
+pub const MAX_SIGMA: f64 = 5.0;
+
+/// Checks every range and cross-field rule; returns all problems found (in field order),
+/// without line numbers (the loader adds them).
+pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
+    let mut c = Checker::default();
+    let users = s.population.users;
+
+    if s.name.trim().is_empty() {
+        c.push(
+            "name",
+            "must not be empty".into(),
+            "write a short label, e.g. name = \"smoke\"",
+        );
+    }
+    if s.duration.micros == 0 {
+        c.push(
+            "duration",
+            "must be > 0, got 0s".into(),
+            "give the run a length, e.g. duration = \"10m\"",
+        );
+    } else if s.duration > MAX_DURATION {
+        c.push(
+            "duration",
+            format!("must be at most {MAX_DURATION}, got {}", s.duration),
+            "shorten the run",
+        );
+    }
+
+    // Population.
+    if !(2..=MAX_USERS).contains(&users) {
+        c.push(
+            "population.users",
+            format!("must be in 2..={MAX_USERS}, got {users}"),
+            "set a population of at least 2 users",
+        );
+    }
+    c.share("population.online_share", s.population.online_share);
+
+    // Groups.
+    let mut total_groups: u64 = 0;
+    for (i, g) in s.groups.iter().enumerate() {
+        let p = format!("groups[{i}]");
+        total_groups += u64::from(g.count);
+        if g.count == 0 {
+            c.push(
+                &format!("{p}.count"),
+                "must be >= 1, got 0".into(),
+                "remove the class or give it at least one group",
+            );
+        }
+        c.rate(&format!("{p}.traffic_weight"), g.traffic_weight);
+        check_size(&mut c, &format!("{p}.size"), &g.size, users);
+    }
+    if total_groups > MAX_GROUPS {
+        c.push(
+            "groups",
+            format!("total count must be at most {MAX_GROUPS}, got {total_groups}"),
+            "lower the count of the largest classes",
+        );
+    }
+    let group_traffic = s.groups.iter().any(|g| g.count > 0 && g.traffic_weight > 0.0);
+    if total_groups > 0
+        && !group_traffic
+        && s.traffic.group_messages_per_sec > 0.0
+        && s
+            .groups
+            .iter()
+            .all(|g| g.traffic_weight.is_finite() && g.traffic_weight >= 0.0)
+    {
+        c.push(
+            "traffic.group_messages_per_sec",
+            format!(
+                "is {} but every group class has traffic_weight 0",
+                s.traffic.group_messages_per_sec
+            ),
+            "give some class a traffic_weight > 0, or set group_messages_per_sec = 0",
+        );
+    }
+
+    // 1:1 conversations.
+    let pairs = u64::from(s.c2c.pairs);
+    let max_pairs = u64::from(users) * u64::from(users.saturating_sub(1)) / 2;
+    if pairs > max_pairs {
+        c.push(
+            "c2c.pairs",
+            format!("must be <= users*(users-1)/2 ({max_pairs}) for {users} users, got {pairs}"),
+            "lower c2c.pairs or raise population.users",
+        );
+    } else if pairs > 0 && (f64::from(users) * s.population.online_share) < 2.0 {
+        c.push(
+            "c2c.pairs",
+            format!(
+                "needs at least 2 online users, but users * online_share = {}",
+                f64::from(users) * s.population.online_share
+            ),
+            "raise population.online_share or population.users, or set c2c.pairs = 0",
+        );
+    }
+    if total_groups == 0 && pairs == 0 {
+        c.push(
+            "groups",
+            "no conversations: no group class has count > 0 and c2c.pairs = 0".into(),
+            "add a [[groups]] class or set c2c.pairs > 0",
+        );
+    }
+
+    // Receipts.
+    if s.receipts.max_group_size == 0 {
+        c.push(
+            "receipts.max_group_size",
+            "must be >= 1, got 0".into(),
+            "set the largest group size that takes receipts, e.g. 200",
+        );
+    }
+
+    // Traffic.
+    c.rate(
+        "traffic.group_messages_per_sec",
+        s.traffic.group_messages_per_sec,
+    );
+    c.rate("traffic.c2c_messages_per_sec", s.traffic.c2c_messages_per_sec);
+    c.share("traffic.receipt_share", s.traffic.receipt_share);
+    c.share("traffic.misuse_share", s.traffic.misuse_share);
+    if s.traffic.body_bytes > MAX_BODY_BYTES {
+        c.push(
+            "traffic.body_bytes",
+            format!(
+                "must be at most {MAX_BODY_BYTES}, got {}",
+                s.traffic.body_bytes
+            ),
+            "use a smaller body; its size only loads the transport",
+        );
+    }
+
+    // Reading.
+    c.share("reading.read_probability", s.reading.read_probability);
+    check_delay(&mut c, "reading.delay", &s.reading.delay);
+    c.range(
+        "reading.batch_max",
+        s.reading.batch_max,
+        1,
+        MAX_PAGE,
+        "a receipt batch holds 1 to 100 messages",
+    );
+    c.share("reading.c2c_mark_read_share", s.reading.c2c_mark_read_share);
+
+    // Pulls.
+    c.rate("pulls.per_user_per_minute", s.pulls.per_user_per_minute);
+    c.range(
+        "pulls.history_page",
+        s.pulls.history_page,
+        1,
+        MAX_PAGE,
+        "a history page holds 1 to 100 messages",
+    );
+    c.share("pulls.member_list_share", s.pulls.member_list_share);
+    c.range(
+        "pulls.member_list_page",
+        s.pulls.member_list_page,
+        1,
+        MAX_PAGE,
+        "a member-list page holds 1 to 100 members",
+    );
+    if s.pulls.max_pages == 0 {
+        c.push(
+            "pulls.max_pages",
+            "must be >= 1, got 0".into(),
+            "set how many member-list pages one pull flow may read, e.g. 10",
+        );
+    }
+
+    // Network.
+    check_delay(&mut c, "network.latency", &s.network.latency);
+
+    // Checks.
+    if s.checks.liveness_bound.micros == 0 {
+        c.push(
+            "checks.liveness_bound",
+            "must be > 0, got 0s".into(),
+            "give receipts time to reach their sender, e.g. \"5s\"",
+        );
+    }
+    c.share("checks.final_pull_share", s.checks.final_pull_share);
+    c.share("checks.final_list_share", s.checks.final_list_share);
+
+    if c.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn check_size(c: &mut Checker, p: &str, d: &SizeDist, users: u32) {
+    let users_hint = "group sizes count members, sender included: at least 2 and at most population.users";
+    match *d {
+        SizeDist::Fixed { value } => {
+            if value < 2 || value > users {
+                c.push(
+                    &format!("{p}.value"),
+                    format!("must be in 2..={users} (population.users), got {value}"),
+                    users_hint,
+                );
+            }
+        }
+        SizeDist::Uniform { min, max } | SizeDist::Zipf { min, max, .. } => {
+            if min < 2 {
+                c.push(
+                    &format!("{p}.min"),
+                    format!("must be >= 2, got {min}"),
+                    users_hint,
+                );
+            }
+            if min > max {
+                c.push(
+                    &format!("{p}.max"),
+                    format!("must be >= min ({min}), got {max}"),
+                    "raise max or lower min",
+                );
+            } else if max > users {
+                c.push(
+                    &format!("{p}.max"),
+                    format!("must be <= population.users ({users}), got {max}"),
+                    "lower max or raise population.users",
+                );
+            }
+        }
+    }
+    if let SizeDist::Zipf { exponent, .. } = *d
+        && !(exponent.is_finite() && exponent > 0.0)
+    {
+        c.push(
+            &format!("{p}.exponent"),
+            format!("must be a finite number > 0, got {exponent}"),
+            "use e.g. 1.0; larger means more small groups",
+        );
+    }
+}
+
+fn check_delay(c: &mut Checker, p: &str, d: &DelayDist) {
+    match *d {
+        DelayDist::Fixed { .. } => {}
+        DelayDist::Uniform { min, max } => {
+            if min > max {
+                c.push(
+                    &format!("{p}.max"),
+                    format!("must be >= min ({min}), got {max}"),
+                    "raise max or lower min",
+                );
+            }
+        }
+        DelayDist::Exp { mean, max } => {
+            if mean.micros == 0 {
+                c.push(
+                    &format!("{p}.mean"),
+                    "must be > 0, got 0s".into(),
+                    "use dist = \"fixed\" with value = \"0s\" for no delay, or a positive mean",
+                );
+            } else if max < mean {
+                c.push(
+                    &format!("{p}.max"),
+                    format!("must be >= mean ({mean}), got {max}"),
+                    "raise max (the cut-off) or lower mean",
+                );
+            }
+        }
+        DelayDist::Lognormal { median, sigma, max } => {
+            if median.micros == 0 {
+                c.push(
+                    &format!("{p}.median"),
+                    "must be > 0, got 0s".into(),
+                    "use dist = \"fixed\" with value = \"0s\" for no delay, or a positive median",
+                );
+            }
+            if !(sigma.is_finite() && sigma > 0.0 && sigma <= MAX_SIGMA) {
+                c.push(
+                    &format!("{p}.sigma"),
+                    format!("must be in (0, {MAX_SIGMA}], got {sigma}"),
+                    "use e.g. 0.5; larger means a longer tail",
+                );
+            }
+            if median.micros > 0 && max < median {
+                c.push(
+                    &format!("{p}.max"),
+                    format!("must be >= median ({median}), got {max}"),
+                    "raise max (the cut-off) or lower median",
+                );
+            }
+        }
+    }
+}
+
+/// Collects problems.
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Invalid>,
+}
+
+impl Checker {
+    fn push(&mut self, path: &str, message: String, hint: &str) {
+        self.problems.push(Invalid {
+            path: path.to_string(),
+            message,
+            hint: hint.to_string(),
+            line: None,
+        });
+    }
+
+    /// A share or probability: finite, in 0..=1.
+    fn share(&mut self, path: &str, v: f64) {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            self.push(
+                path,
+                format!("must be in 0..=1, got {v}"),
+                "write a fraction such as 0.25",
+            );
+        }
+    }
+
+    /// A rate or weight: finite, >= 0.
+    fn rate(&mut self, path: &str, v: f64) {
+        if !(v.is_finite() && v >= 0.0) {
+            self.push(
+                path,
+                format!("must be a finite number >= 0, got {v}"),
+                "write 0 to switch it off, or a positive number",
+            );
+        }
+    }
+
+    fn range(&mut self, path: &str, v: u32, lo: u32, hi: u32, hint: &str) {
+        if !(lo..=hi).contains(&v) {
+            self.push(path, format!("must be in {lo}..={hi}, got {v}"), hint);
+        }
+    }
+}

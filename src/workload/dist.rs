@@ -1,0 +1,116 @@
+//! Sampling the scenario's distributions from a seeded stream.
+
+use crate::protocol::Micros;
+use crate::scenario::{DelayDist, SizeDist};
+use rand::{Rng, RngExt};
+use rand_distr::{Distribution, Exp, LogNormal, Zipf};
+
+/// A whole number from `d` (validated: min <= max, min >= 1).
+pub fn sample_size<R: Rng>(d: &SizeDist, rng: &mut R) -> u32 {
+    match *d {
+        SizeDist::Fixed { value } => value,
+        SizeDist::Uniform { min, max } => rng.random_range(min..=max),
+        SizeDist::Zipf { min, max, exponent } => {
+            let n = f64::from(max - min + 1);
+            let z = Zipf::new(n, exponent).expect("validated zipf parameters");
+            let k: f64 = z.sample(rng);
+            min + (k as u32).saturating_sub(1).min(max - min)
+        }
+    }
+}
+
+/// A delay in microseconds from `d`, cut at its maximum.
+pub fn sample_delay<R: Rng>(d: &DelayDist, rng: &mut R) -> Micros {
+    match *d {
+        DelayDist::Fixed { value } => value.micros,
+        DelayDist::Uniform { min, max } => rng.random_range(min.micros..=max.micros),
+        DelayDist::Exp { mean, max } => {
+            if mean.micros == 0 {
+                return 0;
+            }
+            let e = Exp::new(1.0 / mean.micros as f64).expect("validated mean");
+            let x: f64 = e.sample(rng);
+            (x as u64).min(max.micros)
+        }
+        DelayDist::Lognormal { median, sigma, max } => {
+            if median.micros == 0 {
+                return 0;
+            }
+            let l = LogNormal::new((median.micros as f64).ln(), sigma).expect("validated sigma");
+            let x: f64 = l.sample(rng);
+            (x as u64).min(max.micros)
+        }
+    }
+}
+
+/// Time to the next arrival of a Poisson process of `rate_per_sec`; None if the rate is 0.
+pub fn next_arrival<R: Rng>(rate_per_sec: f64, rng: &mut R) -> Option<Micros> {
+    if rate_per_sec <= 0.0 || !rate_per_sec.is_finite() {
+        return None;
+    }
+    let e = Exp::new(rate_per_sec / 1e6).expect("positive rate");
+    let x: f64 = e.sample(rng);
+    Some((x as u64).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, Streams};
+    use crate::scenario::Dur;
+
+    #[test]
+    fn sizes_stay_in_range() {
+        let mut rng = Streams::new(1).rng(Purpose::Membership, 0);
+        let z = SizeDist::Zipf {
+            min: 3,
+            max: 40,
+            exponent: 1.1,
+        };
+        let u = SizeDist::Uniform { min: 5, max: 9 };
+        let mut small = 0;
+        for _ in 0..2000 {
+            let a = sample_size(&z, &mut rng);
+            assert!((3..=40).contains(&a));
+            small += (a < 10) as u32;
+            assert!((5..=9).contains(&sample_size(&u, &mut rng)));
+        }
+        assert!(small > 1000, "zipf favours small sizes, got {small}/2000 below 10");
+        assert_eq!(sample_size(&SizeDist::Fixed { value: 7 }, &mut rng), 7);
+    }
+
+    #[test]
+    fn delays_are_cut_and_near_their_mean() {
+        let mut rng = Streams::new(2).rng(Purpose::Reads, 0);
+        let d = DelayDist::Exp {
+            mean: Dur::from_millis(100),
+            max: Dur::from_secs(1),
+        };
+        let n = 20_000u64;
+        let sum: u64 = (0..n)
+            .map(|_| {
+                let x = sample_delay(&d, &mut rng);
+                assert!(x <= 1_000_000);
+                x
+            })
+            .sum();
+        let mean = sum / n;
+        assert!((90_000..110_000).contains(&mean), "mean {mean}");
+        let l = DelayDist::Lognormal {
+            median: Dur::from_millis(20),
+            sigma: 0.5,
+            max: Dur::from_millis(50),
+        };
+        assert!((0..1000).all(|_| sample_delay(&l, &mut rng) <= 50_000));
+    }
+
+    #[test]
+    fn poisson_arrivals_match_rate() {
+        let mut rng = Streams::new(3).rng(Purpose::Sends, 0);
+        let n = 10_000;
+        let total: u64 = (0..n).map(|_| next_arrival(50.0, &mut rng).unwrap()).sum();
+        let mean = total / n;
+        assert!((18_000..22_000).contains(&mean), "mean gap {mean}us for 50/s");
+        assert_eq!(next_arrival(0.0, &mut rng), None);
+    }
+}
