@@ -81,7 +81,9 @@ fn real_main() -> Result<ExitCode> {
                 Ok(r) => {
                     print!("{}", r.terminal);
                     if check_determinism {
-                        println!("determinism check: passed (two runs, identical trace and report.json)");
+                        println!(
+                            "determinism check: passed (two runs, identical trace and report.json)"
+                        );
                     }
                     println!("reports written to {}", out.display());
                     if r.violations_total > 0 {

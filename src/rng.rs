@@ -81,8 +81,13 @@ mod tests {
     #[test]
     fn streams_are_reproducible_and_distinct() {
         let s = Streams::new(7);
-        let a: Vec<u64> = (0..4).map(|_| s.rng(Purpose::Reads, 1).next_u64()).collect();
-        assert!(a.windows(2).all(|w| w[0] == w[1]), "same stream, same first draw");
+        let a: Vec<u64> = (0..4)
+            .map(|_| s.rng(Purpose::Reads, 1).next_u64())
+            .collect();
+        assert!(
+            a.windows(2).all(|w| w[0] == w[1]),
+            "same stream, same first draw"
+        );
         let mut r1 = s.rng(Purpose::Reads, 1);
         let mut r2 = s.rng(Purpose::Reads, 2);
         let mut r3 = s.rng(Purpose::Pulls, 1);

@@ -134,7 +134,11 @@ fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, R
     let stats = RunStats {
         wall_seconds: wall,
         virtual_seconds,
-        ops_per_wall_second: if wall > 0.0 { total_ops as f64 / wall } else { 0.0 },
+        ops_per_wall_second: if wall > 0.0 {
+            total_ops as f64 / wall
+        } else {
+            0.0
+        },
         peak_rss_bytes: report::peak_rss_bytes(),
     };
     Ok(Simulated {

@@ -460,8 +460,12 @@ impl RefState {
 
 struct Reference;
 
+/// Any user id, mostly existing ones.
 fn user_id() -> impl Strategy<Value = UserId> {
-    (0..=MAX_USER).prop_map(UserId)
+    prop_oneof![
+        6 => (0..INITIAL_USERS).prop_map(UserId),
+        1 => (INITIAL_USERS..=MAX_USER).prop_map(UserId),
+    ]
 }
 
 fn group_id() -> impl Strategy<Value = GroupId> {
@@ -475,10 +479,20 @@ fn conv() -> impl Strategy<Value = Conv> {
     ]
 }
 
+/// A page size: mostly valid, sometimes 0 or 101.
+fn count() -> impl Strategy<Value = u32> {
+    prop_oneof![6 => 1..4u32, 1 => Just(100), 1 => Just(0), 1 => Just(101)]
+}
+
+/// Mostly the default types (sometimes any subset, Community and AVChatRoom included), and a
+/// size limit that the generated groups cross now and then.
 fn receipt_config() -> impl Strategy<Value = ReceiptConfig> {
     (
-        prop::sample::subsequence(GroupType::ALL.to_vec(), 0..=5),
-        prop_oneof![Just(2u32), Just(3), Just(4), Just(5), Just(200)],
+        prop_oneof![
+            3 => Just(ReceiptConfig::default().enabled_types),
+            1 => prop::sample::subsequence(GroupType::ALL.to_vec(), 0..=5),
+        ],
+        prop_oneof![Just(3u32), Just(4), Just(5), Just(200)],
     )
         .prop_map(|(enabled_types, max_group_size)| ReceiptConfig {
             enabled_types,
@@ -493,6 +507,10 @@ struct Gen {
     convs: Vec<Vec<MsgId>>,
     senders: Vec<UserId>,
     audiences: Vec<Vec<UserId>>,
+    /// Group messages that asked for receipts: the ones with member lists.
+    group_receipt_msgs: Vec<MsgId>,
+    /// Current members of groups `0..GROUPS`.
+    members: Vec<Vec<UserId>>,
 }
 
 impl Gen {
@@ -510,7 +528,33 @@ impl Gen {
                 .iter()
                 .map(|m| m.audience.iter().copied().collect())
                 .collect(),
+            group_receipt_msgs: (1..=s.msgs.len() as u64)
+                .map(MsgId)
+                .filter(|&id| {
+                    let m = s.msg(id).unwrap();
+                    m.need && matches!(m.conv, ConvKey::Group(_))
+                })
+                .collect(),
+            members: (0..GROUPS)
+                .map(|g| s.groups[&GroupId(g)].members.iter().copied().collect())
+                .collect(),
         })
+    }
+
+    /// A group and one of its current members (or user 0 if it is empty).
+    fn group_and_member(self: &Arc<Self>) -> BoxedStrategy<(GroupId, UserId)> {
+        let g = Arc::clone(self);
+        (0..GROUPS, any::<Index>())
+            .prop_map(move |(gid, i)| {
+                let m = &g.members[gid as usize];
+                let u = if m.is_empty() {
+                    UserId(0)
+                } else {
+                    m[i.index(m.len())]
+                };
+                (GroupId(gid), u)
+            })
+            .boxed()
     }
 
     /// Any id, known or not (0 and a few past the end are unknown).
@@ -527,7 +571,7 @@ impl Gen {
         (
             any::<Index>(),
             prop::collection::vec(any::<Index>(), 1..5),
-            prop::option::weighted(0.15, Just(MsgId(self.n + 1))),
+            prop::option::weighted(0.1, Just(MsgId(self.n + 1))),
         )
             .prop_map(move |(c, picks, unknown)| {
                 let ids = &g.convs[c.index(g.convs.len())];
@@ -568,12 +612,23 @@ impl Gen {
             return (user_id(), (0..3u64).prop_map(MsgId)).boxed();
         }
         let g = Arc::clone(self);
+        let any_with_sender = any::<Index>().prop_map(move |i| {
+            let i = i.index(g.senders.len());
+            (g.senders[i], MsgId(i as u64 + 1))
+        });
+        let any_id = (user_id(), (0..=self.n + 1).prop_map(MsgId));
+        if self.group_receipt_msgs.is_empty() {
+            return prop_oneof![4 => any_with_sender, 1 => any_id].boxed();
+        }
+        let g = Arc::clone(self);
+        let receipt_msg_with_sender = any::<Index>().prop_map(move |i| {
+            let id = g.group_receipt_msgs[i.index(g.group_receipt_msgs.len())];
+            (g.senders[(id.0 - 1) as usize], id)
+        });
         prop_oneof![
-            5 => any::<Index>().prop_map(move |i| {
-                let i = i.index(g.senders.len());
-                (g.senders[i], MsgId(i as u64 + 1))
-            }),
-            1 => (user_id(), (0..=self.n + 1).prop_map(MsgId)),
+            6 => receipt_msg_with_sender,
+            2 => any_with_sender,
+            1 => any_id,
         ]
         .boxed()
     }
@@ -584,7 +639,12 @@ impl ReferenceStateMachine for Reference {
     type Transition = Step;
 
     fn init_state() -> BoxedStrategy<RefState> {
-        let members = || prop::collection::btree_set(0..INITIAL_USERS, 0..=INITIAL_USERS as usize);
+        let members = || {
+            prop_oneof![
+                6 => prop::collection::btree_set(0..INITIAL_USERS, 2..=INITIAL_USERS as usize),
+                1 => prop::collection::btree_set(0..INITIAL_USERS, 0..2),
+            ]
+        };
         (
             receipt_config(),
             prop::sample::select(vec![GroupType::Public, GroupType::Meeting]),
@@ -629,16 +689,23 @@ impl ReferenceStateMachine for Reference {
     fn transitions(state: &RefState) -> BoxedStrategy<Step> {
         let g = Gen::of(state);
         let client = |user: UserId, req: Request| Op::Client { user, req };
-        let send = (user_id(), conv(), any::<bool>()).prop_map(move |(user, conv, need)| {
-            client(
-                user,
-                Request::SendMessage {
-                    conv,
-                    need_read_receipt: need,
-                    body_len: 3,
-                },
-            )
-        });
+        let sender_and_conv = prop_oneof![
+            4 => g.group_and_member().prop_map(|(gid, u)| (u, Conv::Group(gid))),
+            2 => ((0..INITIAL_USERS), (0..INITIAL_USERS))
+                .prop_map(|(a, b)| (UserId(a), Conv::C2c(UserId(b)))),
+            1 => (user_id(), conv()),
+        ];
+        let send =
+            (sender_and_conv, prop::bool::weighted(0.7)).prop_map(move |((user, conv), need)| {
+                client(
+                    user,
+                    Request::SendMessage {
+                        conv,
+                        need_read_receipt: need,
+                        body_len: 3,
+                    },
+                )
+            });
         let g1 = Arc::clone(&g);
         let receipts_one_conv = g
             .one_conv_ids()
@@ -673,7 +740,7 @@ impl ReferenceStateMachine for Reference {
             g.msg_and_sender(),
             prop_oneof![Just(ReadFilter::Read), Just(ReadFilter::Unread)],
             prop_oneof![3 => Just(0u64), 2 => 0..9u64],
-            prop_oneof![Just(0u32), 1..4u32, Just(100), Just(101)],
+            count(),
         )
             .prop_map(move |((user, msg_id), filter, next_seq, count)| {
                 client(
@@ -689,12 +756,14 @@ impl ReferenceStateMachine for Reference {
         let mark = (user_id(), user_id())
             .prop_map(move |(user, peer)| client(user, Request::MarkC2cRead { peer }));
         let history = (
-            user_id(),
-            conv(),
+            prop_oneof![
+                3 => g.group_and_member().prop_map(|(gid, u)| (u, Conv::Group(gid))),
+                1 => (user_id(), conv()),
+            ],
             prop_oneof![Just(0u64), 1..6u64],
-            prop_oneof![Just(0u32), 1..4u32, Just(101)],
+            count(),
         )
-            .prop_map(move |(user, conv, before_seq, count)| {
+            .prop_map(move |((user, conv), before_seq, count)| {
                 client(
                     user,
                     Request::GetHistory {
@@ -706,8 +775,11 @@ impl ReferenceStateMachine for Reference {
             });
         let add = (group_id(), user_id())
             .prop_map(|(group, user)| Op::Admin(AdminRequest::AddMember { group, user }));
-        let remove = (group_id(), user_id())
-            .prop_map(|(group, user)| Op::Admin(AdminRequest::RemoveMember { group, user }));
+        let remove = prop_oneof![
+            2 => g.group_and_member(),
+            1 => (group_id(), user_id()),
+        ]
+        .prop_map(|(group, user)| Op::Admin(AdminRequest::RemoveMember { group, user }));
         let admin_misc = prop_oneof![
             (INITIAL_USERS - 2..=MAX_USER)
                 .prop_map(|u| Op::Admin(AdminRequest::CreateUser { user: UserId(u) })),

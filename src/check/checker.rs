@@ -116,6 +116,7 @@ enum Expect {
 enum PendingOp {
     Send {
         key: ConvKey,
+        need: bool,
         expect: Expect,
         invoked_at: Micros,
     },
@@ -326,7 +327,7 @@ impl Checker {
         sender: UserId,
         seq: u64,
         timestamp_ms: u64,
-        need: Option<bool>,
+        need: bool,
     ) {
         if let Some(m) = self.msgs.get(&id) {
             if m.conv != key || m.seq != seq || m.sender != sender || m.timestamp_ms != timestamp_ms
@@ -381,7 +382,7 @@ impl Checker {
                 sender,
                 seq,
                 timestamp_ms,
-                need: need.unwrap_or(false),
+                need,
                 audience,
                 send_invoked,
                 send_acked: None,
@@ -413,9 +414,7 @@ impl Checker {
                 Expect::Ok
             }
             Conv::C2c(peer) if peer == client => Expect::Err(ErrorCode::SelfConversation),
-            Conv::C2c(peer) if !self.users.contains(peer.0) => {
-                Expect::Err(ErrorCode::UserNotFound)
-            }
+            Conv::C2c(peer) if !self.users.contains(peer.0) => Expect::Err(ErrorCode::UserNotFound),
             Conv::C2c(_) => Expect::Ok,
         }
     }
@@ -425,7 +424,9 @@ impl Checker {
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return false;
         }
-        let mut convs = ids.iter().filter_map(|id| self.msgs.get(id).map(|m| m.conv));
+        let mut convs = ids
+            .iter()
+            .filter_map(|id| self.msgs.get(id).map(|m| m.conv));
         let first = convs.next();
         convs.all(|c| Some(c) == first)
     }
@@ -466,14 +467,27 @@ impl Checker {
         let bad = match (expect, got) {
             (Expect::Unknown, _) | (Expect::Ok, Ok(_)) => None,
             (Expect::Err(e), Err(g)) if e == g => None,
-            (Expect::Ok, Err(g)) => Some((format!("{what} failed with {}", g.name()), "success".to_string())),
-            (Expect::Err(e), Ok(_)) => Some((format!("{what} succeeded"), format!("error {}", e.name()))),
-            (Expect::Err(e), Err(g)) => {
-                Some((format!("{what} failed with {}", g.name()), format!("error {}", e.name())))
+            (Expect::Ok, Err(g)) => Some((
+                format!("{what} failed with {}", g.name()),
+                "success".to_string(),
+            )),
+            (Expect::Err(e), Ok(_)) => {
+                Some((format!("{what} succeeded"), format!("error {}", e.name())))
             }
+            (Expect::Err(e), Err(g)) => Some((
+                format!("{what} failed with {}", g.name()),
+                format!("error {}", e.name()),
+            )),
         };
         if let Some((observed, bound)) = bad {
-            self.violate(Invariant::ResultCodes, t, Some(client), msg, observed, bound);
+            self.violate(
+                Invariant::ResultCodes,
+                t,
+                Some(client),
+                msg,
+                observed,
+                bound,
+            );
         }
     }
 
@@ -485,7 +499,11 @@ impl Checker {
         if m.invoked.contains(peer.0) {
             return true;
         }
-        let mark = self.marks.get(&(peer, m.sender)).copied().unwrap_or_default();
+        let mark = self
+            .marks
+            .get(&(peer, m.sender))
+            .copied()
+            .unwrap_or_default();
         // A mark covers the message only if it committed after the send did.
         mark.in_flight > 0 || mark.last_acked_at.is_some_and(|a| a >= m.send_invoked)
     }
@@ -496,7 +514,11 @@ impl Checker {
         if m.acked.contains(peer.0) {
             return true;
         }
-        let mark = self.marks.get(&(peer, m.sender)).copied().unwrap_or_default();
+        let mark = self
+            .marks
+            .get(&(peer, m.sender))
+            .copied()
+            .unwrap_or_default();
         match (mark.acked_max_invoked, m.send_acked) {
             (Some(inv), Some(acked)) => inv > acked,
             _ => false,
@@ -514,7 +536,14 @@ impl Checker {
     }
 
     /// Checks one receipt entry observed by `client` (push or pull) at `t`.
-    fn observe_entry(&mut self, t: Micros, client: UserId, e: &ReceiptEntry, lower: Lower, push: bool) {
+    fn observe_entry(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        e: &ReceiptEntry,
+        lower: Lower,
+        push: bool,
+    ) {
         let id = e.msg_id();
         let Some(m) = self.msgs.get(&id) else { return };
         let how = if push { "push" } else { "pull" };
@@ -545,7 +574,11 @@ impl Checker {
                     // Tight once quiet, except a mark that raced the send itself.
                     let must = self.c2c_must_be_read(m) as u32;
                     let may = self.c2c_may_be_read(m) as u32;
-                    if count >= must && count <= may { count } else { must }
+                    if count >= must && count <= may {
+                        count
+                    } else {
+                        must
+                    }
                 }
             };
             if count != expected {
@@ -695,9 +728,13 @@ impl Checker {
                 ..
             } => {
                 let key = ConvKey::of(client, *conv);
-                self.sends_in_flight.entry((client, key)).or_default().push(t);
+                self.sends_in_flight
+                    .entry((client, key))
+                    .or_default()
+                    .push(t);
                 PendingOp::Send {
                     key,
+                    need: *need_read_receipt,
                     expect: self.expect_send(client, *conv, *need_read_receipt),
                     invoked_at: t,
                 }
@@ -718,10 +755,7 @@ impl Checker {
                     }
                     per_msg.push((id, expect));
                 }
-                PendingOp::Receipts {
-                    batch_ok,
-                    per_msg,
-                }
+                PendingOp::Receipts { batch_ok, per_msg }
             }
             Request::GetReadReceipts { msg_ids } => PendingOp::Pull {
                 batch_ok: self.batch_ok(msg_ids),
@@ -794,6 +828,7 @@ impl Checker {
         match pending {
             PendingOp::Send {
                 key,
+                need,
                 expect,
                 invoked_at,
             } => {
@@ -817,48 +852,87 @@ impl Checker {
                     timestamp_ms,
                 } = *resp
                 {
-                    self.sight_message(t, client, msg_id, key, client, seq, timestamp_ms, None);
+                    self.sight_message(t, client, msg_id, key, client, seq, timestamp_ms, need);
                     if let Some(m) = self.msgs.get_mut(&msg_id) {
                         m.send_acked = Some(t);
                         m.send_invoked = invoked_at;
                     }
                 }
             }
-            PendingOp::Receipts { batch_ok, per_msg } => {
-                match resp {
-                    Response::ReceiptsSent { results } => {
-                        if !batch_ok {
-                            self.violate(
-                                Invariant::ResultCodes,
-                                t,
-                                Some(client),
-                                None,
-                                "receipt batch accepted".into(),
-                                "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".into(),
-                            );
-                        }
-                        for (r, (id, expect)) in results.iter().zip(per_msg.iter()) {
-                            self.on_receipt_result(t, client, r, *id, expect);
-                        }
+            PendingOp::Receipts { batch_ok, per_msg } => match resp {
+                Response::ReceiptsSent { results } => {
+                    if !batch_ok {
+                        self.violate(
+                            Invariant::ResultCodes,
+                            t,
+                            Some(client),
+                            None,
+                            "receipt batch accepted".into(),
+                            "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".into(),
+                        );
                     }
-                    Response::Error { code } => {
-                        if batch_ok {
-                            self.violate(
-                                Invariant::ResultCodes,
-                                t,
-                                Some(client),
-                                None,
-                                format!("receipt batch rejected with {}", code.name()),
-                                "a valid batch is accepted".into(),
-                            );
-                        }
+                    if !same_ids(
+                        results.iter().map(|r| r.msg_id),
+                        per_msg.iter().map(|p| p.0),
+                    ) {
+                        self.violate(
+                            Invariant::ResultCodes,
+                            t,
+                            Some(client),
+                            None,
+                            format!("{} results for {} receipts", results.len(), per_msg.len()),
+                            "one result per message id, in request order".into(),
+                        );
                     }
-                    _ => {}
+                    for (r, (id, expect)) in results.iter().zip(per_msg.iter()) {
+                        self.on_receipt_result(t, client, r, *id, expect);
+                    }
                 }
-            }
+                Response::Error { code } if batch_ok => {
+                    self.violate(
+                        Invariant::ResultCodes,
+                        t,
+                        Some(client),
+                        None,
+                        format!("receipt batch rejected with {}", code.name()),
+                        "a valid batch is accepted".into(),
+                    );
+                }
+                _ => {}
+            },
             PendingOp::Pull { batch_ok, per_msg } => match resp {
                 Response::ReadReceipts { entries } => {
+                    if !batch_ok {
+                        self.violate(
+                            Invariant::ResultCodes,
+                            t,
+                            Some(client),
+                            None,
+                            "count pull batch accepted".into(),
+                            "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".into(),
+                        );
+                    }
+                    if !same_ids(
+                        entries.iter().map(|e| e.msg_id),
+                        per_msg.iter().map(|p| p.0),
+                    ) {
+                        self.violate(
+                            Invariant::ResultCodes,
+                            t,
+                            Some(client),
+                            None,
+                            format!(
+                                "{} entries for {} requested ids",
+                                entries.len(),
+                                per_msg.len()
+                            ),
+                            "one entry per requested id, in request order".into(),
+                        );
+                    }
                     for (e, (id, expect, lower)) in entries.iter().zip(per_msg.iter()) {
+                        if e.msg_id != *id {
+                            continue;
+                        }
                         let got = e.result.map(|_| ());
                         self.check_expect(
                             t,
@@ -955,7 +1029,9 @@ impl Checker {
         }
         self.check_expect(t, client, "read receipt", Some(id), expect, &r.result);
         if r.result.is_ok() && matches!(expect, Expect::Ok) {
-            let Some(m) = self.msgs.get_mut(&id) else { return };
+            let Some(m) = self.msgs.get_mut(&id) else {
+                return;
+            };
             if m.acked.insert(client.0) {
                 let need = match m.audience {
                     Audience::Group(..) => m.acked.len() as u32,
@@ -1039,7 +1115,11 @@ impl Checker {
             if let Some(u) = missed.min() {
                 found.push((
                     Invariant::MemberListPaging,
-                    format!("{filter:?} list paged to the end without {} ({} missed)", UserId(u), missed.len()),
+                    format!(
+                        "{filter:?} list paged to the end without {} ({} missed)",
+                        UserId(u),
+                        missed.len()
+                    ),
                     "a full paging misses no member who stayed in the list throughout".into(),
                 ));
             }
@@ -1055,7 +1135,11 @@ impl Checker {
                         format!(
                             "exactly the {} {} members (read + unread = audience, disjoint)",
                             exact.len(),
-                            if filter == ReadFilter::Read { "acknowledged" } else { "unacknowledged" }
+                            if filter == ReadFilter::Read {
+                                "acknowledged"
+                            } else {
+                                "unacknowledged"
+                            }
                         ),
                     ));
                 }
@@ -1086,7 +1170,7 @@ impl Checker {
                     *sender,
                     *seq,
                     *timestamp_ms,
-                    Some(*need_read_receipt),
+                    *need_read_receipt,
                 );
                 if let Some(m) = self.msgs.get_mut(msg_id) {
                     m.need = *need_read_receipt;
@@ -1152,6 +1236,10 @@ impl Checker {
             );
         }
     }
+}
+
+fn same_ids(a: impl Iterator<Item = MsgId>, b: impl Iterator<Item = MsgId>) -> bool {
+    a.eq(b)
 }
 
 impl Observer for Checker {

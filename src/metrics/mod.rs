@@ -107,6 +107,9 @@ pub struct Metrics {
     pub last_t: Micros,
     /// Completed operations per second of the run (index = second), for throughput plots.
     pub per_second: Vec<u64>,
+    /// After `Quiet` only the harness's own final checks run: they are not user traffic, so
+    /// they do not time receipt visibility.
+    quiet: bool,
 }
 
 impl Default for Metrics {
@@ -122,6 +125,7 @@ impl Default for Metrics {
             first_t: None,
             last_t: 0,
             per_second: Vec::new(),
+            quiet: false,
         }
     }
 }
@@ -165,7 +169,11 @@ impl Metrics {
         let Some(p) = self.receipts.get_mut(&msg) else {
             return;
         };
-        let done = if by_push { &mut p.notified } else { &mut p.shown };
+        let done = if by_push {
+            &mut p.notified
+        } else {
+            &mut p.shown
+        };
         let upto = (covered as usize).min(p.invoked.len());
         if upto <= *done as usize {
             return;
@@ -290,7 +298,8 @@ impl Observer for Metrics {
                         if let Response::ReadReceipts { entries } = r {
                             for e in entries {
                                 match &e.result {
-                                    Ok(entry) => self.entry_covered(entry, t, false),
+                                    Ok(entry) if !self.quiet => self.entry_covered(entry, t, false),
+                                    Ok(_) => {}
                                     Err(code) => self.error(*code),
                                 }
                             }
@@ -307,11 +316,7 @@ impl Observer for Metrics {
                     Push::NewMessage { msg_id, .. } => match self.send_started.get(msg_id) {
                         Some(&s) => self.record(Hop::DeliveryPush, t.saturating_sub(s)),
                         // The push beat the sender's ack; time it once the ack arrives.
-                        None => self
-                            .early_pushes
-                            .entry(*msg_id)
-                            .or_default()
-                            .push(t),
+                        None => self.early_pushes.entry(*msg_id).or_default().push(t),
                     },
                     Push::Receipts { entries } => {
                         for e in entries {
@@ -321,6 +326,7 @@ impl Observer for Metrics {
                     Push::C2cRead { .. } => {}
                 }
             }
+            Event::Quiet { .. } => self.quiet = true,
             _ => {}
         }
     }

@@ -8,9 +8,8 @@
 //! audience except paging the unread list, which walks at most one page past read members.
 
 use crate::protocol::{
-    AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, HistoryMessage, MAX_BATCH,
-    Micros, MsgId, PerMessage, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response,
-    UserId,
+    AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, HistoryMessage, MAX_BATCH, Micros,
+    MsgId, PerMessage, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
 };
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
@@ -142,11 +141,7 @@ impl Model {
         match self.msg(id) {
             None => Vec::new(),
             Some(m) => match &m.audience {
-                Audience::Group(s) => s
-                    .iter()
-                    .map(UserId)
-                    .filter(|&u| u != m.sender)
-                    .collect(),
+                Audience::Group(s) => s.iter().map(UserId).filter(|&u| u != m.sender).collect(),
                 Audience::Peer(p) => vec![*p],
             },
         }
@@ -522,7 +517,9 @@ impl Model {
             // Cursor = position in the append-only read order: stable as receipts arrive.
             ReadFilter::Read => {
                 let order = &m.readers.order;
-                let start = usize::try_from(next_seq).unwrap_or(usize::MAX).min(order.len());
+                let start = usize::try_from(next_seq)
+                    .unwrap_or(usize::MAX)
+                    .min(order.len());
                 let end = (start + count).min(order.len());
                 Response::MemberList {
                     members: order[start..end].to_vec(),

@@ -47,7 +47,8 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
                 Some(Found::Exact(span)) => p.line = Some(line_of(text, span.start)),
                 Some(Found::Parent(span)) => {
                     p.line = span.map(|s| line_of(text, s.start));
-                    p.message.push_str(" (the default; the field is not set in the file)");
+                    p.message
+                        .push_str(" (the default; the field is not set in the file)");
                 }
                 None => {}
             }
@@ -130,7 +131,11 @@ fn segs_of(path: &serde_path_to_error::Path) -> Vec<Seg> {
 /// 1-based line of byte `offset` in `text`.
 pub(super) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// A node of the `toml_edit` tree while walking a path.
@@ -302,7 +307,8 @@ fn hint_for(kind: FieldErrorKind, message: &str, path: &str) -> String {
             "use one of the listed names (they are case-sensitive)".into()
         }
         FieldErrorKind::BadValue if message.starts_with("invalid duration") => {
-            "parts add up, e.g. \"1m 30s\"; units include ms, s, m, h, d".into()
+            let name = path.rsplit('.').next().unwrap_or(path);
+            format!("e.g. {name} = \"5s\" or \"1m 30s\"")
         }
         FieldErrorKind::BadValue if message.contains("too long") => {
             "use a shorter duration".into()

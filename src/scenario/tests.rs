@@ -73,12 +73,20 @@ fn zipf_exponent_defaults_to_one() {
 #[test]
 fn unknown_field_names_key_line_and_path() {
     // Lines 1-6 are the header; [reading] is line 7, bogus line 9.
-    let e = err(&with_header("[reading]\nread_probability = 0.5\nbogus = 1\n"));
+    let e = err(&with_header(
+        "[reading]\nread_probability = 0.5\nbogus = 1\n",
+    ));
     assert_at(&e, 9, "reading.bogus");
     assert_eq!(e.field_kind(), Some(FieldErrorKind::Unknown));
     let shown = e.to_string();
-    assert!(shown.starts_with("t.toml:9: reading.bogus: unknown field `bogus`"), "{shown}");
-    assert!(shown.contains("read_probability"), "lists the known fields: {shown}");
+    assert!(
+        shown.starts_with("t.toml:9: reading.bogus: unknown field `bogus`"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("read_probability"),
+        "lists the known fields: {shown}"
+    );
 }
 
 #[test]
@@ -106,7 +114,10 @@ fn syntax_error_names_its_line() {
     assert!(matches!(e, ScenarioError::Syntax { .. }), "{e}");
     assert_eq!(e.line(), Some(4));
     assert_eq!(e.field_path(), None);
-    assert!(e.to_string().starts_with("t.toml:4: TOML syntax error:"), "{e}");
+    assert!(
+        e.to_string().starts_with("t.toml:4: TOML syntax error:"),
+        "{e}"
+    );
 
     let e = err("name = \"t\"\nname = \"u\"\n");
     assert!(matches!(e, ScenarioError::Syntax { .. }), "{e}");
@@ -146,10 +157,15 @@ fn out_of_type_range_integer_is_a_bad_value() {
 
 #[test]
 fn bad_duration_names_line_and_path() {
-    let e = err(&with_header("[checks]\nfinal_pull_share = 0.5\nliveness_bound = \"5 parsecs\"\n"));
+    let e = err(&with_header(
+        "[checks]\nfinal_pull_share = 0.5\nliveness_bound = \"5 parsecs\"\n",
+    ));
     assert_at(&e, 9, "checks.liveness_bound");
     assert_eq!(e.field_kind(), Some(FieldErrorKind::BadValue));
-    assert!(e.to_string().contains("invalid duration \"5 parsecs\""), "{e}");
+    assert!(
+        e.to_string().contains("invalid duration \"5 parsecs\""),
+        "{e}"
+    );
 
     let e = err("name = \"t\"\nduration = \"ten minutes\"\n");
     assert_at(&e, 2, "duration");
@@ -278,7 +294,9 @@ fn validation_reports_every_problem_with_lines() {
 #[test]
 fn problem_with_a_default_value_says_so() {
     // 2 users allow 1 pair; the default c2c.pairs is 100 and [c2c] is not written.
-    let e = err(&with_header("[population]\nusers = 2\n").replace("min = 3, max = 5", "min = 2, max = 2"));
+    let e =
+        err(&with_header("[population]\nusers = 2\n")
+            .replace("min = 3, max = 5", "min = 2, max = 2"));
     let p = &e.problems()[0];
     assert_eq!(p.path, "c2c.pairs");
     assert_eq!(p.line, None);
@@ -286,7 +304,8 @@ fn problem_with_a_default_value_says_so() {
     assert!(e.to_string().starts_with("t.toml: c2c.pairs: "), "{e}");
 
     // The section exists but the field does not: point at the section.
-    let e = err(&with_header("[population]\nusers = 2\n[c2c]\n").replace("min = 3, max = 5", "min = 2, max = 2"));
+    let e = err(&with_header("[population]\nusers = 2\n[c2c]\n")
+        .replace("min = 3, max = 5", "min = 2, max = 2"));
     assert_eq!(e.problems()[0].line, Some(9));
 }
 
@@ -455,7 +474,11 @@ fn load_file_reads_and_names_the_file() {
     assert_eq!(load_file(&good).unwrap().name, "smoke");
 
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "name = \"x\"\nduration = \"1m\"\n[reading]\nbatch_max = 0\n").unwrap();
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nduration = \"1m\"\n[reading]\nbatch_max = 0\n",
+    )
+    .unwrap();
     let e = load_file(&bad).unwrap_err();
     assert_at(&e, 4, "reading.batch_max");
     assert!(

@@ -50,9 +50,8 @@ impl<'de> Deserialize<'de> for Dur {
                 "invalid duration {s:?} ({e}); write a number with a unit, e.g. \"250ms\", \"5s\", \"10m\""
             ))
         })?;
-        let micros = u64::try_from(parsed.as_micros()).map_err(|_| {
-            serde::de::Error::custom(format!("duration {s:?} is too long"))
-        })?;
+        let micros = u64::try_from(parsed.as_micros())
+            .map_err(|_| serde::de::Error::custom(format!("duration {s:?} is too long")))?;
         Ok(Dur { micros })
     }
 }
@@ -82,23 +81,31 @@ pub struct Scenario {
     /// Virtual time during which new messages and pulls start. Reads, receipts and final
     /// checks run on after it until the system is quiet.
     pub duration: Dur,
+    /// Who exists.
     #[serde(default)]
     pub population: Population,
     /// Group classes; each class creates `count` groups.
     #[serde(default)]
     pub groups: Vec<GroupClass>,
+    /// 1:1 conversations.
     #[serde(default)]
     pub c2c: C2c,
+    /// The server's receipt switches.
     #[serde(default)]
     pub receipts: Receipts,
+    /// Open-loop send rates and message shape.
     #[serde(default)]
     pub traffic: Traffic,
+    /// How recipients read and send receipts.
     #[serde(default)]
     pub reading: Reading,
+    /// Pull flows: history, receipt counts, member lists.
     #[serde(default)]
     pub pulls: Pulls,
+    /// Simulated client-server network.
     #[serde(default)]
     pub network: Network,
+    /// What is checked, and how strictly.
     #[serde(default)]
     pub checks: Checks,
 }
@@ -107,10 +114,11 @@ fn default_seed() -> u64 {
     1
 }
 
+/// The user population.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Population {
-    /// Number of users (1..=10,000,000).
+    /// Number of users (2..=10,000,000).
     pub users: u32,
     /// Share of users that are connected for the whole run (0..=1). Offline users are in
     /// audiences but never act.
@@ -193,6 +201,7 @@ impl DelayDist {
     }
 }
 
+/// 1:1 conversations.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct C2c {
@@ -206,6 +215,7 @@ impl Default for C2c {
     }
 }
 
+/// The server's receipt configuration (the vendor's console switches).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Receipts {
@@ -225,6 +235,7 @@ impl Default for Receipts {
     }
 }
 
+/// Open-loop send rates and message shape.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Traffic {
@@ -253,6 +264,7 @@ impl Default for Traffic {
     }
 }
 
+/// How recipients read messages and send receipts.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reading {
@@ -285,6 +297,7 @@ impl Default for Reading {
     }
 }
 
+/// Pull flows a user runs when it opens a conversation.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pulls {
@@ -313,6 +326,7 @@ impl Default for Pulls {
     }
 }
 
+/// The simulated network between clients and the server.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Network {
@@ -333,6 +347,7 @@ impl Default for Network {
     }
 }
 
+/// What the checker verifies.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Checks {

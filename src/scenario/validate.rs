@@ -76,12 +76,14 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "lower the count of the largest classes",
         );
     }
-    let group_traffic = s.groups.iter().any(|g| g.count > 0 && g.traffic_weight > 0.0);
+    let group_traffic = s
+        .groups
+        .iter()
+        .any(|g| g.count > 0 && g.traffic_weight > 0.0);
     if total_groups > 0
         && !group_traffic
         && s.traffic.group_messages_per_sec > 0.0
-        && s
-            .groups
+        && s.groups
             .iter()
             .all(|g| g.traffic_weight.is_finite() && g.traffic_weight >= 0.0)
     {
@@ -136,7 +138,10 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
         "traffic.group_messages_per_sec",
         s.traffic.group_messages_per_sec,
     );
-    c.rate("traffic.c2c_messages_per_sec", s.traffic.c2c_messages_per_sec);
+    c.rate(
+        "traffic.c2c_messages_per_sec",
+        s.traffic.c2c_messages_per_sec,
+    );
     c.share("traffic.receipt_share", s.traffic.receipt_share);
     c.share("traffic.misuse_share", s.traffic.misuse_share);
     if s.traffic.body_bytes > MAX_BODY_BYTES {
@@ -209,7 +214,8 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
 }
 
 fn check_size(c: &mut Checker, p: &str, d: &SizeDist, users: u32) {
-    let users_hint = "group sizes count members, sender included: at least 2 and at most population.users";
+    let users_hint =
+        "group sizes count members, sender included: at least 2 and at most population.users";
     match *d {
         SizeDist::Fixed { value } => {
             if value < 2 || value > users {

@@ -15,8 +15,9 @@ use crate::workload::dist::sample_delay;
 use crate::workload::{Action, Tag, Timer, Workload};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+
+mod queue;
+pub use queue::EventQueue;
 
 enum SimEvent {
     Timer(Timer),
@@ -33,31 +34,10 @@ enum SimEvent {
         resp: Response,
     },
     /// A push reaches a client.
-    Push { client: UserId, push: Push },
-}
-
-struct Scheduled {
-    at: Micros,
-    seq: u64,
-    ev: SimEvent,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed: the earliest (time, seq) is the heap's maximum.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
+    Push {
+        client: UserId,
+        push: Push,
+    },
 }
 
 /// Per-client links with in-order delivery.
@@ -120,8 +100,7 @@ pub fn run<T: Target>(
     check: CheckConfig,
 ) -> SimOutcome {
     let mut sim = Sim {
-        queue: BinaryHeap::new(),
-        seq: 0,
+        queue: EventQueue::default(),
         now: 0,
         next_op: 1,
         ops: FxHashMap::default(),
@@ -160,12 +139,11 @@ pub fn run<T: Target>(
 }
 
 struct Sim {
-    queue: BinaryHeap<Scheduled>,
-    seq: u64,
+    queue: EventQueue<SimEvent>,
     now: Micros,
     next_op: OpId,
     /// Operations in flight: what they asked and what they mean to the workload.
-    ops: FxHashMap<OpId, (Request, Tag)>,
+    ops: FxHashMap<OpId, Tag>,
     net: Network,
     obs: Observers,
     workload: Workload,
@@ -176,12 +154,7 @@ struct Sim {
 
 impl Sim {
     fn schedule(&mut self, at: Micros, ev: SimEvent) {
-        self.seq += 1;
-        self.queue.push(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        });
+        self.queue.push(at, ev);
     }
 
     fn provision<T: Target>(&mut self, target: &mut T) {
@@ -204,7 +177,9 @@ impl Sim {
     fn apply_actions(&mut self, actions: &mut Vec<Action>) {
         for a in actions.drain(..) {
             match a {
-                Action::Timer { at, timer } => self.schedule(at.max(self.now), SimEvent::Timer(timer)),
+                Action::Timer { at, timer } => {
+                    self.schedule(at.max(self.now), SimEvent::Timer(timer))
+                }
                 Action::Invoke { client, req, tag } => {
                     let op = self.next_op;
                     self.next_op += 1;
@@ -216,7 +191,7 @@ impl Sim {
                         req: &req,
                     });
                     let at = self.net.arrival(self.now, client, true);
-                    self.ops.insert(op, (req.clone(), tag));
+                    self.ops.insert(op, tag);
                     self.schedule(at, SimEvent::AtServer { client, op, req });
                 }
             }
@@ -225,9 +200,9 @@ impl Sim {
 
     fn drain<T: Target>(&mut self, target: &mut T) {
         let mut actions = std::mem::take(&mut self.actions);
-        while let Some(s) = self.queue.pop() {
-            self.now = s.at;
-            match s.ev {
+        while let Some((at, ev)) = self.queue.pop() {
+            self.now = at;
+            match ev {
                 SimEvent::Timer(t) => self.workload.on_timer(self.now, t, &mut actions),
                 SimEvent::AtServer { client, op, req } => {
                     let mut deliveries = std::mem::take(&mut self.deliveries);
@@ -256,9 +231,9 @@ impl Sim {
                         op,
                         resp: &resp,
                     });
-                    if let Some((req, tag)) = self.ops.remove(&op) {
+                    if let Some(tag) = self.ops.remove(&op) {
                         self.workload
-                            .on_response(self.now, client, &req, tag, &resp, &mut actions);
+                            .on_response(self.now, client, tag, &resp, &mut actions);
                     }
                 }
                 SimEvent::Push { client, push } => {

@@ -75,7 +75,10 @@ mod tests {
             small += (a < 10) as u32;
             assert!((5..=9).contains(&sample_size(&u, &mut rng)));
         }
-        assert!(small > 1000, "zipf favours small sizes, got {small}/2000 below 10");
+        assert!(
+            small > 1000,
+            "zipf favours small sizes, got {small}/2000 below 10"
+        );
         assert_eq!(sample_size(&SizeDist::Fixed { value: 7 }, &mut rng), 7);
     }
 
@@ -110,7 +113,10 @@ mod tests {
         let n = 10_000;
         let total: u64 = (0..n).map(|_| next_arrival(50.0, &mut rng).unwrap()).sum();
         let mean = total / n;
-        assert!((18_000..22_000).contains(&mean), "mean gap {mean}us for 50/s");
+        assert!(
+            (18_000..22_000).contains(&mean),
+            "mean gap {mean}us for 50/s"
+        );
         assert_eq!(next_arrival(0.0, &mut rng), None);
     }
 }

@@ -42,7 +42,10 @@ pub enum Timer {
 /// What a response means to the workload (kept by the driver per operation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Tag {
-    Send,
+    Send {
+        key: ConvKey,
+        need: bool,
+    },
     Receipts,
     Mark,
     FlowHistory,
@@ -236,7 +239,10 @@ impl Workload {
                 need_read_receipt: need,
                 body_len: t.body_bytes,
             },
-            tag: Tag::Send,
+            tag: Tag::Send {
+                key: conv.key,
+                need,
+            },
         });
         if let Some(dt) = next {
             self.timer(now + dt, Timer::Send { conv: c as u32 }, out);
@@ -360,26 +366,18 @@ impl Workload {
         &mut self,
         _now: Micros,
         client: UserId,
-        req: &Request,
         tag: Tag,
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
         match (tag, resp) {
-            (Tag::Send, Response::Sent { msg_id, .. }) => {
-                if let Request::SendMessage {
-                    conv,
-                    need_read_receipt,
-                    ..
-                } = req
-                {
-                    self.sent.push(Sent {
-                        msg: *msg_id,
-                        sender: client,
-                        key: ConvKey::of(client, *conv),
-                        need: *need_read_receipt,
-                    });
-                }
+            (Tag::Send { key, need }, Response::Sent { msg_id, .. }) => {
+                self.sent.push(Sent {
+                    msg: *msg_id,
+                    sender: client,
+                    key,
+                    need,
+                });
             }
             (Tag::FlowHistory, Response::History { messages }) => {
                 let own: Vec<MsgId> = messages
@@ -413,11 +411,7 @@ impl Workload {
                 self.next_flow_page(client, out);
             }
             (
-                Tag::FlowPage {
-                    msg,
-                    filter,
-                    pages,
-                },
+                Tag::FlowPage { msg, filter, pages },
                 Response::MemberList {
                     next_seq,
                     is_finished,
@@ -469,11 +463,7 @@ impl Workload {
                 count: self.scenario.pulls.member_list_page,
             },
             tag: match flow_pages {
-                Some(pages) => Tag::FlowPage {
-                    msg,
-                    filter,
-                    pages,
-                },
+                Some(pages) => Tag::FlowPage { msg, filter, pages },
                 None => Tag::FinalPage { msg, filter },
             },
         }

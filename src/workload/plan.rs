@@ -2,9 +2,7 @@
 //! 1:1 pairs. Drawn once per run from per-entity streams.
 
 use super::dist::sample_size;
-use crate::protocol::{
-    AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId,
-};
+use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::Scenario;
 use rand::RngExt;

@@ -1,0 +1,182 @@
+//! The command line as users meet it: exit codes 0/1/2, reports written, determinism.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn readsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("readsim runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn run_tiny(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "tests/fixtures/tiny.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    readsim(&args)
+}
+
+#[test]
+fn run_exits_0_and_writes_the_three_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_tiny(dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    for f in ["report.json", "run.json", "report.md"] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("report.json")).unwrap()).unwrap();
+    for k in ["scenario", "seed", "target", "ops", "violations", "latency"] {
+        assert!(report.get(k).is_some(), "report.json lacks {k}");
+    }
+    assert_eq!(report["target"], "model");
+    assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    let ops = &report["ops"];
+    for k in [
+        "send_message",
+        "send_message_read_receipts",
+        "push_new_message",
+        "push_receipts",
+        "get_message_read_receipts",
+        "get_group_message_read_member_list",
+        "get_history",
+    ] {
+        assert!(ops[k].as_u64().unwrap_or(0) > 0, "no {k} in {ops}");
+    }
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    for k in [
+        "wall_seconds",
+        "virtual_seconds",
+        "ops_per_wall_second",
+        "peak_rss_bytes",
+    ] {
+        assert!(run[k].is_number(), "run.json lacks {k}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("PASS"), "summary: {stdout}");
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    assert_eq!(run_tiny(a.path(), &[]).status.code(), Some(0));
+    assert_eq!(run_tiny(b.path(), &[]).status.code(), Some(0));
+    assert_eq!(run_tiny(c.path(), &["--seed", "7"]).status.code(), Some(0));
+    let read = |d: &Path| std::fs::read(d.join("report.json")).unwrap();
+    assert_eq!(
+        read(a.path()),
+        read(b.path()),
+        "same seed must give identical report.json"
+    );
+    assert_ne!(
+        read(a.path()),
+        read(c.path()),
+        "another seed must give another report"
+    );
+}
+
+#[test]
+fn check_determinism_flag_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_tiny(dir.path(), &["--check-determinism"]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("determinism check: passed"));
+}
+
+fn bad_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, text).unwrap();
+    let s = p.to_str().unwrap().to_string();
+    (dir, s)
+}
+
+#[test]
+fn malformed_file_exits_2_with_line() {
+    let (_d, p) = bad_file("name = \"x\"\nduration = \"10s\"\n[population\nusers = 5\n");
+    for cmd in ["run", "validate"] {
+        let o = readsim(&[cmd, &p]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        assert!(stderr(&o).contains(":3"), "line 3 named: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn unknown_field_exits_2_with_line_and_path() {
+    let (_d, p) = bad_file(
+        "name = \"x\"\nduration = \"10s\"\n[[groups]]\ncount = 1\ntype = \"Work\"\nsize = { dist = \"fixed\", value = 3 }\n[reading]\nread_probabilty = 0.5\n",
+    );
+    let o = readsim(&["run", &p]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(":8") && e.contains("reading.read_probabilty"),
+        "{e}"
+    );
+}
+
+#[test]
+fn out_of_range_value_exits_2_with_line_and_path() {
+    let (_d, p) = bad_file(
+        "name = \"x\"\nduration = \"10s\"\n[[groups]]\ncount = 1\ntype = \"Work\"\nsize = { dist = \"fixed\", value = 3 }\n[reading]\nread_probability = 1.5\n",
+    );
+    let o = readsim(&["validate", &p]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains(":8") && e.contains("reading.read_probability"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(readsim(&["run"]).status.code(), Some(2));
+    assert_eq!(readsim(&["frobnicate"]).status.code(), Some(2));
+    let o = readsim(&["run", "does/not/exist.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn a_violation_exits_1_and_prints_the_replay_command() {
+    // A liveness bound no network can meet: receipts cannot reach senders in 1us.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml"),
+    )
+    .unwrap()
+    .replace("[checks]", "[checks]\nliveness_bound = \"1us\"");
+    let (d, p) = bad_file(&text);
+    let out = d.path().join("out");
+    let o = readsim(&["run", &p, "--out", out.to_str().unwrap(), "--seed", "5"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("replay with: readsim run") && e.contains("--seed 5"),
+        "{e}"
+    );
+    let report = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(report.contains("\"liveness\""), "violation kind in report");
+}
+
+#[test]
+fn schema_is_json() {
+    let o = readsim(&["schema"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema is JSON");
+    assert!(v["properties"]["population"].is_object());
+}
