@@ -753,8 +753,11 @@ impl ReferenceStateMachine for Reference {
                     },
                 )
             });
-        let mark = (user_id(), user_id())
-            .prop_map(move |(user, peer)| client(user, Request::MarkC2cRead { peer }));
+        let mark = prop_oneof![
+            3 => (0..3u32, 0..3u32).prop_map(|(a, b)| (UserId(a), UserId(b))),
+            1 => (user_id(), user_id()),
+        ]
+        .prop_map(move |(user, peer)| client(user, Request::MarkC2cRead { peer }));
         let history = (
             prop_oneof![
                 3 => g.group_and_member().prop_map(|(gid, u)| (u, Conv::Group(gid))),
@@ -801,7 +804,7 @@ impl ReferenceStateMachine for Reference {
             2 => remove,
             1 => admin_misc,
         ];
-        let dt = prop_oneof![6 => 0i64..3_000, 1 => -3_000i64..0];
+        let dt = prop_oneof![6 => 0i64..3_000, 2 => -20_000i64..0];
         (dt, op).prop_map(|(dt, op)| Step { dt, op }).boxed()
     }
 

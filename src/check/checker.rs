@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// What the checker needs to know that is not in the history.
@@ -188,8 +188,9 @@ pub struct Checker {
     /// Invoke times of sends in flight per (sender, conversation).
     sends_in_flight: FxHashMap<(UserId, ConvKey), Vec<Micros>>,
     paging: FxHashMap<UserId, Paging>,
-    due: BTreeMap<(Micros, u64), Due>,
-    due_seq: u64,
+    /// Liveness deadlines in order: each is (event time + a fixed bound) and event times
+    /// never decrease, so a FIFO is already sorted.
+    due: VecDeque<(Micros, Due)>,
     marks: FxHashMap<(UserId, UserId), MarkState>,
     /// Highest c2c_read timestamp `observer` has seen from `from`.
     c2c_read_seen: FxHashMap<(UserId, UserId), u64>,
@@ -212,8 +213,7 @@ impl Checker {
             pending: FxHashMap::default(),
             sends_in_flight: FxHashMap::default(),
             paging: FxHashMap::default(),
-            due: BTreeMap::new(),
-            due_seq: 0,
+            due: VecDeque::new(),
             marks: FxHashMap::default(),
             c2c_read_seen: FxHashMap::default(),
             quiet: false,
@@ -636,8 +636,8 @@ impl Checker {
     // ---- liveness --------------------------------------------------------------------
 
     fn add_due(&mut self, at: Micros, due: Due) {
-        self.due_seq += 1;
-        self.due.insert((at, self.due_seq), due);
+        debug_assert!(self.due.back().is_none_or(|(last, _)| *last <= at));
+        self.due.push_back((at, due));
     }
 
     fn due_met(&self, due: &Due) -> Option<bool> {
@@ -674,11 +674,11 @@ impl Checker {
 
     /// Checks every deadline before `t` (all of them when `t` is None).
     fn expire(&mut self, t: Option<Micros>) {
-        while let Some((&(at, seq), _)) = self.due.first_key_value() {
+        while let Some(&(at, _)) = self.due.front() {
             if t.is_some_and(|t| at >= t) {
                 break;
             }
-            let due = self.due.remove(&(at, seq)).expect("present");
+            let (_, due) = self.due.pop_front().expect("present");
             if self.due_met(&due) == Some(false) {
                 let bound = format!(
                     "pushed within the liveness bound of {}us (deadline t={at}us)",

@@ -68,48 +68,27 @@ pub trait Observer {
     fn observe(&mut self, ev: &Event<'_>);
 }
 
-/// A stable fingerprint of a whole event trace, for the determinism self-check.
-/// FNV-1a over the events' `Hash` encoding: fixed keys, same bytes on every run.
-#[derive(Clone, Debug)]
+/// A stable fingerprint of a whole event trace, for the determinism self-check: each event's
+/// `Hash` encoding through an unkeyed FxHasher (same bytes on every run of one build), folded
+/// into a running FNV-style chain so event order matters.
+#[derive(Clone, Debug, Default)]
 pub struct TraceHash {
-    hasher: Fnv64,
+    chain: u64,
     pub events: u64,
-}
-
-impl Default for TraceHash {
-    fn default() -> Self {
-        TraceHash {
-            hasher: Fnv64(0xcbf2_9ce4_8422_2325),
-            events: 0,
-        }
-    }
 }
 
 impl TraceHash {
     pub fn value(&self) -> u64 {
-        self.hasher.finish()
+        self.chain
     }
 }
 
 impl Observer for TraceHash {
     fn observe(&mut self, ev: &Event<'_>) {
-        ev.hash(&mut self.hasher);
+        let mut h = rustc_hash::FxHasher::default();
+        ev.hash(&mut h);
+        self.chain = (self.chain ^ h.finish()).wrapping_mul(0x0000_0100_0000_01b3);
         self.events += 1;
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Fnv64(u64);
-
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
     }
 }
 

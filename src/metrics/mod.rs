@@ -64,6 +64,27 @@ impl Hop {
     }
 }
 
+/// Names of everything counted: operation kinds, then push kinds.
+const COUNTED: [&str; 9] = [
+    "send_message",
+    "send_message_read_receipts",
+    "get_message_read_receipts",
+    "get_group_message_read_member_list",
+    "mark_c2c_message_as_read",
+    "get_history",
+    "push_new_message",
+    "push_receipts",
+    "push_c2c_read",
+];
+
+fn count_index(name: &str) -> usize {
+    // Names are &'static strs from OpKind::name / Push::kind_name: compare pointers first.
+    COUNTED
+        .iter()
+        .position(|n| std::ptr::eq(*n, name) || *n == name)
+        .expect("every counted name is listed in COUNTED")
+}
+
 /// Highest latency a histogram tracks exactly (one hour); larger values saturate there.
 pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
 
@@ -91,9 +112,12 @@ struct OpInfo {
 
 /// Streaming metrics observer.
 pub struct Metrics {
-    hist: BTreeMap<Hop, Histogram<u64>>,
-    /// Completed operations by kind; pushes by kind.
+    /// One histogram per hop, indexed by `Hop as usize`.
+    hist: Vec<Histogram<u64>>,
+    /// Completed operations by kind; pushes by kind (filled from `counts` at `End`).
     pub ops: BTreeMap<&'static str, u64>,
+    /// Hot-path counters behind `ops`, indexed by `count_index`.
+    counts: [u64; COUNTED.len()],
     /// Error results (whole-request and per-message) by error name.
     pub errors: BTreeMap<&'static str, u64>,
     ops_in_flight: FxHashMap<(UserId, OpId), OpInfo>,
@@ -115,8 +139,9 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            hist: Hop::ALL.iter().map(|&h| (h, new_histogram())).collect(),
+            hist: Hop::ALL.iter().map(|_| new_histogram()).collect(),
             ops: BTreeMap::new(),
+            counts: [0; COUNTED.len()],
             errors: BTreeMap::new(),
             ops_in_flight: FxHashMap::default(),
             send_started: FxHashMap::default(),
@@ -132,26 +157,34 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn histogram(&self, hop: Hop) -> &Histogram<u64> {
-        &self.hist[&hop]
+        &self.hist[hop as usize]
     }
 
     pub fn histograms(&self) -> impl Iterator<Item = (Hop, &Histogram<u64>)> {
-        self.hist.iter().map(|(h, v)| (*h, v))
+        Hop::ALL.iter().map(|&h| (h, &self.hist[h as usize]))
     }
 
     /// Total completed operations plus delivered pushes.
     pub fn total_ops(&self) -> u64 {
-        self.ops.values().sum()
+        self.counts.iter().sum()
     }
 
     fn record(&mut self, hop: Hop, us: u64) {
-        if let Some(h) = self.hist.get_mut(&hop) {
-            h.saturating_record(us.max(1));
-        }
+        self.hist[hop as usize].saturating_record(us.max(1));
+    }
+
+    /// Copies the hot-path counters into `ops` (done at `End`; callable any time).
+    pub fn sync_ops(&mut self) {
+        self.ops = COUNTED
+            .iter()
+            .zip(self.counts)
+            .filter(|&(_, n)| n > 0)
+            .map(|(&name, n)| (name, n))
+            .collect();
     }
 
     fn count(&mut self, name: &'static str, t: Micros) {
-        *self.ops.entry(name).or_insert(0) += 1;
+        self.counts[count_index(name)] += 1;
         let sec = (t / 1_000_000) as usize;
         if self.per_second.len() <= sec {
             self.per_second.resize(sec + 1, 0);
@@ -327,6 +360,7 @@ impl Observer for Metrics {
                 }
             }
             Event::Quiet { .. } => self.quiet = true,
+            Event::End { .. } => self.sync_ops(),
             _ => {}
         }
     }

@@ -462,6 +462,33 @@ fn need_read_receipt_rejected_over_max_group_size_and_nothing_stored() {
 }
 
 #[test]
+fn config_and_size_changes_apply_to_later_sends_only() {
+    let config = ReceiptConfig {
+        max_group_size: 3,
+        ..ReceiptConfig::default()
+    };
+    let mut h = H::with_config(6, config);
+    h.group(1, GroupType::Work, &[0, 1, 2]);
+    let id = h.send(0, Conv::Group(g(1)), true);
+    // Switch Work off and let the group outgrow the limit: the message keeps its receipts.
+    h.admin(AdminRequest::SetReceiptConfig {
+        config: ReceiptConfig {
+            enabled_types: vec![GroupType::Public],
+            max_group_size: 3,
+        },
+    });
+    h.add(1, 3);
+    h.add(1, 4);
+    assert_eq!(h.read(1, &[id]), vec![Ok(())]);
+    assert_eq!(h.counts(0, id), (1, 1));
+    assert_eq!(h.list_all(0, id, ReadFilter::Unread, 10), users(&[2]));
+    assert_eq!(
+        h.try_send(0, Conv::Group(g(1)), true),
+        err(ErrorCode::ReceiptsDisabledForGroupType)
+    );
+}
+
+#[test]
 fn disabled_type_is_checked_before_group_size() {
     let config = ReceiptConfig {
         enabled_types: vec![],
@@ -1027,8 +1054,22 @@ fn is_peer_read_never_reverts() {
     let m = h.send(0, Conv::C2c(u(1)), true);
     h.mark(1, 0);
     assert!(h.peer_read(0, m));
-    // A receipt after the mark is accepted and the state stays read.
+    // A receipt after the mark is accepted and the state stays read. It is the first receipt
+    // for the message, so the sender is notified once (with is_peer_read already true).
     assert_eq!(h.read(1, &[m]), vec![Ok(())]);
+    assert_eq!(
+        receipt_pushes(&h.pushes),
+        vec![(
+            u(0),
+            vec![ReceiptEntry::C2c {
+                msg_id: m,
+                user_id: u(1),
+                is_peer_read: true
+            }]
+        )]
+    );
+    assert_eq!(h.read(1, &[m]), vec![Ok(())]);
+    assert!(h.pushes.is_empty());
     assert!(h.peer_read(0, m));
     h.send(0, Conv::C2c(u(1)), true);
     h.call_at(1, 1, Request::MarkC2cRead { peer: u(0) });
@@ -1178,11 +1219,13 @@ fn member_list_paging_while_receipts_arrive_never_repeats_and_misses_no_stayer()
         let mut listed = Vec::new();
         let mut cursor = 0;
         let mut step = 0;
-        loop {
+        let mut done_unread = false;
+        for _ in 0..100 {
             let (members, next, done) = h.page_ok(0, id, ReadFilter::Unread, cursor, k);
             listed.extend(members);
             cursor = next;
             if done {
+                done_unread = true;
                 break;
             }
             if let Some(&r) = arrivals.get(step) {
@@ -1190,6 +1233,7 @@ fn member_list_paging_while_receipts_arrive_never_repeats_and_misses_no_stayer()
             }
             step += 1;
         }
+        assert!(done_unread, "k={k}: unread paging never finished");
         let set: BTreeSet<UserId> = listed.iter().copied().collect();
         assert_eq!(set.len(), listed.len(), "k={k}: never repeats a member");
         let became_read: BTreeSet<UserId> = arrivals[..step.min(arrivals.len())]
@@ -1210,8 +1254,7 @@ fn member_list_paging_while_receipts_arrive_never_repeats_and_misses_no_stayer()
         let arrivals = [3, 12, 1, 7, 10];
         let mut listed = Vec::new();
         let mut cursor = 0;
-        let mut step = 0;
-        loop {
+        for step in 0..100 {
             let (members, next, done) = h.page_ok(0, id, ReadFilter::Read, cursor, k);
             listed.extend(members);
             cursor = next;
@@ -1220,7 +1263,6 @@ fn member_list_paging_while_receipts_arrive_never_repeats_and_misses_no_stayer()
             } else if done {
                 break;
             }
-            step += 1;
         }
         assert_eq!(listed, users(&[5, 8, 3, 12, 1, 7, 10]), "k={k}");
     }
@@ -1515,4 +1557,19 @@ fn large_group_5000_receipts_with_raised_limit() {
         h.try_send(0, Conv::Group(g(1)), true),
         err(ErrorCode::GroupTooLargeForReceipts)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Documentation
+// ---------------------------------------------------------------------------------------------
+
+/// docs/protocol.md carries the error-code table generated from `ErrorCode::ALL`; a code added
+/// or reworded here must show up there.
+#[test]
+fn protocol_doc_lists_every_error_code() {
+    let doc = include_str!("../../docs/protocol.md");
+    for &e in ErrorCode::ALL {
+        let row = format!("| {} | `{}` | {} |", e.code(), e.name(), e.message());
+        assert!(doc.contains(&row), "docs/protocol.md lacks the row\n{row}");
+    }
 }

@@ -11,24 +11,25 @@ use std::collections::BinaryHeap;
 const BUCKET_US: u64 = 1000;
 const BUCKETS: u64 = 1 << 16;
 
-struct Entry<T> {
+/// A 24-byte key; the payload waits in the slab so sorting moves little memory.
+struct Entry {
     at: Micros,
     seq: u64,
-    ev: T,
+    slot: u32,
 }
 
-impl<T> PartialEq for Entry<T> {
+impl PartialEq for Entry {
     fn eq(&self, o: &Self) -> bool {
         (self.at, self.seq) == (o.at, o.seq)
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+impl Eq for Entry {}
+impl PartialOrd for Entry {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl<T> Ord for Entry<T> {
+impl Ord for Entry {
     /// Reversed: the earliest (time, seq) is the heap's maximum.
     fn cmp(&self, o: &Self) -> Ordering {
         (o.at, o.seq).cmp(&(self.at, self.seq))
@@ -37,13 +38,16 @@ impl<T> Ord for Entry<T> {
 
 pub struct EventQueue<T> {
     /// Events of the bucket being processed (and any scheduled into it meanwhile).
-    current: BinaryHeap<Entry<T>>,
+    current: BinaryHeap<Entry>,
     /// Absolute number of the current bucket.
     cur: u64,
-    wheel: Vec<Vec<Entry<T>>>,
+    wheel: Vec<Vec<Entry>>,
     in_wheel: usize,
-    overflow: BinaryHeap<Entry<T>>,
+    overflow: BinaryHeap<Entry>,
     seq: u64,
+    /// Payloads by slot; `free` lists slots to reuse.
+    slab: Vec<Option<T>>,
+    free: Vec<u32>,
 }
 
 impl<T> Default for EventQueue<T> {
@@ -55,6 +59,8 @@ impl<T> Default for EventQueue<T> {
             in_wheel: 0,
             overflow: BinaryHeap::new(),
             seq: 0,
+            slab: Vec::new(),
+            free: Vec::new(),
         }
     }
 }
@@ -71,10 +77,20 @@ impl<T> EventQueue<T> {
     /// Schedules `ev` at `at`; `at` must not be before the last popped event's time.
     pub fn push(&mut self, at: Micros, ev: T) {
         self.seq += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(ev);
+                slot
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
         let e = Entry {
             at,
             seq: self.seq,
-            ev,
+            slot,
         };
         let b = at / BUCKET_US;
         if b <= self.cur {
@@ -91,7 +107,11 @@ impl<T> EventQueue<T> {
     pub fn pop(&mut self) -> Option<(Micros, T)> {
         loop {
             if let Some(e) = self.current.pop() {
-                return Some((e.at, e.ev));
+                self.free.push(e.slot);
+                let ev = self.slab[e.slot as usize]
+                    .take()
+                    .expect("a queued slot is full");
+                return Some((e.at, ev));
             }
             if self.in_wheel == 0 {
                 // Nothing near: jump straight to the overflow's earliest bucket.
