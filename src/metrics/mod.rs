@@ -114,9 +114,7 @@ struct OpInfo {
 pub struct Metrics {
     /// One histogram per hop, indexed by `Hop as usize`.
     hist: Vec<Histogram<u64>>,
-    /// Completed operations by kind; pushes by kind (filled from `counts` at `End`).
-    pub ops: BTreeMap<&'static str, u64>,
-    /// Hot-path counters behind `ops`, indexed by `count_index`.
+    /// Completed operations and pushes by kind, indexed by `count_index` (see `ops()`).
     counts: [u64; COUNTED.len()],
     /// Error results (whole-request and per-message) by error name.
     pub errors: BTreeMap<&'static str, u64>,
@@ -140,7 +138,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             hist: Hop::ALL.iter().map(|_| new_histogram()).collect(),
-            ops: BTreeMap::new(),
             counts: [0; COUNTED.len()],
             errors: BTreeMap::new(),
             ops_in_flight: FxHashMap::default(),
@@ -173,14 +170,14 @@ impl Metrics {
         self.hist[hop as usize].saturating_record(us.max(1));
     }
 
-    /// Copies the hot-path counters into `ops` (done at `End`; callable any time).
-    pub fn sync_ops(&mut self) {
-        self.ops = COUNTED
+    /// Completed operations by kind and pushes by kind (kinds never seen are left out).
+    pub fn ops(&self) -> BTreeMap<&'static str, u64> {
+        COUNTED
             .iter()
             .zip(self.counts)
             .filter(|&(_, n)| n > 0)
             .map(|(&name, n)| (name, n))
-            .collect();
+            .collect()
     }
 
     fn count(&mut self, name: &'static str, t: Micros) {
@@ -360,7 +357,6 @@ impl Observer for Metrics {
                 }
             }
             Event::Quiet { .. } => self.quiet = true,
-            Event::End { .. } => self.sync_ops(),
             _ => {}
         }
     }

@@ -29,7 +29,7 @@ struct Report<'a> {
     events: u64,
     /// 16 lowercase hex digits.
     trace_hash: String,
-    ops: OpCounts<'a>,
+    ops: OpCounts,
     errors: &'a BTreeMap<&'static str, u64>,
     violations_total: u64,
     violations: &'a [Violation],
@@ -38,15 +38,15 @@ struct Report<'a> {
 }
 
 /// Completed operations and received pushes by name (sorted), then their `total`.
-struct OpCounts<'a> {
-    by_name: &'a BTreeMap<&'static str, u64>,
+struct OpCounts {
+    by_name: BTreeMap<&'static str, u64>,
     total: u64,
 }
 
-impl Serialize for OpCounts<'_> {
+impl Serialize for OpCounts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.by_name.len() + 1))?;
-        for (name, count) in self.by_name {
+        for (name, count) in &self.by_name {
             m.serialize_entry(name, count)?;
         }
         m.serialize_entry("total", &self.total)?;
@@ -96,6 +96,7 @@ fn round_to(x: f64, per_unit: f64) -> f64 {
 
 fn build<'a>(o: &'a RunOutcome<'_>) -> Result<Report<'a>, ReportError> {
     let m = o.metrics;
+    let ops = m.ops();
     let total = m.total_ops();
     let mut latency = Vec::with_capacity(Hop::ALL.len());
     for hop in Hop::ALL {
@@ -131,7 +132,7 @@ fn build<'a>(o: &'a RunOutcome<'_>) -> Result<Report<'a>, ReportError> {
         events: o.events,
         trace_hash: format!("{:016x}", o.trace_hash),
         ops: OpCounts {
-            by_name: &m.ops,
+            by_name: ops,
             total,
         },
         errors: &m.errors,

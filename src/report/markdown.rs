@@ -33,7 +33,7 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     );
 
     s.push_str("## Operations\n\n");
-    if m.ops.is_empty() {
+    if m.ops().is_empty() {
         s.push_str("No operations completed.\n\n");
     } else {
         s.push_str("| operation | count | per virtual second |\n|---|---:|---:|\n");
@@ -44,7 +44,7 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
                 "-".to_string()
             }
         };
-        for (name, &n) in &m.ops {
+        for (name, &n) in &m.ops() {
             let _ = writeln!(s, "| {name} | {n} | {} |", rate(n));
         }
         let total = m.total_ops();

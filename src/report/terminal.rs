@@ -29,7 +29,7 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
             "0".to_string()
         }
     );
-    for (i, (name, n)) in m.ops.iter().enumerate() {
+    for (i, (name, n)) in m.ops().iter().enumerate() {
         let _ = write!(ops, "{}{name}={n}", if i == 0 { ": " } else { " " });
     }
     let _ = writeln!(s, "{ops}");
