@@ -43,27 +43,46 @@ enum SimEvent {
 /// Per-client links with in-order delivery.
 struct Network {
     latency: DelayDist,
-    streams: Streams,
+    /// One ChaCha stream per link (stream id = client); frame k of a link reads its stream at
+    /// block k. Random access keeps no per-link generator in memory (100k links would be
+    /// ~60 MB of generator state touched at random).
+    up_rng: ChaCha8Rng,
+    down_rng: ChaCha8Rng,
+    /// Frames sent so far on each link.
+    up_frames: Vec<u64>,
+    down_frames: Vec<u64>,
     /// Last arrival time scheduled on each link, so frames never overtake each other.
     up_free: Vec<Micros>,
     down_free: Vec<Micros>,
-    up_rng: FxHashMap<UserId, ChaCha8Rng>,
-    down_rng: FxHashMap<UserId, ChaCha8Rng>,
 }
 
 impl Network {
+    fn new(latency: DelayDist, seed: u64, users: usize) -> Network {
+        let streams = Streams::new(seed);
+        Network {
+            latency,
+            up_rng: streams.rng(Purpose::NetUp, 0),
+            down_rng: streams.rng(Purpose::NetDown, 0),
+            up_frames: vec![0; users],
+            down_frames: vec![0; users],
+            up_free: vec![0; users],
+            down_free: vec![0; users],
+        }
+    }
+
     fn arrival(&mut self, now: Micros, client: UserId, up: bool) -> Micros {
-        let (free, rngs, purpose) = if up {
-            (&mut self.up_free, &mut self.up_rng, Purpose::NetUp)
+        let (free, frames, rng) = if up {
+            (&mut self.up_free, &mut self.up_frames, &mut self.up_rng)
         } else {
-            (&mut self.down_free, &mut self.down_rng, Purpose::NetDown)
+            (&mut self.down_free, &mut self.down_frames, &mut self.down_rng)
         };
-        let streams = self.streams;
-        let rng = rngs
-            .entry(client)
-            .or_insert_with(|| streams.rng(purpose, u64::from(client.0)));
-        let at = (now + sample_delay(&self.latency, rng)).max(free[client.0 as usize]);
-        free[client.0 as usize] = at;
+        let i = client.0 as usize;
+        rng.set_stream(u64::from(client.0));
+        // One 64-word ChaCha block per frame: more than any latency draw consumes.
+        rng.set_word_pos(u128::from(frames[i]) * 64);
+        frames[i] += 1;
+        let at = (now + sample_delay(&self.latency, rng)).max(free[i]);
+        free[i] = at;
         at
     }
 }
@@ -104,14 +123,11 @@ pub fn run<T: Target>(
         now: 0,
         next_op: 1,
         ops: FxHashMap::default(),
-        net: Network {
-            latency: scenario.network.latency.clone(),
-            streams: Streams::new(seed),
-            up_free: vec![0; scenario.population.users as usize],
-            down_free: vec![0; scenario.population.users as usize],
-            up_rng: FxHashMap::default(),
-            down_rng: FxHashMap::default(),
-        },
+        net: Network::new(
+            scenario.network.latency.clone(),
+            seed,
+            scenario.population.users as usize,
+        ),
         obs: Observers {
             checker: Checker::new(check),
             metrics: Metrics::default(),
