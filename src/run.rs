@@ -5,7 +5,9 @@ use crate::model::Model;
 use crate::protocol::ReceiptConfig;
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Scenario, ScenarioError};
-use crate::sim;
+use crate::history::Pipe;
+use crate::sim::{self, Observers};
+use crate::target::Target;
 use crate::target::ModelTarget;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -114,14 +116,17 @@ fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, R
         replay: replay.to_string(),
         max_recorded: 100,
     };
-    let out = sim::run(scenario, seed, &mut target, check);
+    // Checking and metrics run on a second thread, fed the same ordered history.
+    let mut pipe = Pipe::new(Observers::new(check));
+    let end = sim::run_observed(scenario, seed, &mut target, &mut pipe);
+    let observers = pipe.finish();
     let wall = started.elapsed().as_secs_f64();
-    let obs = &out.observers;
-    let virtual_seconds = out.end as f64 / 1e6;
+    let obs = &observers;
+    let virtual_seconds = end as f64 / 1e6;
     let outcome = RunOutcome {
         scenario,
         seed,
-        target: out.target_name.clone(),
+        target: target.name().to_string(),
         driver: "sim".into(),
         metrics: &obs.metrics,
         violations: obs.checker.violations(),

@@ -8,7 +8,7 @@
 //! deadlines are dropped once checked.
 
 use super::violation::{Invariant, Violation};
-use crate::history::{Event, Observer, OpId};
+use crate::history::{Event, MsgMap, Observer, OpId};
 use crate::protocol::{
     AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, MAX_BATCH, Micros, MsgId,
     PerMessage, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
@@ -181,7 +181,7 @@ pub struct Checker {
     groups: FxHashMap<GroupId, GroupInfo>,
     /// Connection epoch per user and whether it is connected now.
     conn: FxHashMap<UserId, (u32, bool)>,
-    msgs: FxHashMap<MsgId, MsgState>,
+    msgs: MsgMap<MsgState>,
     /// Seqs seen per conversation, for uniqueness and gap checks.
     seqs: FxHashMap<ConvKey, RoaringBitmap>,
     pending: FxHashMap<(UserId, OpId), PendingOp>,
@@ -208,7 +208,7 @@ impl Checker {
             users: RoaringBitmap::new(),
             groups: FxHashMap::default(),
             conn: FxHashMap::default(),
-            msgs: FxHashMap::default(),
+            msgs: MsgMap::default(),
             seqs: FxHashMap::default(),
             pending: FxHashMap::default(),
             sends_in_flight: FxHashMap::default(),

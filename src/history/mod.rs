@@ -2,6 +2,13 @@
 //! checkers and metrics consume them as a stream; neither knows which driver or target
 //! produced them. Events borrow their payloads so streaming costs no copies.
 
+mod msg_map;
+mod owned;
+mod pipe;
+pub use msg_map::MsgMap;
+pub use owned::OwnedEvent;
+pub use pipe::Pipe;
+
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use std::hash::{Hash, Hasher};
 
@@ -66,6 +73,12 @@ impl Event<'_> {
 /// Something that consumes history as it is produced.
 pub trait Observer {
     fn observe(&mut self, ev: &Event<'_>);
+
+    /// Takes an event whose payload the driver no longer needs (saves a copy where the
+    /// observer keeps events, e.g. [`Pipe`]).
+    fn observe_owned(&mut self, ev: OwnedEvent) {
+        self.observe(&ev.as_event());
+    }
 }
 
 /// A stable fingerprint of a whole event trace, for the determinism self-check: each event's

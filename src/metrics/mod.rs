@@ -2,7 +2,7 @@
 //! counts, computed from history alone, so simulated and live runs measure alike.
 //! Latency counts from an operation's intended start (wrk2-style: no coordinated omission).
 
-use crate::history::{Event, Observer, OpId};
+use crate::history::{Event, MsgMap, Observer, OpId};
 use crate::protocol::{Micros, MsgId, OpKind, Push, ReceiptEntry, Request, Response, UserId};
 use hdrhistogram::Histogram;
 use roaring::RoaringBitmap;
@@ -120,10 +120,10 @@ pub struct Metrics {
     pub errors: BTreeMap<&'static str, u64>,
     ops_in_flight: FxHashMap<(UserId, OpId), OpInfo>,
     /// Intended start of the send of each message, for delivery latency.
-    send_started: FxHashMap<MsgId, Micros>,
+    send_started: MsgMap<Micros>,
     /// `new_message` pushes that arrived before their send's ack: (message, arrival).
     early_pushes: FxHashMap<MsgId, Vec<Micros>>,
-    receipts: FxHashMap<MsgId, Pending>,
+    receipts: MsgMap<Pending>,
     /// Virtual or wall time of the first and last event, for throughput.
     pub first_t: Option<Micros>,
     pub last_t: Micros,
@@ -141,9 +141,9 @@ impl Default for Metrics {
             counts: [0; COUNTED.len()],
             errors: BTreeMap::new(),
             ops_in_flight: FxHashMap::default(),
-            send_started: FxHashMap::default(),
+            send_started: MsgMap::default(),
             early_pushes: FxHashMap::default(),
-            receipts: FxHashMap::default(),
+            receipts: MsgMap::default(),
             first_t: None,
             last_t: 0,
             per_second: Vec::new(),
@@ -256,7 +256,7 @@ impl Observer for Metrics {
                 let msgs = match req {
                     Request::SendReadReceipts { msg_ids } => {
                         for &m in msg_ids {
-                            let p = self.receipts.entry(m).or_default();
+                            let p = self.receipts.get_or_insert_with(m, Pending::default);
                             if p.queued.insert(client.0) {
                                 p.invoked.push((client, intended));
                             }

@@ -4,7 +4,7 @@
 //! It drives the workload against an in-process [`Target`] and streams history to observers.
 
 use crate::check::{CheckConfig, Checker};
-use crate::history::{Event, Observer, OpId, TraceHash};
+use crate::history::{Event, Observer, OpId, OwnedEvent, TraceHash};
 use crate::metrics::Metrics;
 use crate::model::Delivery;
 use crate::protocol::{Micros, Push, Request, Response, UserId};
@@ -48,12 +48,18 @@ struct Network {
     /// ~60 MB of generator state touched at random).
     up_rng: ChaCha8Rng,
     down_rng: ChaCha8Rng,
+    /// Both links of each client, side by side (one cache line per frame).
+    links: Vec<Links>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Links {
     /// Frames sent so far on each link.
-    up_frames: Vec<u64>,
-    down_frames: Vec<u64>,
+    up_frames: u64,
+    down_frames: u64,
     /// Last arrival time scheduled on each link, so frames never overtake each other.
-    up_free: Vec<Micros>,
-    down_free: Vec<Micros>,
+    up_free: Micros,
+    down_free: Micros,
 }
 
 impl Network {
@@ -63,26 +69,23 @@ impl Network {
             latency,
             up_rng: streams.rng(Purpose::NetUp, 0),
             down_rng: streams.rng(Purpose::NetDown, 0),
-            up_frames: vec![0; users],
-            down_frames: vec![0; users],
-            up_free: vec![0; users],
-            down_free: vec![0; users],
+            links: vec![Links::default(); users],
         }
     }
 
     fn arrival(&mut self, now: Micros, client: UserId, up: bool) -> Micros {
+        let l = &mut self.links[client.0 as usize];
         let (free, frames, rng) = if up {
-            (&mut self.up_free, &mut self.up_frames, &mut self.up_rng)
+            (&mut l.up_free, &mut l.up_frames, &mut self.up_rng)
         } else {
-            (&mut self.down_free, &mut self.down_frames, &mut self.down_rng)
+            (&mut l.down_free, &mut l.down_frames, &mut self.down_rng)
         };
-        let i = client.0 as usize;
         rng.set_stream(u64::from(client.0));
         // One 64-word ChaCha block per frame: more than any latency draw consumes.
-        rng.set_word_pos(u128::from(frames[i]) * 64);
-        frames[i] += 1;
-        let at = (now + sample_delay(&self.latency, rng)).max(free[i]);
-        free[i] = at;
+        rng.set_word_pos(u128::from(*frames) * 64);
+        *frames += 1;
+        let at = (now + sample_delay(&self.latency, rng)).max(*free);
+        *free = at;
         at
     }
 }
@@ -95,10 +98,20 @@ pub struct Observers {
 }
 
 impl Observers {
-    fn emit(&mut self, ev: Event<'_>) {
-        self.checker.observe(&ev);
-        self.metrics.observe(&ev);
-        self.trace.observe(&ev);
+    pub fn new(check: CheckConfig) -> Observers {
+        Observers {
+            checker: Checker::new(check),
+            metrics: Metrics::default(),
+            trace: TraceHash::default(),
+        }
+    }
+}
+
+impl Observer for Observers {
+    fn observe(&mut self, ev: &Event<'_>) {
+        self.checker.observe(ev);
+        self.metrics.observe(ev);
+        self.trace.observe(ev);
     }
 }
 
@@ -111,13 +124,29 @@ pub struct SimOutcome {
 }
 
 /// Runs `scenario` with `seed` against `target` on the virtual clock until nothing is in
-/// flight, then runs the final quiet-phase checks.
+/// flight, then runs the final quiet-phase checks; checks and metrics run inline.
 pub fn run<T: Target>(
     scenario: &Scenario,
     seed: u64,
     target: &mut T,
     check: CheckConfig,
 ) -> SimOutcome {
+    let mut observers = Observers::new(check);
+    let end = run_observed(scenario, seed, target, &mut observers);
+    SimOutcome {
+        observers,
+        end,
+        target_name: target.name().to_string(),
+    }
+}
+
+/// Like [`run`], feeding the history to any observer; returns the virtual end time.
+pub fn run_observed<T: Target, O: Observer>(
+    scenario: &Scenario,
+    seed: u64,
+    target: &mut T,
+    obs: &mut O,
+) -> Micros {
     let mut sim = Sim {
         queue: EventQueue::default(),
         now: 0,
@@ -128,11 +157,7 @@ pub fn run<T: Target>(
             seed,
             scenario.population.users as usize,
         ),
-        obs: Observers {
-            checker: Checker::new(check),
-            metrics: Metrics::default(),
-            trace: TraceHash::default(),
-        },
+        obs,
         workload: Workload::new(scenario, seed),
         actions: Vec::new(),
         deliveries: Vec::new(),
@@ -142,33 +167,29 @@ pub fn run<T: Target>(
     sim.workload.start(&mut actions);
     sim.apply_actions(&mut actions);
     sim.drain(target);
-    sim.obs.emit(Event::Quiet { t: sim.now });
+    sim.obs.observe(&Event::Quiet { t: sim.now });
     sim.workload.final_checks(&mut actions);
     sim.apply_actions(&mut actions);
     sim.drain(target);
-    sim.obs.emit(Event::End { t: sim.now });
-    SimOutcome {
-        end: sim.now,
-        target_name: target.name().to_string(),
-        observers: sim.obs,
-    }
+    sim.obs.observe(&Event::End { t: sim.now });
+    sim.now
 }
 
-struct Sim {
+struct Sim<'o, O: Observer> {
     queue: EventQueue<SimEvent>,
     now: Micros,
     next_op: OpId,
     /// Operations in flight: what they asked and what they mean to the workload.
     ops: FxHashMap<OpId, Tag>,
     net: Network,
-    obs: Observers,
+    obs: &'o mut O,
     workload: Workload,
     /// Reused buffers.
     actions: Vec<Action>,
     deliveries: Vec<Delivery>,
 }
 
-impl Sim {
+impl<O: Observer> Sim<'_, O> {
     fn schedule(&mut self, at: Micros, ev: SimEvent) {
         self.queue.push(at, ev);
     }
@@ -176,7 +197,7 @@ impl Sim {
     fn provision<T: Target>(&mut self, target: &mut T) {
         for req in self.workload.plan().provisioning() {
             let resp = target.admin(0, &req);
-            self.obs.emit(Event::Admin {
+            self.obs.observe(&Event::Admin {
                 t: 0,
                 req: &req,
                 resp: &resp,
@@ -185,7 +206,7 @@ impl Sim {
         for u in 0..self.workload.plan().users {
             let client = UserId(u);
             if self.workload.plan().is_online(client) {
-                self.obs.emit(Event::Connect { t: 0, client });
+                self.obs.observe(&Event::Connect { t: 0, client });
             }
         }
     }
@@ -199,7 +220,7 @@ impl Sim {
                 Action::Invoke { client, req, tag } => {
                     let op = self.next_op;
                     self.next_op += 1;
-                    self.obs.emit(Event::Invoke {
+                    self.obs.observe(&Event::Invoke {
                         t: self.now,
                         intended: self.now,
                         client,
@@ -241,24 +262,26 @@ impl Sim {
                     self.deliveries = deliveries;
                 }
                 SimEvent::Response { client, op, resp } => {
-                    self.obs.emit(Event::Complete {
-                        t: self.now,
-                        client,
-                        op,
-                        resp: &resp,
-                    });
+                    // The workload reacts first (it only queues actions, emitted after this
+                    // event), so the response can be handed over without a copy.
                     if let Some(tag) = self.ops.remove(&op) {
                         self.workload
                             .on_response(self.now, client, tag, &resp, &mut actions);
                     }
-                }
-                SimEvent::Push { client, push } => {
-                    self.obs.emit(Event::Push {
+                    self.obs.observe_owned(OwnedEvent::Complete {
                         t: self.now,
                         client,
-                        push: &push,
+                        op,
+                        resp,
                     });
+                }
+                SimEvent::Push { client, push } => {
                     self.workload.on_push(self.now, client, &push, &mut actions);
+                    self.obs.observe_owned(OwnedEvent::Push {
+                        t: self.now,
+                        client,
+                        push,
+                    });
                 }
             }
             self.apply_actions(&mut actions);

@@ -1,0 +1,157 @@
+//! Events that own their payloads, for observers that keep or ship events (e.g. to another
+//! thread). `as_event` lends them out as ordinary borrowed [`Event`]s.
+
+use super::{Event, OpId};
+use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedEvent {
+    Admin {
+        t: Micros,
+        req: AdminRequest,
+        resp: Response,
+    },
+    Connect {
+        t: Micros,
+        client: UserId,
+    },
+    Disconnect {
+        t: Micros,
+        client: UserId,
+    },
+    Invoke {
+        t: Micros,
+        intended: Micros,
+        client: UserId,
+        op: OpId,
+        req: Request,
+    },
+    Complete {
+        t: Micros,
+        client: UserId,
+        op: OpId,
+        resp: Response,
+    },
+    Push {
+        t: Micros,
+        client: UserId,
+        push: Push,
+    },
+    Quiet {
+        t: Micros,
+    },
+    End {
+        t: Micros,
+    },
+}
+
+impl OwnedEvent {
+    pub fn as_event(&self) -> Event<'_> {
+        match self {
+            OwnedEvent::Admin { t, req, resp } => Event::Admin { t: *t, req, resp },
+            OwnedEvent::Connect { t, client } => Event::Connect {
+                t: *t,
+                client: *client,
+            },
+            OwnedEvent::Disconnect { t, client } => Event::Disconnect {
+                t: *t,
+                client: *client,
+            },
+            OwnedEvent::Invoke {
+                t,
+                intended,
+                client,
+                op,
+                req,
+            } => Event::Invoke {
+                t: *t,
+                intended: *intended,
+                client: *client,
+                op: *op,
+                req,
+            },
+            OwnedEvent::Complete {
+                t,
+                client,
+                op,
+                resp,
+            } => Event::Complete {
+                t: *t,
+                client: *client,
+                op: *op,
+                resp,
+            },
+            OwnedEvent::Push { t, client, push } => Event::Push {
+                t: *t,
+                client: *client,
+                push,
+            },
+            OwnedEvent::Quiet { t } => Event::Quiet { t: *t },
+            OwnedEvent::End { t } => Event::End { t: *t },
+        }
+    }
+}
+
+impl From<&Event<'_>> for OwnedEvent {
+    fn from(ev: &Event<'_>) -> OwnedEvent {
+        match *ev {
+            Event::Admin { t, req, resp } => OwnedEvent::Admin {
+                t,
+                req: req.clone(),
+                resp: resp.clone(),
+            },
+            Event::Connect { t, client } => OwnedEvent::Connect { t, client },
+            Event::Disconnect { t, client } => OwnedEvent::Disconnect { t, client },
+            Event::Invoke {
+                t,
+                intended,
+                client,
+                op,
+                req,
+            } => OwnedEvent::Invoke {
+                t,
+                intended,
+                client,
+                op,
+                req: req.clone(),
+            },
+            Event::Complete {
+                t,
+                client,
+                op,
+                resp,
+            } => OwnedEvent::Complete {
+                t,
+                client,
+                op,
+                resp: resp.clone(),
+            },
+            Event::Push { t, client, push } => OwnedEvent::Push {
+                t,
+                client,
+                push: push.clone(),
+            },
+            Event::Quiet { t } => OwnedEvent::Quiet { t },
+            Event::End { t } => OwnedEvent::End { t },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_borrowed_events() {
+        let req = Request::MarkC2cRead { peer: UserId(2) };
+        let ev = Event::Invoke {
+            t: 5,
+            intended: 4,
+            client: UserId(1),
+            op: 9,
+            req: &req,
+        };
+        let owned = OwnedEvent::from(&ev);
+        assert_eq!(owned.as_event(), ev);
+    }
+}
