@@ -6,6 +6,7 @@ pub mod check;
 pub mod history;
 pub mod metrics;
 pub mod model;
+pub mod pipe;
 pub mod protocol;
 pub mod report;
 pub mod rng;

@@ -2,13 +2,13 @@
 
 use crate::check::CheckConfig;
 use crate::model::Model;
+use crate::pipe::Pipe;
 use crate::protocol::ReceiptConfig;
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Scenario, ScenarioError};
-use crate::history::Pipe;
 use crate::sim::{self, Observers};
-use crate::target::Target;
 use crate::target::ModelTarget;
+use crate::target::Target;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -4,10 +4,8 @@
 
 mod msg_map;
 mod owned;
-mod pipe;
 pub use msg_map::MsgMap;
 pub use owned::OwnedEvent;
-pub use pipe::Pipe;
 
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use std::hash::{Hash, Hasher};
@@ -75,7 +73,7 @@ pub trait Observer {
     fn observe(&mut self, ev: &Event<'_>);
 
     /// Takes an event whose payload the driver no longer needs (saves a copy where the
-    /// observer keeps events, e.g. [`Pipe`]).
+    /// observer keeps events, e.g. `crate::pipe::Pipe`).
     fn observe_owned(&mut self, ev: OwnedEvent) {
         self.observe(&ev.as_event());
     }

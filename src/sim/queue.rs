@@ -141,7 +141,8 @@ impl<T> EventQueue<T> {
             let e = self.overflow.pop().expect("peeked");
             self.ready.push(e);
         }
-        self.ready.sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
+        self.ready
+            .sort_unstable_by_key(|e| std::cmp::Reverse(e.key()));
         Some(())
     }
 }

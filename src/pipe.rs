@@ -1,8 +1,10 @@
 //! An observer that hands events, in order and in batches, to observers running on their own
 //! thread, so checking and metrics overlap with driving. The consumer sees exactly the same
 //! ordered stream as a direct observer would, so results (and determinism) are unchanged.
+//! It lives outside the deterministic core (model, sim, workload, check, history), which
+//! stays single-threaded; only the runner wires it in.
 
-use super::{Event, Observer, OwnedEvent};
+use crate::history::{Event, Observer, OwnedEvent};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
