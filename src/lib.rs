@@ -14,4 +14,5 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod target;
+pub mod wire;
 pub mod workload;
