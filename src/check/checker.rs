@@ -491,6 +491,44 @@ impl Checker {
         }
     }
 
+    /// The batch rules, as seen in an answer: a batch that breaks them is rejected whole; one
+    /// that keeps them is answered with one result per requested id, in request order.
+    /// `answer` is Ok(ids match the request) or the whole-request error.
+    fn batch_answer(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        what: &str,
+        batch_ok: bool,
+        answer: Result<bool, ErrorCode>,
+    ) {
+        let bad = match answer {
+            Ok(_) if !batch_ok => Some((
+                format!("{what} accepted"),
+                "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".to_string(),
+            )),
+            Ok(false) => Some((
+                format!("{what} answered with other ids than requested"),
+                "one result per requested id, in request order".to_string(),
+            )),
+            Err(code) if batch_ok => Some((
+                format!("{what} rejected with {}", code.name()),
+                "a valid batch is accepted".to_string(),
+            )),
+            _ => None,
+        };
+        if let Some((observed, bound)) = bad {
+            self.violate(
+                Invariant::ResultCodes,
+                t,
+                Some(client),
+                None,
+                observed,
+                bound,
+            );
+        }
+    }
+
     // ---- observations of counts ------------------------------------------------------
 
     /// Upper bound on what any observation may show for `m` right now.
@@ -861,74 +899,23 @@ impl Checker {
             }
             PendingOp::Receipts { batch_ok, per_msg } => match resp {
                 Response::ReceiptsSent { results } => {
-                    if !batch_ok {
-                        self.violate(
-                            Invariant::ResultCodes,
-                            t,
-                            Some(client),
-                            None,
-                            "receipt batch accepted".into(),
-                            "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".into(),
-                        );
-                    }
-                    if !same_ids(
-                        results.iter().map(|r| r.msg_id),
-                        per_msg.iter().map(|p| p.0),
-                    ) {
-                        self.violate(
-                            Invariant::ResultCodes,
-                            t,
-                            Some(client),
-                            None,
-                            format!("{} results for {} receipts", results.len(), per_msg.len()),
-                            "one result per message id, in request order".into(),
-                        );
-                    }
+                    let ids = results.iter().map(|r| r.msg_id);
+                    let same = ids.eq(per_msg.iter().map(|p| p.0));
+                    self.batch_answer(t, client, "receipt batch", batch_ok, Ok(same));
                     for (r, (id, expect)) in results.iter().zip(per_msg.iter()) {
                         self.on_receipt_result(t, client, r, *id, expect);
                     }
                 }
-                Response::Error { code } if batch_ok => {
-                    self.violate(
-                        Invariant::ResultCodes,
-                        t,
-                        Some(client),
-                        None,
-                        format!("receipt batch rejected with {}", code.name()),
-                        "a valid batch is accepted".into(),
-                    );
+                Response::Error { code } => {
+                    self.batch_answer(t, client, "receipt batch", batch_ok, Err(*code))
                 }
                 _ => {}
             },
             PendingOp::Pull { batch_ok, per_msg } => match resp {
                 Response::ReadReceipts { entries } => {
-                    if !batch_ok {
-                        self.violate(
-                            Invariant::ResultCodes,
-                            t,
-                            Some(client),
-                            None,
-                            "count pull batch accepted".into(),
-                            "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".into(),
-                        );
-                    }
-                    if !same_ids(
-                        entries.iter().map(|e| e.msg_id),
-                        per_msg.iter().map(|p| p.0),
-                    ) {
-                        self.violate(
-                            Invariant::ResultCodes,
-                            t,
-                            Some(client),
-                            None,
-                            format!(
-                                "{} entries for {} requested ids",
-                                entries.len(),
-                                per_msg.len()
-                            ),
-                            "one entry per requested id, in request order".into(),
-                        );
-                    }
+                    let ids = entries.iter().map(|e| e.msg_id);
+                    let same = ids.eq(per_msg.iter().map(|p| p.0));
+                    self.batch_answer(t, client, "count pull", batch_ok, Ok(same));
                     for (e, (id, expect, lower)) in entries.iter().zip(per_msg.iter()) {
                         if e.msg_id != *id {
                             continue;
@@ -947,14 +934,9 @@ impl Checker {
                         }
                     }
                 }
-                Response::Error { code } if batch_ok => self.violate(
-                    Invariant::ResultCodes,
-                    t,
-                    Some(client),
-                    None,
-                    format!("count pull rejected with {}", code.name()),
-                    "a valid batch is accepted".into(),
-                ),
+                Response::Error { code } => {
+                    self.batch_answer(t, client, "count pull", batch_ok, Err(*code))
+                }
                 _ => {}
             },
             PendingOp::Page {
@@ -1236,10 +1218,6 @@ impl Checker {
             );
         }
     }
-}
-
-fn same_ids(a: impl Iterator<Item = MsgId>, b: impl Iterator<Item = MsgId>) -> bool {
-    a.eq(b)
 }
 
 impl Observer for Checker {
