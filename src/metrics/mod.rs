@@ -167,7 +167,7 @@ impl Metrics {
     }
 
     fn record(&mut self, hop: Hop, us: u64) {
-        self.hist[hop as usize].saturating_record(us.max(1));
+        self.hist[hop as usize].saturating_record(us);
     }
 
     /// Completed operations by kind and pushes by kind (kinds never seen are left out).
