@@ -1,0 +1,207 @@
+//! `readsim sweep`: one scenario under many seeds, simulated against the model on all cores,
+//! stopping at the first failing seed with the command that replays it. Each seed's run is
+//! itself deterministic; only the order in which seeds finish depends on the machine.
+
+use crate::check::{CheckConfig, Violation};
+use crate::model::Model;
+use crate::protocol::ReceiptConfig;
+use crate::run::replay_command;
+use crate::scenario::Scenario;
+use crate::sim;
+use crate::target::ModelTarget;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// Why a `--seeds` value could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid seed range {0:?}: write N or A..B (both ends included, A <= B), e.g. 1..1000")]
+pub struct SeedRangeError(pub String);
+
+/// Parses `N` or `A..B` (inclusive).
+pub fn parse_seeds(s: &str) -> Result<RangeInclusive<u64>, SeedRangeError> {
+    let err = || SeedRangeError(s.to_string());
+    let (a, b) = match s.split_once("..") {
+        Some((a, b)) => (a, b.strip_prefix('=').unwrap_or(b)),
+        None => (s, s),
+    };
+    let a: u64 = a.trim().parse().map_err(|_| err())?;
+    let b: u64 = b.trim().parse().map_err(|_| err())?;
+    if a > b {
+        return Err(err());
+    }
+    Ok(a..=b)
+}
+
+/// The outcome of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub violations: u64,
+    /// The first violation, if any.
+    pub first: Option<Violation>,
+    /// Operations and pushes simulated.
+    pub ops: u64,
+    pub virtual_seconds: f64,
+}
+
+impl SeedResult {
+    pub fn passed(&self) -> bool {
+        self.violations == 0
+    }
+}
+
+/// The outcome of a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepSummary {
+    /// Every seed that ran, in seed order.
+    pub results: Vec<SeedResult>,
+    pub wall_seconds: f64,
+    /// The lowest failing seed, if any.
+    pub first_failure: Option<u64>,
+}
+
+impl SweepSummary {
+    pub fn total_ops(&self) -> u64 {
+        self.results.iter().map(|r| r.ops).sum()
+    }
+}
+
+/// Runs one seed of `scenario` in the simulator against the model.
+pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64) -> SeedResult {
+    let config = ReceiptConfig {
+        enabled_types: scenario.receipts.enabled_types.clone(),
+        max_group_size: scenario.receipts.max_group_size,
+    };
+    let mut target = ModelTarget::new(Model::new(config));
+    let check = CheckConfig {
+        liveness_bound: scenario.checks.liveness_bound.micros,
+        replay: replay_command(file, seed),
+        max_recorded: 1,
+    };
+    let out = sim::run(scenario, seed, &mut target, check);
+    let checker = &out.observers.checker;
+    SeedResult {
+        seed,
+        violations: checker.violations_total(),
+        first: checker.violations().first().cloned(),
+        ops: out.observers.metrics.total_ops(),
+        virtual_seconds: out.end as f64 / 1e6,
+    }
+}
+
+/// Runs `seeds` on `jobs` threads. Unless `keep_going`, no new seed starts once one failed
+/// (seeds already running finish). `on_result` sees each result as it completes.
+pub fn sweep(
+    scenario: &Scenario,
+    file: &Path,
+    seeds: RangeInclusive<u64>,
+    jobs: usize,
+    keep_going: bool,
+    mut on_result: impl FnMut(&SeedResult),
+) -> SweepSummary {
+    let started = Instant::now();
+    let (first, last) = (*seeds.start(), *seeds.end());
+    let next = AtomicU64::new(first);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<SeedResult>();
+    let mut results = Vec::new();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            let tx = tx.clone();
+            let (next, stop) = (&next, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed > last || seed < first {
+                        break;
+                    }
+                    let r = run_seed(scenario, file, seed);
+                    if !r.passed() && !keep_going {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for r in rx {
+            on_result(&r);
+            results.push(r);
+        }
+    });
+    results.sort_by_key(|r| r.seed);
+    SweepSummary {
+        first_failure: results.iter().find(|r| !r.passed()).map(|r| r.seed),
+        results,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_ranges_parse() {
+        assert_eq!(parse_seeds("1..1000"), Ok(1..=1000));
+        assert_eq!(parse_seeds("5..=7"), Ok(5..=7));
+        assert_eq!(parse_seeds("42"), Ok(42..=42));
+        assert!(parse_seeds("9..3").is_err());
+        assert!(parse_seeds("x..3").is_err());
+        assert!(parse_seeds("").is_err());
+    }
+
+    fn tiny() -> Scenario {
+        crate::scenario::parse_str(
+            r#"
+            name = "sweep-test"
+            duration = "20s"
+            [population]
+            users = 30
+            [[groups]]
+            count = 3
+            type = "Work"
+            size = { dist = "uniform", min = 3, max = 6 }
+            [c2c]
+            pairs = 5
+            [checks]
+            liveness_bound = "5s"
+            "#,
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_clean_sweep_runs_every_seed_in_order() {
+        let s = tiny();
+        let mut seen = 0;
+        let sum = sweep(&s, Path::new("t.toml"), 1..=6, 2, false, |_| seen += 1);
+        assert_eq!(seen, 6);
+        let seeds: Vec<u64> = sum.results.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(sum.first_failure, None);
+        assert!(sum.total_ops() > 0);
+        // Each seed is deterministic on its own, whichever thread ran it.
+        let again = run_seed(&s, Path::new("t.toml"), 4);
+        assert_eq!(again.ops, sum.results[3].ops);
+    }
+
+    #[test]
+    fn a_failing_seed_stops_the_sweep_and_names_its_replay() {
+        let mut s = tiny();
+        // No push can arrive within 1us: every acknowledged receipt breaks liveness.
+        s.checks.liveness_bound = crate::scenario::Dur::from_micros(1);
+        let sum = sweep(&s, Path::new("t.toml"), 1..=50, 2, false, |_| {});
+        let first = sum.first_failure.expect("a failure");
+        assert!(sum.results.len() < 50, "stopped early");
+        let r = sum.results.iter().find(|r| r.seed == first).unwrap();
+        let v = r.first.as_ref().unwrap();
+        assert_eq!(v.replay, format!("readsim run t.toml --seed {first}"));
+    }
+}
