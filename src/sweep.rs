@@ -9,6 +9,7 @@ use crate::run::replay_command;
 use crate::scenario::Scenario;
 use crate::sim;
 use crate::target::ModelTarget;
+use crate::target::faulty::{Bug, FaultyTarget};
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -69,19 +70,30 @@ impl SweepSummary {
     }
 }
 
-/// Runs one seed of `scenario` in the simulator against the model.
-pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64) -> SeedResult {
+/// The command that replays one seed, with the planted bug if any.
+pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> String {
+    match bug {
+        None => replay_command(file, seed),
+        Some(b) => format!("{} --plant-bug {}", replay_command(file, seed), b.name()),
+    }
+}
+
+/// Runs one seed of `scenario` in the simulator against the model (with `bug` planted).
+pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -> SeedResult {
     let config = ReceiptConfig {
         enabled_types: scenario.receipts.enabled_types.clone(),
         max_group_size: scenario.receipts.max_group_size,
     };
-    let mut target = ModelTarget::new(Model::new(config));
+    let model = ModelTarget::new(Model::new(config));
     let check = CheckConfig {
         liveness_bound: scenario.checks.liveness_bound.micros,
-        replay: replay_command(file, seed),
+        replay: replay(file, seed, bug),
         max_recorded: 1,
     };
-    let out = sim::run(scenario, seed, &mut target, check);
+    let out = match bug {
+        None => sim::run(scenario, seed, &mut { model }, check),
+        Some(b) => sim::run(scenario, seed, &mut FaultyTarget::new(model, b), check),
+    };
     let checker = &out.observers.checker;
     SeedResult {
         seed,
@@ -98,6 +110,7 @@ pub fn sweep(
     scenario: &Scenario,
     file: &Path,
     seeds: RangeInclusive<u64>,
+    bug: Option<Bug>,
     jobs: usize,
     keep_going: bool,
     mut on_result: impl FnMut(&SeedResult),
@@ -118,7 +131,7 @@ pub fn sweep(
                     if seed > last || seed < first {
                         break;
                     }
-                    let r = run_seed(scenario, file, seed);
+                    let r = run_seed(scenario, file, seed, bug);
                     if !r.passed() && !keep_going {
                         stop.store(true, Ordering::Relaxed);
                     }
@@ -181,14 +194,16 @@ mod tests {
     fn a_clean_sweep_runs_every_seed_in_order() {
         let s = tiny();
         let mut seen = 0;
-        let sum = sweep(&s, Path::new("t.toml"), 1..=6, 2, false, |_| seen += 1);
+        let sum = sweep(&s, Path::new("t.toml"), 1..=6, None, 2, false, |_| {
+            seen += 1
+        });
         assert_eq!(seen, 6);
         let seeds: Vec<u64> = sum.results.iter().map(|r| r.seed).collect();
         assert_eq!(seeds, vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(sum.first_failure, None);
         assert!(sum.total_ops() > 0);
         // Each seed is deterministic on its own, whichever thread ran it.
-        let again = run_seed(&s, Path::new("t.toml"), 4);
+        let again = run_seed(&s, Path::new("t.toml"), 4, None);
         assert_eq!(again.ops, sum.results[3].ops);
     }
 
@@ -197,7 +212,7 @@ mod tests {
         let mut s = tiny();
         // No push can arrive within 1us: every acknowledged receipt breaks liveness.
         s.checks.liveness_bound = crate::scenario::Dur::from_micros(1);
-        let sum = sweep(&s, Path::new("t.toml"), 1..=50, 2, false, |_| {});
+        let sum = sweep(&s, Path::new("t.toml"), 1..=50, None, 2, false, |_| {});
         let first = sum.first_failure.expect("a failure");
         assert!(sum.results.len() < 50, "stopped early");
         let r = sum.results.iter().find(|r| r.seed == first).unwrap();

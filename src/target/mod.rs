@@ -3,6 +3,8 @@
 //! server adapts the same vocabulary (`protocol.rs`) to the wire. Checkers never see which
 //! target produced a history.
 
+pub mod faulty;
+
 use crate::model::{Delivery, Model};
 use crate::protocol::{AdminRequest, Micros, Request, Response, UserId};
 

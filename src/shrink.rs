@@ -1,0 +1,244 @@
+//! `readsim shrink`: reduce a failing scenario along its own dimensions (group classes, group
+//! counts and sizes, users, 1:1 pairs, duration, rates) while the same invariant still breaks
+//! under the same seed, then write the small scenario and the one command that replays it.
+//! Greedy and deterministic: candidates are tried most-aggressive first, the first that still
+//! fails is taken, and the search restarts from it until no candidate fails.
+
+use crate::check::Invariant;
+use crate::scenario::{self, DelayDist, Dur, Scenario, SizeDist};
+
+/// How a shrink went.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    pub scenario: Scenario,
+    /// Candidate runs made.
+    pub runs: u32,
+    /// Candidates accepted.
+    pub steps: u32,
+}
+
+/// Shrinks `s` while `still_fails` holds. `still_fails` must be deterministic (it runs the
+/// scenario with a fixed seed). Stops after `max_runs` candidate runs.
+pub fn shrink(
+    s: &Scenario,
+    max_runs: u32,
+    mut still_fails: impl FnMut(&Scenario) -> bool,
+) -> Shrunk {
+    let mut best = s.clone();
+    let (mut runs, mut steps) = (0, 0);
+    'outer: while runs < max_runs {
+        for c in candidates(&best) {
+            if scenario::validate(&c).is_err() {
+                continue;
+            }
+            runs += 1;
+            if still_fails(&c) {
+                best = c;
+                steps += 1;
+                continue 'outer;
+            }
+            if runs >= max_runs {
+                break 'outer;
+            }
+        }
+        break;
+    }
+    Shrunk {
+        scenario: best,
+        runs,
+        steps,
+    }
+}
+
+/// The invariant a run's first violation broke: what "the same violation" means here.
+pub type Signature = Invariant;
+
+fn halve(x: u32, floor: u32) -> u32 {
+    (x / 2).max(floor)
+}
+
+fn size_max(d: &SizeDist) -> u32 {
+    match *d {
+        SizeDist::Fixed { value } => value,
+        SizeDist::Uniform { max, .. } | SizeDist::Zipf { max, .. } => max,
+    }
+}
+
+fn clamp_size(d: &SizeDist, cap: u32) -> SizeDist {
+    let cap = cap.max(2);
+    match *d {
+        SizeDist::Fixed { value } => SizeDist::Fixed {
+            value: value.min(cap),
+        },
+        SizeDist::Uniform { min, max } => SizeDist::Uniform {
+            min: min.min(cap),
+            max: max.min(cap),
+        },
+        SizeDist::Zipf { min, max, exponent } => SizeDist::Zipf {
+            min: min.min(cap),
+            max: max.min(cap),
+            exponent,
+        },
+    }
+}
+
+fn shorter(d: &DelayDist) -> DelayDist {
+    let h = |x: Dur| Dur::from_micros(x.micros / 2);
+    match *d {
+        DelayDist::Fixed { value } => DelayDist::Fixed { value: h(value) },
+        DelayDist::Uniform { min, max } => DelayDist::Uniform {
+            min: h(min),
+            max: h(max),
+        },
+        DelayDist::Exp { mean, max } => DelayDist::Exp {
+            mean: h(mean),
+            max: h(max),
+        },
+        DelayDist::Lognormal { median, sigma, max } => DelayDist::Lognormal {
+            median: h(median),
+            sigma,
+            max: h(max),
+        },
+    }
+}
+
+/// Smaller variants of `s`, most aggressive first.
+fn candidates(s: &Scenario) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let mut push = |f: &dyn Fn(&mut Scenario)| {
+        let mut c = s.clone();
+        f(&mut c);
+        out.push(c);
+    };
+    // Whole dimensions away.
+    for i in 0..s.groups.len() {
+        push(&|c| {
+            c.groups.remove(i);
+        });
+    }
+    if s.c2c.pairs > 0 {
+        push(&|c| c.c2c.pairs = 0);
+    }
+    if s.pulls.per_user_per_minute > 0.0 {
+        push(&|c| c.pulls.per_user_per_minute = 0.0);
+    }
+    // Fewer users: group sizes follow.
+    if s.population.users > 2 {
+        let users = halve(s.population.users, 2);
+        push(&|c| {
+            c.population.users = users;
+            for g in &mut c.groups {
+                g.size = clamp_size(&g.size, users);
+            }
+            c.c2c.pairs = c.c2c.pairs.min(users * (users - 1) / 2);
+        });
+        // A smaller step, for when halving loses the failure.
+        let users = s.population.users - 1;
+        push(&|c| {
+            c.population.users = users;
+            for g in &mut c.groups {
+                g.size = clamp_size(&g.size, users);
+            }
+            c.c2c.pairs = c.c2c.pairs.min(users * (users - 1) / 2);
+        });
+    }
+    // Fewer and smaller groups.
+    for (i, g) in s.groups.iter().enumerate() {
+        if g.count > 1 {
+            push(&|c| c.groups[i].count = halve(c.groups[i].count, 1));
+            push(&|c| c.groups[i].count -= 1);
+        }
+        let max = size_max(&g.size);
+        if max > 2 {
+            push(&|c| c.groups[i].size = clamp_size(&c.groups[i].size, halve(max, 2)));
+            push(&|c| c.groups[i].size = clamp_size(&c.groups[i].size, max - 1));
+        }
+    }
+    if s.c2c.pairs > 1 {
+        push(&|c| c.c2c.pairs = halve(c.c2c.pairs, 1));
+    }
+    // Less time and traffic.
+    if s.duration.micros > 1_000_000 {
+        push(&|c| c.duration = Dur::from_micros((c.duration.micros / 2).max(1_000_000)));
+    }
+    if s.traffic.group_messages_per_sec > 0.1 {
+        push(&|c| c.traffic.group_messages_per_sec /= 2.0);
+    }
+    if s.traffic.c2c_messages_per_sec > 0.1 {
+        push(&|c| c.traffic.c2c_messages_per_sec /= 2.0);
+    }
+    if s.population.online_share < 1.0 {
+        push(&|c| c.population.online_share = 1.0);
+    }
+    if s.reading.delay.upper_bound().micros > 1000 {
+        push(&|c| c.reading.delay = shorter(&c.reading.delay));
+    }
+    out
+}
+
+/// The scenario as a TOML file, with a header saying how to replay it.
+pub fn to_toml(s: &Scenario, replay: &str) -> String {
+    let body = toml::to_string(s).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"));
+    format!("# Shrunk by readsim. Replay with:\n#   {replay}\n\n{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Scenario {
+        scenario::parse_str(
+            r#"
+            name = "shrink-test"
+            duration = "40s"
+            [population]
+            users = 64
+            [[groups]]
+            count = 6
+            type = "Work"
+            size = { dist = "uniform", min = 3, max = 20 }
+            [[groups]]
+            count = 2
+            type = "Community"
+            size = { dist = "fixed", value = 9 }
+            [c2c]
+            pairs = 10
+            "#,
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shrinks_along_every_dimension_to_the_smallest_failing_case() {
+        // A synthetic failure: any scenario with a Work group of at least 3 members fails.
+        let fails = |s: &Scenario| {
+            s.groups
+                .iter()
+                .any(|g| g.group_type == crate::protocol::GroupType::Work && size_max(&g.size) >= 3)
+        };
+        let r = shrink(&base(), 500, fails);
+        let s = &r.scenario;
+        assert!(fails(s));
+        assert_eq!(s.groups.len(), 1, "the Community class is dropped");
+        assert_eq!(s.groups[0].count, 1);
+        assert_eq!(size_max(&s.groups[0].size), 3);
+        assert_eq!(s.population.users, 3);
+        assert_eq!(s.c2c.pairs, 0);
+        assert!(r.steps > 5 && r.runs >= r.steps);
+        assert!(scenario::validate(s).is_ok());
+    }
+
+    #[test]
+    fn shrunk_scenarios_round_trip_through_toml() {
+        let s = base();
+        let text = to_toml(&s, "readsim run x.toml --seed 1");
+        assert!(text.starts_with("# Shrunk by readsim"));
+        let back = scenario::parse_str(&text, "round-trip").unwrap();
+        assert_eq!(back.population.users, s.population.users);
+        assert_eq!(back.groups.len(), s.groups.len());
+        assert_eq!(back.groups[0].size, s.groups[0].size);
+        assert_eq!(back.duration, s.duration);
+        assert_eq!(back.reading.delay, s.reading.delay);
+    }
+}
