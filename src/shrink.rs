@@ -242,3 +242,66 @@ mod tests {
         assert_eq!(back.reading.delay, s.reading.delay);
     }
 }
+
+/// What `readsim shrink` did.
+#[derive(Clone, Debug)]
+pub struct ShrinkReport {
+    /// The invariant the original run broke (None: it did not fail, nothing to shrink).
+    pub signature: Option<Signature>,
+    pub shrunk: Option<Shrunk>,
+    /// Where the small scenario was written, and the command that replays it.
+    pub written: Option<std::path::PathBuf>,
+    pub replay: Option<String>,
+}
+
+/// Runs `file` with `seed` (and `bug`), and if it fails, shrinks it and writes the small
+/// scenario to `out` (default: next to `file`, named `<stem>.shrunk.toml`).
+pub fn shrink_file(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    bug: Option<crate::target::faulty::Bug>,
+    max_runs: u32,
+    out: Option<&std::path::Path>,
+) -> Result<ShrinkReport, crate::scenario::ScenarioError> {
+    use crate::sweep::{replay, run_seed};
+    let s = scenario::load_file(file)?;
+    let seed = seed.unwrap_or(s.seed);
+    let first = run_seed(&s, file, seed, bug).first.map(|v| v.invariant);
+    let Some(sig) = first else {
+        return Ok(ShrinkReport {
+            signature: None,
+            shrunk: None,
+            written: None,
+            replay: None,
+        });
+    };
+    let shrunk = shrink(&s, max_runs, |c| {
+        run_seed(c, file, seed, bug).first.map(|v| v.invariant) == Some(sig)
+    });
+    let path = match out {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("scenario");
+            file.with_file_name(format!("{stem}.shrunk.toml"))
+        }
+    };
+    let mut small = shrunk.scenario.clone();
+    small.seed = seed;
+    small.name = format!("{}-shrunk", s.name);
+    let cmd = replay(&path, seed, bug);
+    std::fs::write(&path, to_toml(&small, &cmd)).map_err(|source| {
+        crate::scenario::ScenarioError::Io {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    Ok(ShrinkReport {
+        signature: Some(sig),
+        shrunk: Some(shrunk),
+        written: Some(path),
+        replay: Some(cmd),
+    })
+}

@@ -106,3 +106,40 @@ fn count_one_too_many_is_found_shrunk_and_replayed() {
 fn unread_list_with_a_reader_is_found_shrunk_and_replayed() {
     find_shrink_replay(Bug::UnreadListsReader, Invariant::MemberListPaging);
 }
+
+#[test]
+fn shrink_file_writes_a_small_scenario_that_replays_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("planted.toml");
+    let found = sweep(
+        &scenario(),
+        &file,
+        1..=1000,
+        Some(Bug::LostNotification),
+        2,
+        false,
+        |_| {},
+    );
+    let seed = found.first_failure.expect("found");
+    let text = readsim::shrink::to_toml(&scenario(), "original");
+    std::fs::write(&file, text).unwrap();
+
+    let report =
+        readsim::shrink::shrink_file(&file, Some(seed), Some(Bug::LostNotification), 400, None)
+            .unwrap();
+    assert_eq!(report.signature, Some(Invariant::Liveness));
+    let written = report.written.unwrap();
+    assert_eq!(written, dir.path().join("planted.shrunk.toml"));
+    let replay = report.replay.unwrap();
+    assert!(replay.contains(&format!("--seed {seed}")) && replay.contains("lost-notification"));
+    let small = readsim::scenario::load_file(&written).unwrap();
+    assert!(small.population.users <= 5);
+    assert_eq!(
+        invariant_of(&small, seed, Bug::LostNotification),
+        Some(Invariant::Liveness)
+    );
+
+    // A scenario that passes has nothing to shrink.
+    let clean = readsim::shrink::shrink_file(&file, Some(seed), None, 10, None).unwrap();
+    assert!(clean.signature.is_none() && clean.written.is_none());
+}
