@@ -3,6 +3,7 @@
 //! history -> checker -> report. `main.rs` is a thin CLI over this library.
 
 pub mod check;
+pub mod compare;
 pub mod history;
 pub mod metrics;
 pub mod model;

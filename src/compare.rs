@@ -1,0 +1,463 @@
+//! `readsim compare`: is NEW slower than BASELINE? Compares every hop's percentiles and the
+//! throughput of two sets of reports and marks regressions.
+//!
+//! Simulated reports are deterministic, so one run per side is exact: any change is real, and
+//! a change past the threshold is a regression. Live reports are noisy: give several runs per
+//! side; their histograms are merged for the table, and a regression is called only when the
+//! difference passes the threshold *and* the sides' per-run ranges do not overlap (the change
+//! is larger than the run-to-run spread). The output says how sure each verdict is.
+
+use crate::metrics::{Hop, new_histogram};
+use crate::report::{ReportError, decode_histogram};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Why reports could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("cannot read {path}: {source}; pass a report.json or a directory holding one")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a readsim report.json ({source}); pass the file `readsim run` wrote")]
+    NotAReport {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Histogram {
+        path: PathBuf,
+        #[source]
+        source: ReportError,
+    },
+    #[error(
+        "invalid threshold {0:?}: write KEY=PCT with KEY a hop name (e.g. receipt_to_notified), \
+         a percentile key (p50, p90, p99, p999), `throughput` or `default`, e.g. p99=10"
+    )]
+    Threshold(String),
+    #[error("no reports given for the {0} side; pass at least one report.json")]
+    Empty(&'static str),
+}
+
+#[derive(Deserialize)]
+struct ReportFile {
+    scenario: String,
+    driver: String,
+    violations_total: u64,
+    latency: BTreeMap<String, LatencyEntry>,
+    throughput: Throughput,
+}
+
+#[derive(Deserialize)]
+struct LatencyEntry {
+    hdr: String,
+}
+
+#[derive(Deserialize)]
+struct Throughput {
+    ops_per_virtual_second: f64,
+}
+
+/// One side of a comparison: one or more runs.
+pub struct Side {
+    pub paths: Vec<PathBuf>,
+    pub scenario: String,
+    pub simulated: bool,
+    pub violations: u64,
+    /// Per hop: each run's histogram, and their merge.
+    runs: BTreeMap<&'static str, Vec<Histogram<u64>>>,
+    merged: BTreeMap<&'static str, Histogram<u64>>,
+    throughput: Vec<f64>,
+}
+
+fn report_path(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.join("report.json")
+    } else {
+        p.to_path_buf()
+    }
+}
+
+impl Side {
+    /// Loads the reports at `paths` (files, or directories holding report.json).
+    pub fn load(paths: &[PathBuf], which: &'static str) -> Result<Side, CompareError> {
+        if paths.is_empty() {
+            return Err(CompareError::Empty(which));
+        }
+        let mut side = Side {
+            paths: Vec::new(),
+            scenario: String::new(),
+            simulated: true,
+            violations: 0,
+            runs: BTreeMap::new(),
+            merged: BTreeMap::new(),
+            throughput: Vec::new(),
+        };
+        for p in paths {
+            let path = report_path(p);
+            let text = std::fs::read_to_string(&path).map_err(|source| CompareError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let r: ReportFile =
+                serde_json::from_str(&text).map_err(|source| CompareError::NotAReport {
+                    path: path.clone(),
+                    source,
+                })?;
+            side.scenario = r.scenario;
+            side.simulated &= r.driver == "sim";
+            side.violations += r.violations_total;
+            side.throughput.push(r.throughput.ops_per_virtual_second);
+            for hop in Hop::ALL {
+                let Some(e) = r.latency.get(hop.name()) else {
+                    continue;
+                };
+                let h = decode_histogram(&e.hdr).map_err(|source| CompareError::Histogram {
+                    path: path.clone(),
+                    source,
+                })?;
+                side.merged
+                    .entry(hop.name())
+                    .or_insert_with(new_histogram)
+                    .add(&h)
+                    .ok();
+                side.runs.entry(hop.name()).or_default().push(h);
+            }
+            side.paths.push(path);
+        }
+        Ok(side)
+    }
+}
+
+/// Thresholds in percent, by hop name, percentile key, `throughput` or `default`.
+#[derive(Clone, Debug)]
+pub struct Thresholds(BTreeMap<String, f64>);
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds(BTreeMap::from([("default".to_string(), 5.0)]))
+    }
+}
+
+impl Thresholds {
+    /// Parses `KEY=PCT` items over the defaults.
+    pub fn parse(items: &[String]) -> Result<Thresholds, CompareError> {
+        let mut t = Thresholds::default();
+        for item in items {
+            let (k, v) = item
+                .split_once('=')
+                .ok_or_else(|| CompareError::Threshold(item.clone()))?;
+            let pct: f64 = v
+                .trim()
+                .trim_end_matches('%')
+                .parse()
+                .ok()
+                .filter(|p: &f64| p.is_finite() && *p >= 0.0)
+                .ok_or_else(|| CompareError::Threshold(item.clone()))?;
+            let known = k == "default"
+                || k == "throughput"
+                || PERCENTILES.iter().any(|(n, _)| *n == k)
+                || Hop::ALL.iter().any(|h| h.name() == k);
+            if !known {
+                return Err(CompareError::Threshold(item.clone()));
+            }
+            t.0.insert(k.to_string(), pct);
+        }
+        Ok(t)
+    }
+
+    /// The threshold for `hop`'s `pct` key: hop beats percentile beats default.
+    fn get(&self, hop: &str, pct: &str) -> f64 {
+        self.0
+            .get(hop)
+            .or_else(|| self.0.get(pct))
+            .or_else(|| self.0.get("default"))
+            .copied()
+            .unwrap_or(5.0)
+    }
+}
+
+const PERCENTILES: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9)];
+
+/// How sure a verdict is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Certainty {
+    /// Both sides simulated: deterministic, the numbers are exact.
+    Exact,
+    /// Several runs per side and their ranges do not overlap.
+    BeyondSpread,
+    /// The change is within the run-to-run spread: not called.
+    WithinSpread,
+    /// One live run per side: no spread to judge noise by; called only past twice the threshold.
+    SingleRun,
+}
+
+impl Certainty {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Certainty::Exact => "exact (deterministic simulation)",
+            Certainty::BeyondSpread => "beyond the run-to-run spread",
+            Certainty::WithinSpread => "within the run-to-run spread: not called",
+            Certainty::SingleRun => "one live run per side: noise unknown, needs 2x threshold",
+        }
+    }
+}
+
+/// One compared figure.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub hop: String,
+    pub key: &'static str,
+    pub base: f64,
+    pub new: f64,
+    /// Relative change in percent (positive = worse for latency, better for throughput).
+    pub delta_pct: f64,
+    pub threshold_pct: f64,
+    pub regression: bool,
+    pub certainty: Certainty,
+}
+
+/// The comparison.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    pub rows: Vec<Row>,
+    pub base_runs: usize,
+    pub new_runs: usize,
+    pub simulated: bool,
+    pub new_violations: u64,
+}
+
+impl Comparison {
+    pub fn regressions(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.regression)
+    }
+
+    pub fn has_regression(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+}
+
+fn delta(base: f64, new: f64) -> f64 {
+    if base == new {
+        0.0
+    } else if base == 0.0 {
+        100.0
+    } else {
+        (new - base) / base * 100.0
+    }
+}
+
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// Judges a change that is worse by `worse_pct` (> 0 means worse).
+fn verdict(
+    simulated: bool,
+    runs: (usize, usize),
+    worse_pct: f64,
+    threshold: f64,
+    overlap: bool,
+) -> (bool, Certainty) {
+    if simulated {
+        return (worse_pct > threshold, Certainty::Exact);
+    }
+    if runs.0 >= 2 && runs.1 >= 2 {
+        if overlap {
+            return (false, Certainty::WithinSpread);
+        }
+        return (worse_pct > threshold, Certainty::BeyondSpread);
+    }
+    (worse_pct > 2.0 * threshold, Certainty::SingleRun)
+}
+
+/// Compares `new` with `base` under `thresholds`.
+pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
+    let simulated = base.simulated && new.simulated;
+    let runs = (base.paths.len(), new.paths.len());
+    let mut rows = Vec::new();
+    for hop in Hop::ALL {
+        let (Some(b), Some(n)) = (base.merged.get(hop.name()), new.merged.get(hop.name())) else {
+            continue;
+        };
+        if b.is_empty() && n.is_empty() {
+            continue;
+        }
+        for (key, q) in PERCENTILES {
+            let (bv, nv) = (
+                b.value_at_percentile(q) as f64,
+                n.value_at_percentile(q) as f64,
+            );
+            let per_run = |side: &Side| -> Vec<f64> {
+                side.runs[hop.name()]
+                    .iter()
+                    .map(|h| h.value_at_percentile(q) as f64)
+                    .collect()
+            };
+            let ((blo, bhi), (nlo, nhi)) = (range(&per_run(base)), range(&per_run(new)));
+            let overlap = nlo <= bhi && blo <= nhi;
+            let d = delta(bv, nv);
+            let threshold = thresholds.get(hop.name(), key);
+            let (regression, certainty) = verdict(simulated, runs, d, threshold, overlap);
+            rows.push(Row {
+                hop: hop.name().to_string(),
+                key,
+                base: bv,
+                new: nv,
+                delta_pct: d,
+                threshold_pct: threshold,
+                regression,
+                certainty,
+            });
+        }
+    }
+    let (bt, nt) = (
+        base.throughput.iter().sum::<f64>() / base.throughput.len().max(1) as f64,
+        new.throughput.iter().sum::<f64>() / new.throughput.len().max(1) as f64,
+    );
+    let ((blo, bhi), (nlo, nhi)) = (range(&base.throughput), range(&new.throughput));
+    let d = delta(bt, nt);
+    let threshold = thresholds.get("throughput", "throughput");
+    // Lower throughput is worse.
+    let (regression, certainty) = verdict(simulated, runs, -d, threshold, nlo <= bhi && blo <= nhi);
+    rows.push(Row {
+        hop: "throughput".into(),
+        key: "ops/s",
+        base: bt,
+        new: nt,
+        delta_pct: d,
+        threshold_pct: threshold,
+        regression,
+        certainty,
+    });
+    Comparison {
+        rows,
+        base_runs: runs.0,
+        new_runs: runs.1,
+        simulated,
+        new_violations: new.violations,
+    }
+}
+
+/// The comparison as a terminal table, regressions first.
+pub fn render(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mode = if c.simulated {
+        "simulated: exact".to_string()
+    } else {
+        format!(
+            "live: {} vs {} runs, merged histograms",
+            c.base_runs, c.new_runs
+        )
+    };
+    let _ = writeln!(s, "compare ({mode})");
+    let _ = writeln!(
+        s,
+        "  {:<28} {:>5} {:>12} {:>12} {:>9}  verdict",
+        "hop", "key", "baseline", "new", "delta"
+    );
+    let mut rows: Vec<&Row> = c.rows.iter().collect();
+    rows.sort_by_key(|r| !r.regression);
+    for r in rows {
+        let fmt = |v: f64| {
+            if r.hop == "throughput" {
+                format!("{v:.1}")
+            } else {
+                crate::report::format_micros(v as u64)
+            }
+        };
+        let verdict = if r.regression {
+            format!(
+                "REGRESSION (> {}%, {})",
+                r.threshold_pct,
+                r.certainty.describe()
+            )
+        } else if r.delta_pct == 0.0 {
+            "same".to_string()
+        } else if r.certainty == Certainty::WithinSpread {
+            r.certainty.describe().to_string()
+        } else {
+            "ok".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>5} {:>12} {:>12} {:>+8.1}%  {verdict}",
+            r.hop,
+            r.key,
+            fmt(r.base),
+            fmt(r.new),
+            r.delta_pct
+        );
+    }
+    let n = c.regressions().count();
+    let _ = writeln!(
+        s,
+        "{}",
+        if n == 0 {
+            "no regression".to_string()
+        } else {
+            format!("{n} regression(s)")
+        }
+    );
+    if c.new_violations > 0 {
+        let _ = writeln!(
+            s,
+            "note: the new side has {} violation(s)",
+            c.new_violations
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_and_resolve() {
+        let t = Thresholds::parse(&["p99=10".into(), "receipt_to_notified=2%".into()]).unwrap();
+        assert_eq!(t.get("receipt_to_notified", "p99"), 2.0);
+        assert_eq!(t.get("send_ack", "p99"), 10.0);
+        assert_eq!(t.get("send_ack", "p50"), 5.0);
+        assert!(Thresholds::parse(&["bogus=1".into()]).is_err());
+        assert!(Thresholds::parse(&["p99".into()]).is_err());
+        assert!(Thresholds::parse(&["p99=-1".into()]).is_err());
+    }
+
+    #[test]
+    fn verdicts_respect_noise() {
+        assert_eq!(
+            verdict(true, (1, 1), 6.0, 5.0, true),
+            (true, Certainty::Exact)
+        );
+        assert_eq!(
+            verdict(true, (1, 1), 4.0, 5.0, true),
+            (false, Certainty::Exact)
+        );
+        assert_eq!(
+            verdict(false, (5, 5), 30.0, 5.0, true),
+            (false, Certainty::WithinSpread)
+        );
+        assert_eq!(
+            verdict(false, (5, 5), 30.0, 5.0, false),
+            (true, Certainty::BeyondSpread)
+        );
+        assert_eq!(
+            verdict(false, (1, 1), 8.0, 5.0, false),
+            (false, Certainty::SingleRun)
+        );
+        assert_eq!(
+            verdict(false, (1, 1), 11.0, 5.0, false),
+            (true, Certainty::SingleRun)
+        );
+    }
+}
