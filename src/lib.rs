@@ -5,6 +5,7 @@
 pub mod check;
 pub mod compare;
 pub mod history;
+pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod pipe;
@@ -13,6 +14,7 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod server;
 pub mod shrink;
 pub mod sim;
 pub mod sweep;

@@ -47,6 +47,23 @@ enum Command {
         /// Run twice and fail (exit 1) unless both traces and reports are identical.
         #[arg(long)]
         check_determinism: bool,
+        /// What to drive: `model` (simulated, deterministic), `server` (start `readsim serve`
+        /// on a free loopback port with a temporary database and drive it live), or
+        /// `ws://HOST:PORT` (drive a server that is already up; needs --admin-token).
+        #[arg(long, default_value = "model")]
+        target: String,
+        /// Admin bearer token of the server named by `--target ws://...`.
+        #[arg(long, env = "READSIM_ADMIN_TOKEN")]
+        admin_token: Option<String>,
+        /// Override the scenario's traffic duration (e.g. "20s").
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// Live runs: how long to wait for unanswered operations after the schedule ends.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+        drain_timeout: std::time::Duration,
+        /// No progress line on stderr (it is also off when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
     },
     /// Check a scenario file without running it; errors name the line and field path.
     Validate {
@@ -55,6 +72,26 @@ enum Command {
     },
     /// Print the JSON schema of the scenario file format.
     Schema,
+    /// Run the reference server (docs/protocol.md): WebSocket clients at /v1/ws, admin API at
+    /// /v1/admin. The first stdout line is `readsim serve listening on ADDR admin_token=T`
+    /// (plus `secret=HEX` when the secret was generated). Stops gracefully on SIGINT/SIGTERM.
+    Serve {
+        /// Address to listen on (port 0 picks a free port; the line above names it).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+        /// SQLite database file (WAL mode), created or reopened.
+        #[arg(long, conflicts_with = "memory", required_unless_present = "memory")]
+        db: Option<PathBuf>,
+        /// Keep everything in memory; nothing survives the process.
+        #[arg(long)]
+        memory: bool,
+        /// Token signing secret, hex (random if not given).
+        #[arg(long, env = "READSIM_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Admin bearer token (random if not given).
+        #[arg(long, env = "READSIM_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,12 +112,34 @@ fn real_main() -> Result<ExitCode> {
             seed,
             out,
             check_determinism,
+            target,
+            admin_token,
+            duration,
+            drain_timeout,
+            quiet,
         } => {
+            let live = match readsim::live::LiveTarget::parse(&target) {
+                Ok(t) => t.map(|target| readsim::live::LiveOptions {
+                    target,
+                    admin_token,
+                    progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+                    log_dir: out.clone(),
+                    drain_timeout,
+                    connect_parallelism: 64,
+                }),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
             let opts = RunOptions {
                 file,
                 seed,
                 out: out.clone(),
                 check_determinism,
+                live,
+                duration: duration
+                    .map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
             };
             match readsim::run::run(&opts) {
                 Ok(r) => {
@@ -98,7 +157,19 @@ fn real_main() -> Result<ExitCode> {
                         );
                         return Ok(ExitCode::from(1));
                     }
+                    if r.incomplete > 0 {
+                        eprintln!(
+                            "the live run is incomplete ({} operations or connections lost, see \
+                             `problem:` lines above); replay with: {}",
+                            r.incomplete, r.replay
+                        );
+                        return Ok(ExitCode::from(1));
+                    }
                     Ok(ExitCode::SUCCESS)
+                }
+                Err(RunError::Live(e @ readsim::live::LiveError::Usage(_))) => {
+                    eprintln!("error: {e}");
+                    Ok(ExitCode::from(2))
                 }
                 Err(RunError::Scenario(e)) => {
                     eprintln!("error: {e}");
@@ -124,5 +195,56 @@ fn real_main() -> Result<ExitCode> {
             println!("{}", readsim::scenario::json_schema());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve {
+            listen,
+            db,
+            memory,
+            secret,
+            admin_token,
+        } => serve(listen, db.filter(|_| !memory), secret, admin_token),
     }
+}
+
+fn serve(
+    listen: String,
+    db: Option<PathBuf>,
+    secret: Option<String>,
+    admin_token: Option<String>,
+) -> Result<ExitCode> {
+    use readsim::server::{ServerConfig, Store};
+    use std::io::Write;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let mut cfg = ServerConfig::random();
+    let secret_note = match secret {
+        Some(h) => {
+            cfg.secret =
+                hex::decode(h.trim()).map_err(|e| anyhow::anyhow!("--secret must be hex: {e}"))?;
+            String::new()
+        }
+        None => format!(" secret={}", hex::encode(&cfg.secret)),
+    };
+    if let Some(t) = admin_token {
+        cfg.admin_token = t;
+    }
+    let store = match &db {
+        Some(p) => Store::open(p)?,
+        None => Store::in_memory()?,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&listen).await?;
+        let addr = listener.local_addr()?;
+        let mut out = std::io::stdout();
+        writeln!(
+            out,
+            "readsim serve listening on {addr} admin_token={}{secret_note}",
+            cfg.admin_token
+        )?;
+        out.flush()?;
+        readsim::server::run(listener, store, cfg, readsim::server::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -1,11 +1,12 @@
 //! `readsim run`: load a scenario, drive it, check it, report it.
 
 use crate::check::CheckConfig;
+use crate::live::{self, LiveError, LiveOptions};
 use crate::model::Model;
 use crate::pipe::Pipe;
 use crate::protocol::ReceiptConfig;
 use crate::report::{self, ReportError, RunOutcome, RunStats};
-use crate::scenario::{self, Scenario, ScenarioError};
+use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
 use crate::target::ModelTarget;
 use crate::target::Target;
@@ -22,6 +23,10 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Run twice and require identical traces and reports.
     pub check_determinism: bool,
+    /// Drive a real server on the real clock instead of simulating the model (`--target`).
+    pub live: Option<LiveOptions>,
+    /// Overrides the scenario's traffic duration (`--duration`).
+    pub duration: Option<Dur>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,8 @@ pub enum RunError {
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
     #[error(
         "determinism check failed: two runs of seed {seed} differ (trace hash {first:016x} vs {second:016x}{detail}). Replay with: {replay}. This is a readsim bug: please report it with the scenario file"
     )]
@@ -51,6 +58,9 @@ pub struct RunSummary {
     pub report_json: String,
     pub seed: u64,
     pub replay: String,
+    /// Live runs: operations left unanswered or unsent, unreadable frames and dropped
+    /// connections (0 for simulated runs). Non-zero means the run is incomplete.
+    pub incomplete: u64,
 }
 
 /// The command that replays a run exactly.
@@ -60,10 +70,33 @@ pub fn replay_command(file: &Path, seed: u64) -> String {
 
 /// Runs a scenario in the simulator against the model and writes the reports.
 pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let scenario = scenario::load_file(&opts.file)?;
+    let mut scenario = scenario::load_file(&opts.file)?;
+    if let Some(d) = opts.duration {
+        scenario.duration = d;
+    }
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let replay = replay_command(&opts.file, seed);
-    let first = simulate(&scenario, seed, &replay)?;
+    let mut replay = replay_command(&opts.file, seed);
+    if let Some(d) = opts.duration {
+        let d = std::time::Duration::from_micros(d.micros);
+        replay.push_str(&format!(" --duration {}", humantime::format_duration(d)));
+    }
+    if let Some(live) = &opts.live {
+        replay.push_str(&format!(" --target {}", live.target.name()));
+    }
+    let first = match &opts.live {
+        Some(live) => {
+            if opts.check_determinism {
+                return Err(LiveError::Usage(
+                    "--check-determinism needs the simulated target (--target model): \
+                     live runs are not reproducible in time"
+                        .into(),
+                )
+                .into());
+            }
+            run_live(&scenario, seed, &replay, live)?
+        }
+        None => simulate(&scenario, seed, &replay)?,
+    };
     if opts.check_determinism {
         let second = simulate(&scenario, seed, &replay)?;
         if first.trace_hash != second.trace_hash || first.report_json != second.report_json {
@@ -92,6 +125,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         report_json: first.report_json,
         seed,
         replay,
+        incomplete: first.incomplete,
     })
 }
 
@@ -102,6 +136,7 @@ struct Simulated {
     terminal: String,
     stats: RunStats,
     violations_total: u64,
+    incomplete: u64,
 }
 
 fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, RunError> {
@@ -145,6 +180,8 @@ fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, R
             0.0
         },
         peak_rss_bytes: report::peak_rss_bytes(),
+        acked_receipts_per_second: None,
+        peak_clients: None,
     };
     Ok(Simulated {
         trace_hash: obs.trace.value(),
@@ -153,6 +190,79 @@ fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, R
         terminal: report::terminal_summary(&outcome, &stats),
         stats,
         violations_total: obs.checker.violations_total(),
+        incomplete: 0,
+    })
+}
+
+/// Runs `scenario` live against a server (`--target server` or `ws://...`).
+fn run_live(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    opts: &LiveOptions,
+) -> Result<Simulated, RunError> {
+    let started = Instant::now();
+    let check = CheckConfig {
+        liveness_bound: scenario.checks.liveness_bound.micros,
+        replay: replay.to_string(),
+        max_recorded: 100,
+    };
+    let out = live::run_live(scenario, seed, check, opts)?;
+    let wall = started.elapsed().as_secs_f64();
+    let obs = &out.observers;
+    let elapsed = out.stats.end as f64 / 1e6;
+    let outcome = RunOutcome {
+        scenario,
+        seed,
+        target: out.target_name.clone(),
+        driver: "live".into(),
+        metrics: &obs.metrics,
+        violations: obs.checker.violations(),
+        violations_total: obs.checker.violations_total(),
+        virtual_seconds: elapsed,
+        trace_hash: obs.trace.value(),
+        events: obs.trace.events,
+    };
+    let total_ops = obs.metrics.total_ops();
+    let stats = RunStats {
+        wall_seconds: wall,
+        virtual_seconds: elapsed,
+        ops_per_wall_second: if elapsed > 0.0 {
+            total_ops as f64 / elapsed
+        } else {
+            0.0
+        },
+        peak_rss_bytes: report::peak_rss_bytes(),
+        acked_receipts_per_second: Some(out.stats.acked_receipts_per_second()),
+        peak_clients: Some(out.peak_clients),
+    };
+    let s = &out.stats;
+    let mut terminal = report::terminal_summary(&outcome, &stats);
+    terminal.push_str(&format!(
+        "live     {} clients, setup {:.1}s, {} ops sent, {} answered, {} receipts acked ({:.0}/s), \
+         {} outstanding, {} not sent, {} bad frames, {} disconnects\n",
+        out.peak_clients,
+        out.setup_seconds,
+        s.invoked,
+        s.completed,
+        s.acked_receipts,
+        s.acked_receipts_per_second(),
+        s.outstanding,
+        s.not_sent,
+        s.bad_frames,
+        s.disconnects
+    ));
+    for p in &s.problems {
+        terminal.push_str(&format!("  problem: {p}\n"));
+    }
+    Ok(Simulated {
+        trace_hash: obs.trace.value(),
+        report_json: report::report_json_string(&outcome)?,
+        markdown: report::report_markdown(&outcome, &stats),
+        terminal,
+        stats,
+        violations_total: obs.checker.violations_total(),
+        incomplete: s.outstanding + s.not_sent + s.bad_frames + s.disconnects,
     })
 }
 

@@ -47,6 +47,12 @@ pub struct RunStats {
     pub virtual_seconds: f64,
     pub ops_per_wall_second: f64,
     pub peak_rss_bytes: u64,
+    /// Live runs: acknowledged receipts (per message) per second, first to last ack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_receipts_per_second: Option<f64>,
+    /// Live runs: most WebSocket clients connected at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_clients: Option<u64>,
 }
 
 /// Why a report could not be written or read back.

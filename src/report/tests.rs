@@ -129,6 +129,8 @@ fn stats() -> RunStats {
         virtual_seconds: 2.5,
         ops_per_wall_second: 12.0,
         peak_rss_bytes: 10 * 1024 * 1024,
+        acked_receipts_per_second: None,
+        peak_clients: None,
     }
 }
 

@@ -1,0 +1,317 @@
+//! The live driver: the same seeded [`Workload`] on the real clock against a server speaking
+//! `docs/protocol.md` over WebSockets. Provisioning goes through the admin HTTP API, every
+//! online virtual client holds its own WebSocket, and one scheduler task owns the workload,
+//! its timers and the message-id map (see [`sched`]); history goes to the same observers as
+//! the simulator's.
+//!
+//! Times in history are microseconds since the traffic phase started (monotonic clock);
+//! provisioning and connections happen before, at time 0.
+
+mod admin;
+mod conn;
+pub mod sched;
+mod server;
+
+pub use sched::{DriveConfig, DriveStats, Inbound, Incoming, Scheduler, TimerQueue};
+pub use server::parse_ready;
+
+use crate::history::{Event, Observer};
+use crate::pipe::Pipe;
+use crate::protocol::{ErrorCode, UserId};
+use crate::scenario::Scenario;
+use crate::sim::Observers;
+use crate::wire;
+use crate::workload::Workload;
+use futures_util::StreamExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where a live run goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveTarget {
+    /// Start `readsim serve` as a child process and stop it after.
+    Server,
+    /// A server already up at this `ws://HOST:PORT` base URL.
+    Url(String),
+}
+
+impl LiveTarget {
+    /// Parses `--target`: `model` (None: the simulated path), `server`, or `ws://HOST:PORT`.
+    pub fn parse(s: &str) -> Result<Option<LiveTarget>, String> {
+        match s {
+            "model" => Ok(None),
+            "server" => Ok(Some(LiveTarget::Server)),
+            u if u.starts_with("ws://") => {
+                Ok(Some(LiveTarget::Url(u.trim_end_matches('/').into())))
+            }
+            u if u.starts_with("wss://") => Err(format!(
+                "--target {u}: TLS is not supported; put readsim next to the server and use ws://"
+            )),
+            other => Err(format!(
+                "--target {other:?}: expected `model`, `server` or `ws://HOST:PORT`"
+            )),
+        }
+    }
+
+    /// The name reports give the target.
+    pub fn name(&self) -> String {
+        match self {
+            LiveTarget::Server => "server".into(),
+            LiveTarget::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// What a live run was asked to do.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    pub target: LiveTarget,
+    /// Admin bearer token (required for `LiveTarget::Url`).
+    pub admin_token: Option<String>,
+    /// Progress line on stderr once a second.
+    pub progress: bool,
+    /// Where the child server's stderr log goes (`server.log`).
+    pub log_dir: PathBuf,
+    /// How long to wait for unanswered operations once no timer is pending.
+    pub drain_timeout: Duration,
+    /// Connections opened concurrently while connecting.
+    pub connect_parallelism: usize,
+}
+
+/// Why a live run could not run (violations are not errors: they are in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Server(String),
+    #[error("admin API: {0}")]
+    Admin(String),
+    #[error(
+        "client u{client} could not connect: {detail}; check the server is up, the address, \
+         and the open-file limit (ulimit -n)"
+    )]
+    Connect { client: u32, detail: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What a live run leaves behind.
+pub struct LiveOutcome {
+    pub observers: Observers,
+    pub stats: DriveStats,
+    /// Most WebSocket connections open at once.
+    pub peak_clients: u64,
+    pub target_name: String,
+    /// Seconds spent provisioning and connecting before the traffic phase.
+    pub setup_seconds: f64,
+}
+
+/// The observers, publishing the checker's violation count for the progress line.
+struct Counted {
+    inner: Observers,
+    violations: Arc<AtomicU64>,
+}
+
+impl Observer for Counted {
+    fn observe(&mut self, ev: &Event<'_>) {
+        self.inner.observe(ev);
+        self.violations
+            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
+    }
+    fn observe_owned(&mut self, ev: crate::history::OwnedEvent) {
+        self.inner.observe_owned(ev);
+        self.violations
+            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
+    }
+}
+
+/// Raises the soft open-file limit towards what `clients` sockets need; returns the limit.
+pub fn raise_nofile(clients: u64) -> u64 {
+    rlimit::increase_nofile_limit(clients * 2 + 1024).unwrap_or(0)
+}
+
+/// Runs `scenario` live; history goes to the checker, metrics and trace hash.
+pub fn run_live(
+    scenario: &Scenario,
+    seed: u64,
+    check: crate::check::CheckConfig,
+    opts: &LiveOptions,
+) -> Result<LiveOutcome, LiveError> {
+    let workload = Workload::new(scenario, seed);
+    let online: Vec<UserId> = (0..workload.plan().users)
+        .map(UserId)
+        .filter(|&u| workload.plan().is_online(u))
+        .collect();
+    let limit = raise_nofile(online.len() as u64);
+    if limit != 0 && limit < online.len() as u64 + 64 {
+        return Err(LiveError::Usage(format!(
+            "{} clients need {} open files but the limit is {limit}; raise it (ulimit -n)",
+            online.len(),
+            online.len() + 64
+        )));
+    }
+    let mut child = None;
+    let (ws_base, admin_token) = match &opts.target {
+        LiveTarget::Server => {
+            let s = server::ChildServer::start(&opts.log_dir.join("server.log"))?;
+            let base = format!("ws://{}", s.addr);
+            let token = s.admin_token.clone();
+            child = Some(s);
+            (base, token)
+        }
+        LiveTarget::Url(u) => {
+            let token = opts.admin_token.clone().ok_or_else(|| {
+                LiveError::Usage(format!(
+                    "--target {u} needs --admin-token (the server's admin bearer token)"
+                ))
+            })?;
+            (u.clone(), token)
+        }
+    };
+    let http_base = format!("http://{}", ws_base.trim_start_matches("ws://"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(LiveError::Runtime)?;
+    let violations = Arc::new(AtomicU64::new(0));
+    let mut pipe = Pipe::new(Counted {
+        inner: Observers::new(check),
+        violations: violations.clone(),
+    });
+    let result = rt.block_on(drive(
+        workload,
+        online,
+        scenario.duration.micros,
+        &ws_base,
+        http_base,
+        admin_token,
+        opts,
+        violations,
+        &mut pipe,
+    ));
+    // The scheduler's sockets are closed by now; give the runtime a moment to finish.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    let observers = pipe.finish().inner;
+    if let Some(mut s) = child {
+        s.stop();
+    }
+    let (stats, peak_clients, setup_seconds) = result?;
+    Ok(LiveOutcome {
+        observers,
+        stats,
+        peak_clients,
+        target_name: opts.target.name(),
+        setup_seconds,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive<O: Observer>(
+    workload: Workload,
+    online: Vec<UserId>,
+    duration: u64,
+    ws_base: &str,
+    http_base: String,
+    admin_token: String,
+    opts: &LiveOptions,
+    violations: Arc<AtomicU64>,
+    obs: &mut O,
+) -> Result<(DriveStats, u64, f64), LiveError> {
+    let setup = Instant::now();
+    let admin = admin::Admin::new(http_base, admin_token)?;
+    admin.wait_healthy(Duration::from_secs(30)).await?;
+    let reqs = workload.plan().provisioning();
+    let resps = admin.provision(&reqs).await?;
+    let exists = resps.iter().filter(|r| {
+        matches!(
+            r.error_code(),
+            Some(ErrorCode::UserExists | ErrorCode::GroupExists)
+        )
+    });
+    if exists.count() > 0 {
+        return Err(LiveError::Admin(
+            "the server already holds users or groups of this scenario (USER_EXISTS / \
+             GROUP_EXISTS while provisioning); run against a server with a fresh database"
+                .into(),
+        ));
+    }
+    for (req, resp) in reqs.iter().zip(&resps) {
+        obs.observe(&Event::Admin { t: 0, req, resp });
+    }
+    // Tokens outlive the run comfortably.
+    let ttl = duration / 1_000_000 + 3600;
+    let conns: Vec<Result<(UserId, conn::Ws), LiveError>> = futures_util::stream::iter(online)
+        .map(|u| {
+            let admin = admin.clone();
+            async move {
+                let token = admin.token(wire::user_str(u), ttl).await?;
+                let ws = conn::connect(ws_base, &token, u).await?;
+                Ok((u, ws))
+            }
+        })
+        .buffered(opts.connect_parallelism.max(1))
+        .collect()
+        .await;
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Inbound>();
+    let users = workload.plan().users as usize;
+    let mut senders = vec![None; users];
+    let mut tasks = Vec::new();
+    let mut peak = 0u64;
+    for c in conns {
+        let (u, ws) = c?;
+        let conn = conn::spawn(ws, u, in_tx.clone());
+        senders[u.0 as usize] = Some(conn.tx);
+        tasks.push((conn.reader, conn.writer));
+        peak += 1;
+        obs.observe(&Event::Connect { t: 0, client: u });
+    }
+    drop(in_tx);
+    let setup_seconds = setup.elapsed().as_secs_f64();
+    if opts.progress {
+        eprintln!(
+            "live: {} admin operations, {peak} clients connected in {setup_seconds:.1}s",
+            reqs.len()
+        );
+    }
+    let cfg = DriveConfig {
+        drain_timeout: opts.drain_timeout,
+        progress: opts.progress,
+        violations: Some(violations),
+        ..DriveConfig::default()
+    };
+    let stats = Scheduler::new(workload, senders, obs, Instant::now(), cfg)
+        .drive(&mut in_rx)
+        .await;
+    // The scheduler dropped the senders: writers close their sockets.
+    let close = async {
+        for (_, w) in &mut tasks {
+            let _ = w.await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
+    for (r, w) in tasks {
+        r.abort();
+        w.abort();
+    }
+    Ok((stats, peak, setup_seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveTarget;
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(LiveTarget::parse("model"), Ok(None));
+        assert_eq!(LiveTarget::parse("server"), Ok(Some(LiveTarget::Server)));
+        assert_eq!(
+            LiveTarget::parse("ws://127.0.0.1:80/"),
+            Ok(Some(LiveTarget::Url("ws://127.0.0.1:80".into())))
+        );
+        assert!(LiveTarget::parse("wss://x").is_err());
+        assert!(LiveTarget::parse("http://x").is_err());
+    }
+}

@@ -1,0 +1,693 @@
+//! The open-loop scheduler: one task owns the [`Workload`], its timers (keyed by intended
+//! start time) and the id map, and is the only producer of history. Connections are plain
+//! channels here (frames out, parsed frames in), so the scheduler runs without a server.
+//!
+//! Open loop, wrk2-style: a timer's operations are sent when the timer is due, whatever is
+//! still in flight; `Event::Invoke` carries the intended time (latency counts from it) and
+//! the actual send time (the harness's own lateness).
+
+use crate::history::{Event, Observer, OpId, OwnedEvent};
+use crate::protocol::{Micros, Request, Response, UserId};
+use crate::wire::{ClientFrame, Ids, PushFrame, ResponseFrame};
+use crate::workload::{Action, Tag, Timer, Workload};
+use rustc_hash::FxHashMap;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+/// A frame from the server, parsed on the connection's reader task.
+#[derive(Debug)]
+pub enum Incoming {
+    Response(ResponseFrame),
+    Push(PushFrame),
+    /// Not JSON of a known frame shape: the server does not speak docs/protocol.md.
+    Bad(String),
+}
+
+impl Incoming {
+    /// Parses one text frame (push frames carry a `push` field, responses do not).
+    pub fn parse(text: &str) -> Incoming {
+        if text.contains("\"push\"")
+            && let Ok(p) = serde_json::from_str::<PushFrame>(text)
+        {
+            return Incoming::Push(p);
+        }
+        match serde_json::from_str::<ResponseFrame>(text) {
+            Ok(r) => Incoming::Response(r),
+            Err(e) => Incoming::Bad(format!("{e}: {}", truncate(text, 200))),
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// What a connection's reader task hands the scheduler.
+#[derive(Debug)]
+pub enum Inbound {
+    Frame {
+        client: UserId,
+        /// When the reader got it off the socket.
+        at: Instant,
+        frame: Incoming,
+    },
+    /// The connection ended (server closed it, or a read failed).
+    Closed { client: UserId, reason: String },
+}
+
+/// Timers in (intended time, insertion sequence) order.
+#[derive(Default)]
+pub struct TimerQueue {
+    heap: BinaryHeap<Entry>,
+    seq: u64,
+}
+
+struct Entry {
+    at: Micros,
+    seq: u64,
+    timer: Timer,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    /// Reversed: the earliest (time, seq) is the heap's maximum.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl TimerQueue {
+    pub fn push(&mut self, at: Micros, timer: Timer) {
+        self.seq += 1;
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            timer,
+        });
+    }
+    pub fn peek_at(&self) -> Option<Micros> {
+        self.heap.peek().map(|e| e.at)
+    }
+    pub fn pop(&mut self) -> Option<(Micros, Timer)> {
+        self.heap.pop().map(|e| (e.at, e.timer))
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+/// How the scheduler ends its phases and reports progress.
+#[derive(Clone, Debug)]
+pub struct DriveConfig {
+    /// Once no timer is pending and nothing is in flight, wait this long for trailing pushes
+    /// (which may start reads) before calling the phase done.
+    pub settle: Duration,
+    /// Once no timer is pending, give up on operations still in flight after this long
+    /// without any frame arriving; they are reported as outstanding.
+    pub drain_timeout: Duration,
+    /// Print a progress line to stderr once a second.
+    pub progress: bool,
+    /// Violations found so far (published by the observers), for the progress line.
+    pub violations: Option<Arc<AtomicU64>>,
+}
+
+impl Default for DriveConfig {
+    fn default() -> Self {
+        DriveConfig {
+            settle: Duration::from_millis(300),
+            drain_timeout: Duration::from_secs(30),
+            progress: false,
+            violations: None,
+        }
+    }
+}
+
+/// Counters of a live run, beyond what the history says.
+#[derive(Clone, Debug, Default)]
+pub struct DriveStats {
+    /// Operations sent.
+    pub invoked: u64,
+    /// Operations answered.
+    pub completed: u64,
+    /// Per-message successes of `send_message_read_receipts` responses.
+    pub acked_receipts: u64,
+    /// Times of the first and last receipt acknowledgement.
+    pub first_receipt_ack: Option<Micros>,
+    pub last_receipt_ack: Option<Micros>,
+    /// Operations still unanswered when a phase gave up waiting (timeout or closed socket).
+    pub outstanding: u64,
+    /// Operations not sent because the client's connection was gone.
+    pub not_sent: u64,
+    /// Frames that did not map to the protocol (malformed, unknown response id).
+    pub bad_frames: u64,
+    /// A few examples of what went wrong, for the terminal.
+    pub problems: Vec<String>,
+    /// Connections the server closed during the run.
+    pub disconnects: u64,
+    /// Time of the last event (End).
+    pub end: Micros,
+}
+
+impl DriveStats {
+    /// Acknowledged receipts per second between the first and the last acknowledgement.
+    pub fn acked_receipts_per_second(&self) -> f64 {
+        match (self.first_receipt_ack, self.last_receipt_ack) {
+            (Some(a), Some(b)) if b > a => self.acked_receipts as f64 / ((b - a) as f64 / 1e6),
+            _ => 0.0,
+        }
+    }
+
+    fn problem(&mut self, p: String) {
+        if self.problems.len() < 10 {
+            self.problems.push(p);
+        }
+    }
+}
+
+struct InFlight {
+    client: UserId,
+    tag: Tag,
+    req: Request,
+}
+
+/// The scheduler's state: everything the single driving task owns.
+pub struct Scheduler<'o, O: Observer> {
+    epoch: Instant,
+    workload: Workload,
+    timers: TimerQueue,
+    ids: Ids,
+    conns: Vec<Option<UnboundedSender<ClientFrame>>>,
+    ops: FxHashMap<OpId, InFlight>,
+    next_op: OpId,
+    obs: &'o mut O,
+    /// Time of the last emitted event: events are emitted in non-decreasing time.
+    last_t: Micros,
+    /// Last time a frame arrived or an operation was sent.
+    last_activity: Instant,
+    actions: Vec<Action>,
+    cfg: DriveConfig,
+    stats: DriveStats,
+}
+
+impl<'o, O: Observer> Scheduler<'o, O> {
+    /// `conns[u]` sends frames on user `u`'s socket (None: offline). Time 0 is `epoch`.
+    pub fn new(
+        workload: Workload,
+        conns: Vec<Option<UnboundedSender<ClientFrame>>>,
+        obs: &'o mut O,
+        epoch: Instant,
+        cfg: DriveConfig,
+    ) -> Self {
+        Scheduler {
+            epoch,
+            workload,
+            timers: TimerQueue::default(),
+            ids: Ids::default(),
+            conns,
+            ops: FxHashMap::default(),
+            next_op: 1,
+            obs,
+            last_t: 0,
+            last_activity: Instant::now(),
+            actions: Vec::new(),
+            cfg,
+            stats: DriveStats::default(),
+        }
+    }
+
+    fn micros(&self, at: Instant) -> Micros {
+        at.saturating_duration_since(self.epoch).as_micros() as Micros
+    }
+
+    /// The current time as an event time (never before the last event).
+    fn now(&mut self) -> Micros {
+        let t = self.micros(Instant::now()).max(self.last_t);
+        self.last_t = t;
+        t
+    }
+
+    /// Runs the traffic phase, Quiet, the final checks and End; returns the counters.
+    pub async fn drive(mut self, rx: &mut UnboundedReceiver<Inbound>) -> DriveStats {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.workload.start(&mut actions);
+        self.apply(&mut actions, 0);
+        self.run_phase(rx, "traffic").await;
+        let t = self.now();
+        self.obs.observe(&Event::Quiet { t });
+        self.workload.final_checks(&mut actions);
+        self.apply(&mut actions, t);
+        self.actions = actions;
+        self.run_phase(rx, "final checks").await;
+        let t = self.now();
+        self.obs.observe(&Event::End { t });
+        self.stats.end = t;
+        self.stats
+    }
+
+    /// Fires timers when due and handles frames until nothing is pending.
+    async fn run_phase(&mut self, rx: &mut UnboundedReceiver<Inbound>, phase: &str) {
+        let started = Instant::now();
+        let mut next_progress = started + Duration::from_secs(1);
+        let mut last_invoked = self.stats.invoked;
+        let mut inbound_open = true;
+        self.last_activity = Instant::now();
+        loop {
+            // Due timers first, in intended-time order: the schedule never waits for answers.
+            let now_i = Instant::now();
+            let now = self.micros(now_i);
+            let mut actions = std::mem::take(&mut self.actions);
+            while let Some(at) = self.timers.peek_at() {
+                if at > now {
+                    break;
+                }
+                let (at, timer) = self.timers.pop().expect("peeked");
+                self.workload.on_timer(at, timer, &mut actions);
+                self.apply(&mut actions, at);
+            }
+            self.actions = actions;
+            // Then what has arrived, bounded so timers are not starved.
+            for _ in 0..1024 {
+                match rx.try_recv() {
+                    Ok(m) => self.handle(m),
+                    Err(_) => break,
+                }
+            }
+            let now_i = Instant::now();
+            if self.cfg.progress && now_i >= next_progress {
+                let elapsed = now_i.duration_since(self.epoch).as_secs_f64();
+                let ops = self.stats.invoked - last_invoked;
+                last_invoked = self.stats.invoked;
+                let violations = self
+                    .cfg
+                    .violations
+                    .as_ref()
+                    .map(|v| format!("  violations {}", v.load(AtomicOrdering::Relaxed)))
+                    .unwrap_or_default();
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r{phase}: {elapsed:6.1}s  {ops:6} ops/s  in flight {:6}  timers {:7}  \
+                     receipts acked {:9}{violations}\x1b[K",
+                    self.ops.len(),
+                    self.timers.len(),
+                    self.stats.acked_receipts
+                );
+                next_progress = now_i + Duration::from_secs(1);
+            }
+            if self.timers.is_empty() {
+                let idle = now_i.duration_since(self.last_activity);
+                if self.ops.is_empty() && idle >= self.cfg.settle {
+                    break;
+                }
+                if idle >= self.cfg.drain_timeout || (!inbound_open && !self.ops.is_empty()) {
+                    self.give_up(phase);
+                    break;
+                }
+            }
+            // Sleep until the next timer, the next check, or a frame.
+            let mut wake = now_i + self.cfg.settle.min(Duration::from_millis(100));
+            if self.cfg.progress {
+                wake = wake.min(next_progress);
+            }
+            if let Some(at) = self.timers.peek_at() {
+                wake = wake.min(self.epoch + Duration::from_micros(at));
+            }
+            if wake <= Instant::now() {
+                continue;
+            }
+            if inbound_open {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => self.handle(m),
+                        None => inbound_open = false,
+                    },
+                    _ = tokio::time::sleep_until(wake.into()) => {}
+                }
+            } else {
+                tokio::time::sleep_until(wake.into()).await;
+            }
+        }
+        if self.cfg.progress {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+
+    fn give_up(&mut self, phase: &str) {
+        let n = self.ops.len() as u64;
+        if n > 0 {
+            let mut some: Vec<_> = self.ops.iter().map(|(op, f)| (*op, f.client)).collect();
+            some.sort_unstable();
+            some.truncate(5);
+            self.stats.problem(format!(
+                "{phase}: gave up on {n} operation(s) still unanswered, e.g. (op, client) {some:?}"
+            ));
+            self.stats.outstanding += n;
+            self.ops.clear();
+        }
+    }
+
+    /// Sends the workload's invokes (intended at `intended`) and queues its timers.
+    fn apply(&mut self, actions: &mut Vec<Action>, intended: Micros) {
+        for a in actions.drain(..) {
+            match a {
+                Action::Timer { at, timer } => self.timers.push(at, timer),
+                Action::Invoke { client, req, tag } => {
+                    let op = self.next_op;
+                    self.next_op += 1;
+                    let frame = self.ids.request(op, &req);
+                    let Some(tx) = self.conns.get(client.0 as usize).and_then(|c| c.clone()) else {
+                        self.stats.not_sent += 1;
+                        continue;
+                    };
+                    let t = self.now().max(intended);
+                    self.last_t = t;
+                    self.obs.observe(&Event::Invoke {
+                        t,
+                        intended,
+                        client,
+                        op,
+                        req: &req,
+                    });
+                    if tx.send(frame).is_err() {
+                        // The writer is gone: the op is invoked but can never be answered.
+                        self.stats.outstanding += 1;
+                        continue;
+                    }
+                    self.stats.invoked += 1;
+                    self.last_activity = Instant::now();
+                    self.ops.insert(op, InFlight { client, tag, req });
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, m: Inbound) {
+        self.last_activity = Instant::now();
+        match m {
+            Inbound::Frame { client, at, frame } => {
+                let t = self.micros(at).max(self.last_t);
+                self.last_t = t;
+                match frame {
+                    Incoming::Response(r) => self.response(t, client, r),
+                    Incoming::Push(p) => self.push(t, client, p),
+                    Incoming::Bad(e) => {
+                        self.stats.bad_frames += 1;
+                        self.stats
+                            .problem(format!("client u{}: unreadable frame: {e}", client.0));
+                    }
+                }
+            }
+            Inbound::Closed { client, reason } => {
+                self.stats.disconnects += 1;
+                self.stats.problem(format!(
+                    "client u{}: connection closed during the run: {reason}",
+                    client.0
+                ));
+                if let Some(c) = self.conns.get_mut(client.0 as usize) {
+                    *c = None;
+                }
+                let lost: Vec<OpId> = self
+                    .ops
+                    .iter()
+                    .filter(|(_, f)| f.client == client)
+                    .map(|(op, _)| *op)
+                    .collect();
+                self.stats.outstanding += lost.len() as u64;
+                for op in lost {
+                    self.ops.remove(&op);
+                }
+                let t = self.now();
+                self.obs.observe(&Event::Disconnect { t, client });
+            }
+        }
+    }
+
+    fn response(&mut self, t: Micros, client: UserId, r: ResponseFrame) {
+        let Some(f) = r.id.and_then(|op| self.ops.remove(&op).map(|f| (op, f))) else {
+            self.stats.bad_frames += 1;
+            self.stats.problem(format!(
+                "client u{}: response to no operation in flight (id {:?}, error {:?})",
+                client.0, r.id, r.error
+            ));
+            return;
+        };
+        let (
+            op,
+            InFlight {
+                client: c,
+                tag,
+                req,
+            },
+        ) = f;
+        let resp = match self.ids.response(&req, &r) {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.stats.bad_frames += 1;
+                self.stats.outstanding += 1;
+                self.stats.problem(format!("client u{}: op {op}: {e}", c.0));
+                return;
+            }
+        };
+        self.stats.completed += 1;
+        if let Response::ReceiptsSent { results } = &resp {
+            let ok = results.iter().filter(|r| r.result.is_ok()).count() as u64;
+            if ok > 0 {
+                self.stats.acked_receipts += ok;
+                self.stats.first_receipt_ack.get_or_insert(t);
+                self.stats.last_receipt_ack = Some(t);
+            }
+        }
+        let mut actions = std::mem::take(&mut self.actions);
+        self.workload.on_response(t, c, tag, &resp, &mut actions);
+        self.obs.observe_owned(OwnedEvent::Complete {
+            t,
+            client: c,
+            op,
+            resp,
+        });
+        self.apply(&mut actions, t);
+        self.actions = actions;
+    }
+
+    fn push(&mut self, t: Micros, client: UserId, p: PushFrame) {
+        let push = match self.ids.push(&p) {
+            Ok(Some(push)) => push,
+            Ok(None) => {
+                if let PushFrame::Closing { reason } = p {
+                    self.stats
+                        .problem(format!("client u{}: server is closing: {reason}", client.0));
+                }
+                return;
+            }
+            Err(e) => {
+                self.stats.bad_frames += 1;
+                self.stats
+                    .problem(format!("client u{}: bad push: {e}", client.0));
+                return;
+            }
+        };
+        let mut actions = std::mem::take(&mut self.actions);
+        self.workload.on_push(t, client, &push, &mut actions);
+        self.obs.observe_owned(OwnedEvent::Push { t, client, push });
+        self.apply(&mut actions, t);
+        self.actions = actions;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+    use crate::wire::{WireError, WireRequest};
+    use tokio::sync::mpsc::unbounded_channel;
+
+    #[derive(Default)]
+    struct Record(Vec<OwnedEvent>);
+    impl Observer for Record {
+        fn observe(&mut self, ev: &Event<'_>) {
+            self.0.push(OwnedEvent::from(ev));
+        }
+    }
+
+    const SCENARIO: &str = r#"
+name = "sched"
+seed = 5
+duration = "1500ms"
+[population]
+users = 40
+online_share = 1.0
+[[groups]]
+count = 4
+type = "Work"
+size = { dist = "fixed", value = 5 }
+[c2c]
+pairs = 5
+[traffic]
+group_messages_per_sec = 40.0
+c2c_messages_per_sec = 20.0
+[pulls]
+per_user_per_minute = 0.0
+"#;
+
+    #[test]
+    fn frames_parse_as_pushes_responses_or_bad() {
+        assert!(matches!(
+            Incoming::parse(r#"{"push":"hello","user_id":"u1","protocol":"readsim/1"}"#),
+            Incoming::Push(PushFrame::Hello { .. })
+        ));
+        assert!(matches!(
+            Incoming::parse(r#"{"id":3,"ok":{"timestamp_ms":5}}"#),
+            Incoming::Response(ResponseFrame { id: Some(3), .. })
+        ));
+        assert!(matches!(Incoming::parse("not json"), Incoming::Bad(_)));
+    }
+
+    #[test]
+    fn timers_pop_in_time_then_insertion_order() {
+        let mut q = TimerQueue::default();
+        for (at, conv) in [(5, 0), (1, 1), (5, 2), (0, 3)] {
+            q.push(at, Timer::Send { conv });
+        }
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        let want = [(0, 3), (1, 1), (5, 0), (5, 2)].map(|(at, conv)| (at, Timer::Send { conv }));
+        assert_eq!(order, want);
+    }
+
+    /// A fake server: answers sends after `delay` with an ack (except for `stalled`, which
+    /// never hears back), everything else with an error; never pushes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_go_out_at_their_intended_times_whatever_is_in_flight() {
+        let scenario = crate::scenario::parse_str(SCENARIO, "sched.toml").unwrap();
+        let workload = Workload::new(&scenario, scenario.seed);
+        let users = workload.plan().users as usize;
+        let (in_tx, mut in_rx) = unbounded_channel::<Inbound>();
+        let stalled = UserId(workload.plan().pairs[0].0.0);
+        let mut conns = Vec::new();
+        for u in 0..users {
+            let (tx, mut rx) = unbounded_channel::<ClientFrame>();
+            conns.push(Some(tx));
+            let in_tx = in_tx.clone();
+            let client = UserId(u as u32);
+            tokio::spawn(async move {
+                let mut seq = 0;
+                while let Some(f) = rx.recv().await {
+                    if client == stalled {
+                        continue;
+                    }
+                    let r = match f.op {
+                        WireRequest::SendMessage { .. } => {
+                            seq += 1;
+                            ResponseFrame {
+                                id: Some(f.id),
+                                ok: Some(serde_json::json!({
+                                    "msg_id": format!("x{}", f.id), "seq": seq, "timestamp_ms": 1})),
+                                error: None,
+                            }
+                        }
+                        _ => ResponseFrame {
+                            id: Some(f.id),
+                            ok: None,
+                            error: Some(WireError::from(ErrorCode::Internal)),
+                        },
+                    };
+                    let in_tx = in_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        let _ = in_tx.send(Inbound::Frame {
+                            client,
+                            at: Instant::now(),
+                            frame: Incoming::Response(r),
+                        });
+                    });
+                }
+            });
+        }
+        drop(in_tx);
+        let mut rec = Record::default();
+        let cfg = DriveConfig {
+            settle: Duration::from_millis(100),
+            drain_timeout: Duration::from_millis(800),
+            ..DriveConfig::default()
+        };
+        let sched = Scheduler::new(workload, conns, &mut rec, Instant::now(), cfg);
+        let stats = sched.drive(&mut in_rx).await;
+
+        // The same seeded send schedule as the workload alone produces (no responses needed).
+        let mut w = Workload::new(&scenario, scenario.seed);
+        let mut expected = Vec::new();
+        let mut q = TimerQueue::default();
+        let mut acts = Vec::new();
+        w.start(&mut acts);
+        let mut now = 0;
+        loop {
+            for a in acts.drain(..) {
+                match a {
+                    Action::Timer { at, timer } => q.push(at, timer),
+                    Action::Invoke {
+                        client,
+                        req: req @ Request::SendMessage { .. },
+                        ..
+                    } => expected.push((now, client, req)),
+                    Action::Invoke { .. } => {}
+                }
+            }
+            let Some((at, t)) = q.pop() else { break };
+            now = at;
+            w.on_timer(at, t, &mut acts);
+        }
+
+        let mut sends = Vec::new();
+        let mut sends_at = Vec::new();
+        for ev in &rec.0 {
+            if let OwnedEvent::Invoke {
+                t,
+                intended,
+                client,
+                req: req @ Request::SendMessage { .. },
+                ..
+            } = ev
+            {
+                assert!(t >= intended, "sent before its intended time");
+                sends.push((*intended, *client, req.clone()));
+                sends_at.push(*intended);
+            }
+        }
+        assert!(!sends.is_empty());
+        assert_eq!(
+            sends, expected,
+            "live sends differ from the seeded schedule"
+        );
+        assert!(sends_at.windows(2).all(|w| w[0] <= w[1]));
+        assert!(sends_at.iter().all(|&t| t < scenario.duration.micros));
+        // The stalled client kept sending on schedule although nothing came back.
+        let stalled_sends = sends.iter().filter(|(_, c, _)| *c == stalled).count();
+        assert!(stalled_sends >= 2, "stalled client sent {stalled_sends}");
+        assert_eq!(stats.outstanding, stalled_sends as u64);
+        assert!(matches!(rec.0.last(), Some(OwnedEvent::End { .. })));
+        let times: Vec<Micros> = rec.0.iter().map(|e| e.as_event().time()).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "event times go back"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The reference server (`readsim serve`): the wire protocol of `docs/protocol.md` over
+//! axum, an independent implementation of SEMANTICS.md over SQLite, group commit by a single
+//! writer thread, push fan-out with bounded per-connection queues.
+//!
+//! Library layout in the mini-redis style: the binary only parses flags, binds and prints;
+//! [`run`] serves a bound listener until `shutdown` resolves, so tests bind port 0.
+//!
+//! Shutdown order: stop accepting; every socket stops reading, gets the answers to what it
+//! already sent, a `closing` push and a close frame; the writer commits what is queued,
+//! checkpoints the WAL and stops.
+
+mod auth;
+mod engine;
+mod http;
+mod store;
+mod ws;
+
+pub use auth::{TokenError, mint_token, unix_now, verify_token};
+pub use store::Store;
+
+use engine::{Engine, Job};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Frames a connection may have queued before it counts as a slow consumer and is closed.
+pub const DEFAULT_SEND_QUEUE: usize = 1024;
+/// Most jobs applied in one transaction.
+pub const DEFAULT_MAX_BATCH: usize = 4096;
+/// Largest WebSocket message the server reads at all; beyond `wire::MAX_FRAME_BYTES` and up
+/// to this it answers `FRAME_TOO_LARGE` and keeps the connection, beyond this it closes it.
+pub const HARD_FRAME_LIMIT: usize = 1024 * 1024;
+
+/// Credentials and tuning of a server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The admin credential (`Authorization: Bearer <admin_token>` on `/v1/admin/...`).
+    pub admin_token: String,
+    /// The HMAC-SHA256 key client tokens are signed with.
+    pub secret: Vec<u8>,
+    /// Per-connection send queue, in frames (default 1024).
+    pub send_queue: usize,
+    /// Most operations per transaction (default 4096).
+    pub max_batch: usize,
+}
+
+impl ServerConfig {
+    pub fn new(admin_token: String, secret: Vec<u8>) -> ServerConfig {
+        ServerConfig {
+            admin_token,
+            secret,
+            send_queue: DEFAULT_SEND_QUEUE,
+            max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+
+    /// Fresh random credentials (32-byte secret, 128-bit admin token).
+    pub fn random() -> ServerConfig {
+        let mut secret = vec![0u8; 32];
+        rand::fill(&mut secret[..]);
+        ServerConfig::new(random_hex(16), secret)
+    }
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// What the request handlers share.
+pub(crate) struct App {
+    pub cfg: ServerConfig,
+    pub jobs: mpsc::Sender<Job>,
+    /// True once shutdown started: sockets stop reading and close.
+    pub stop: watch::Receiver<bool>,
+    pub next_conn: AtomicU64,
+    /// Open client connections (as the writer last counted them).
+    pub online: Arc<AtomicUsize>,
+    /// Dropped with the last `App`: `run` waits for that before stopping the writer.
+    _alive: mpsc::Sender<()>,
+}
+
+/// Serves `listener` until `shutdown` resolves, then shuts down gracefully (see the module
+/// docs). Errors: the store could not be loaded, or serving failed.
+pub async fn run(
+    listener: TcpListener,
+    store: Store,
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let online = Arc::new(AtomicUsize::new(0));
+    let engine = Engine::new(store, cfg.max_batch, Arc::clone(&online))?;
+    let (jobs, rx) = mpsc::channel(65_536);
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("readsim-writer".into())
+        .spawn(move || {
+            engine.run(rx);
+            let _ = done_tx.send(());
+        })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let app = Arc::new(App {
+        cfg,
+        jobs: jobs.clone(),
+        stop: stop_rx,
+        next_conn: AtomicU64::new(1),
+        online,
+        _alive: alive_tx,
+    });
+    let router = http::router(app);
+    // Small frames in both directions: no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    // Sockets are closing on their own; give them a bounded time to drain.
+    let _ = tokio::time::timeout(Duration::from_secs(10), alive_rx.recv()).await;
+    let _ = jobs.send(Job::Shutdown).await;
+    drop(jobs);
+    let _ = done_rx.await;
+    served?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,210 @@
+//! Live runs through the real binary: `readsim run --target server` starts `readsim serve`
+//! on a loopback port, drives the short live scenario and checks it like a simulated run.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn readsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("READSIM_ADMIN_TOKEN")
+        .output()
+        .expect("readsim runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
+    let live = tempfile::tempdir().unwrap();
+    let sim = tempfile::tempdir().unwrap();
+    let o = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        "server",
+        "--duration",
+        "8s",
+        "--drain-timeout",
+        "20s",
+        "--quiet",
+        "--out",
+        live.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let s = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--duration",
+        "8s",
+        "--out",
+        sim.path().to_str().unwrap(),
+    ]);
+    assert_eq!(s.status.code(), Some(0), "stderr: {}", text(&s.stderr));
+
+    let report = json(&live.path().join("report.json"));
+    let simulated = json(&sim.path().join("report.json"));
+    assert_eq!(
+        keys(&report),
+        keys(&simulated),
+        "report.json schemas differ"
+    );
+    assert_eq!(report["target"], "server");
+    assert_eq!(report["driver"], "live");
+    assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    for k in [
+        "send_message",
+        "send_message_read_receipts",
+        "push_receipts",
+    ] {
+        assert!(
+            report["ops"][k].as_u64().unwrap_or(0) > 0,
+            "no {k} in {}",
+            report["ops"]
+        );
+    }
+    let run = json(&live.path().join("run.json"));
+    assert!(run["peak_clients"].as_u64().unwrap() >= 200, "{run}");
+    assert!(
+        run["acked_receipts_per_second"].as_f64().unwrap() > 0.0,
+        "{run}"
+    );
+    // Simulated run.json stays as it was.
+    let sim_run = json(&sim.path().join("run.json"));
+    assert!(sim_run.get("peak_clients").is_none());
+    assert!(sim_run.get("acked_receipts_per_second").is_none());
+}
+
+#[test]
+fn live_usage_errors_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().to_str().unwrap();
+    let bad_target = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        "carrier-pigeon",
+        "--out",
+        out,
+    ]);
+    assert_eq!(bad_target.status.code(), Some(2));
+    assert!(text(&bad_target.stderr).contains("--target"));
+    let no_token = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        "ws://127.0.0.1:9",
+        "--out",
+        out,
+    ]);
+    assert_eq!(
+        no_token.status.code(),
+        Some(2),
+        "{}",
+        text(&no_token.stderr)
+    );
+    assert!(text(&no_token.stderr).contains("--admin-token"));
+    let determinism = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        "server",
+        "--check-determinism",
+        "--out",
+        out,
+    ]);
+    assert_eq!(determinism.status.code(), Some(2));
+}
+
+/// Stops the server it holds when dropped (also when an assertion fails).
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn live_run_against_a_server_that_is_already_up() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--memory"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("readsim serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let _server = Serve(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let (addr, token) = readsim::live::parse_ready(&line).expect("ready line");
+    let url = format!("ws://{addr}");
+    let out = tempfile::tempdir().unwrap();
+    let o = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        &url,
+        "--admin-token",
+        &token,
+        "--duration",
+        "3s",
+        "--quiet",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    let report = json(&out.path().join("report.json"));
+    assert_eq!(report["target"], url.as_str());
+    assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    // The same server again: provisioning collides, and the run says so instead of checking
+    // a history that starts from the wrong state.
+    let again = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        &url,
+        "--admin-token",
+        &token,
+        "--duration",
+        "1s",
+        "--quiet",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("fresh database"),
+        "{}",
+        text(&again.stderr)
+    );
+}
