@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use readsim::run::{RunError, RunOptions};
+use readsim::target::faulty::Bug;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,6 +65,61 @@ enum Command {
         /// No progress line on stderr (it is also off when stderr is not a terminal).
         #[arg(long)]
         quiet: bool,
+        /// Simulate a copy of the model with a planted bug (lost-notification,
+        /// page-skips-entry, counts-one-too-many, unread-lists-reader) to watch readsim catch
+        /// it; replay commands of such runs carry this flag.
+        #[arg(long, value_parser = parse_bug)]
+        plant_bug: Option<Bug>,
+    },
+    /// Run many seeds of a scenario in the simulator, on all cores, and stop at the first
+    /// failing seed with the commands that replay and shrink it.
+    Sweep {
+        /// Scenario file (TOML).
+        file: PathBuf,
+        /// Seeds to run: N, or A..B with both ends included.
+        #[arg(long, default_value = "1..100")]
+        seeds: String,
+        /// Runs in parallel (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run every seed even after a failure.
+        #[arg(long)]
+        keep_going: bool,
+        /// Sweep a copy of the model with this bug planted (see `run --plant-bug`).
+        #[arg(long, value_parser = parse_bug)]
+        plant_bug: Option<Bug>,
+    },
+    /// Reduce a failing scenario (users, groups, sizes, pairs, duration, rates) to a small one
+    /// that breaks the same invariant under the same seed; write it and its replay command.
+    Shrink {
+        /// Scenario file (TOML) that fails.
+        file: PathBuf,
+        /// The failing seed (default: the file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write the small scenario (default: FILE's stem + `.shrunk.toml`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Most candidate runs to try.
+        #[arg(long, default_value_t = 500)]
+        max_runs: u32,
+        /// Shrink against a copy of the model with this bug planted.
+        #[arg(long, value_parser = parse_bug)]
+        plant_bug: Option<Bug>,
+    },
+    /// Compare two reports (or two sets of runs): every hop's percentiles and the throughput,
+    /// with deltas; exit 1 on a regression. Simulated reports compare exactly; for live
+    /// reports give several runs per side (comma-separated) and only changes beyond the
+    /// run-to-run spread are called.
+    Compare {
+        /// Baseline: report.json files or directories holding one, comma-separated.
+        baseline: String,
+        /// New: report.json files or directories holding one, comma-separated.
+        new: String,
+        /// Regression threshold in percent, KEY=PCT; KEY is a hop (receipt_to_notified), a
+        /// percentile (p50, p90, p99, p999), `throughput` or `default` (5). Repeatable.
+        #[arg(long = "threshold")]
+        thresholds: Vec<String>,
     },
     /// Check a scenario file without running it; errors name the line and field path.
     Validate {
@@ -117,6 +173,7 @@ fn real_main() -> Result<ExitCode> {
             duration,
             drain_timeout,
             quiet,
+            plant_bug,
         } => {
             let live = match readsim::live::LiveTarget::parse(&target) {
                 Ok(t) => t.map(|target| readsim::live::LiveOptions {
@@ -140,6 +197,7 @@ fn real_main() -> Result<ExitCode> {
                 live,
                 duration: duration
                     .map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
+                plant_bug,
             };
             match readsim::run::run(&opts) {
                 Ok(r) => {
@@ -191,6 +249,25 @@ fn real_main() -> Result<ExitCode> {
                 Ok(ExitCode::from(2))
             }
         },
+        Command::Sweep {
+            file,
+            seeds,
+            jobs,
+            keep_going,
+            plant_bug,
+        } => sweep(&file, &seeds, jobs, keep_going, plant_bug),
+        Command::Shrink {
+            file,
+            seed,
+            out,
+            max_runs,
+            plant_bug,
+        } => shrink(&file, seed, out.as_deref(), max_runs, plant_bug),
+        Command::Compare {
+            baseline,
+            new,
+            thresholds,
+        } => compare(&baseline, &new, &thresholds),
         Command::Schema => {
             println!("{}", readsim::scenario::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -247,4 +324,149 @@ fn serve(
         readsim::server::run(listener, store, cfg, readsim::server::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug {s:?}; plantable bugs: {}", names.join(", "))
+    })
+}
+
+fn sweep(
+    file: &std::path::Path,
+    seeds: &str,
+    jobs: Option<usize>,
+    keep_going: bool,
+    bug: Option<Bug>,
+) -> Result<ExitCode> {
+    let range = match readsim::sweep::parse_seeds(seeds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let scenario = match readsim::scenario::load_file(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let summary = readsim::sweep::sweep(
+        &scenario,
+        file,
+        range,
+        bug,
+        jobs,
+        keep_going,
+        |r| match &r.first {
+            None => println!("seed {:>6}  pass  {:>9} ops", r.seed, r.ops),
+            Some(v) => println!(
+                "seed {:>6}  FAIL  {} violation(s), first: {}",
+                r.seed, r.violations, v
+            ),
+        },
+    );
+    let failed = summary.results.iter().filter(|r| !r.passed()).count();
+    let ops = summary.total_ops();
+    println!(
+        "{} seeds: {} passed, {} failed; {} ops simulated in {:.1}s ({:.0} ops/s)",
+        summary.results.len(),
+        summary.results.len() - failed,
+        failed,
+        ops,
+        summary.wall_seconds,
+        ops as f64 / summary.wall_seconds.max(1e-9)
+    );
+    match summary.first_failure {
+        None => Ok(ExitCode::SUCCESS),
+        Some(seed) => {
+            let bug_flag = bug
+                .map(|b| format!(" --plant-bug {}", b.name()))
+                .unwrap_or_default();
+            eprintln!(
+                "seed {seed} fails. Replay: {}\nShrink:  readsim shrink {} --seed {seed}{bug_flag}",
+                readsim::sweep::replay(file, seed, bug),
+                file.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn shrink(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    out: Option<&std::path::Path>,
+    max_runs: u32,
+    bug: Option<Bug>,
+) -> Result<ExitCode> {
+    match readsim::shrink::shrink_file(file, seed, bug, max_runs, out) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Ok(r) => match (r.signature, r.shrunk, r.written, r.replay) {
+            (Some(sig), Some(shrunk), Some(path), Some(replay)) => {
+                let s = &shrunk.scenario;
+                let groups: u32 = s.groups.iter().map(|g| g.count).sum();
+                println!(
+                    "shrunk `{}` failure in {} runs ({} steps) to {} users, {} groups, {} pairs, {} of traffic",
+                    sig.name(),
+                    shrunk.runs,
+                    shrunk.steps,
+                    s.population.users,
+                    groups,
+                    s.c2c.pairs,
+                    s.duration
+                );
+                println!("wrote {}", path.display());
+                println!("replay: {replay}");
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => {
+                eprintln!(
+                    "{} passes with this seed: nothing to shrink (find a failing seed with \
+                     `readsim sweep`)",
+                    file.display()
+                );
+                Ok(ExitCode::from(2))
+            }
+        },
+    }
+}
+
+fn compare(baseline: &str, new: &str, thresholds: &[String]) -> Result<ExitCode> {
+    use readsim::compare::{Side, Thresholds};
+    let paths = |s: &str| -> Vec<PathBuf> {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    };
+    let loaded = Thresholds::parse(thresholds).and_then(|t| {
+        Ok((
+            t,
+            Side::load(&paths(baseline), "baseline")?,
+            Side::load(&paths(new), "new")?,
+        ))
+    });
+    match loaded {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Ok((t, b, n)) => {
+            let c = readsim::compare::compare(&b, &n, &t);
+            print!("{}", readsim::compare::render(&c));
+            Ok(if c.has_regression() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
 }

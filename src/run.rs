@@ -10,6 +10,7 @@ use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
 use crate::target::ModelTarget;
 use crate::target::Target;
+use crate::target::faulty::{Bug, FaultyTarget};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -27,6 +28,8 @@ pub struct RunOptions {
     pub live: Option<LiveOptions>,
     /// Overrides the scenario's traffic duration (`--duration`).
     pub duration: Option<Dur>,
+    /// Simulate a copy of the model with this bug planted (`--plant-bug`), to see it caught.
+    pub plant_bug: Option<Bug>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,9 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     if let Some(live) = &opts.live {
         replay.push_str(&format!(" --target {}", live.target.name()));
     }
+    if let Some(bug) = opts.plant_bug {
+        replay.push_str(&format!(" --plant-bug {}", bug.name()));
+    }
     let first = match &opts.live {
         Some(live) => {
             if opts.check_determinism {
@@ -93,12 +99,19 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
                 )
                 .into());
             }
+            if opts.plant_bug.is_some() {
+                return Err(LiveError::Usage(
+                    "--plant-bug plants a bug in the simulated model; it needs --target model"
+                        .into(),
+                )
+                .into());
+            }
             run_live(&scenario, seed, &replay, live)?
         }
-        None => simulate(&scenario, seed, &replay)?,
+        None => simulate(&scenario, seed, &replay, opts.plant_bug)?,
     };
     if opts.check_determinism {
-        let second = simulate(&scenario, seed, &replay)?;
+        let second = simulate(&scenario, seed, &replay, opts.plant_bug)?;
         if first.trace_hash != second.trace_hash || first.report_json != second.report_json {
             let detail = if first.report_json != second.report_json {
                 ", and report.json differs"
@@ -139,13 +152,30 @@ struct Simulated {
     incomplete: u64,
 }
 
-fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, RunError> {
-    let started = Instant::now();
+fn simulate(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    bug: Option<Bug>,
+) -> Result<Simulated, RunError> {
     let config = ReceiptConfig {
         enabled_types: scenario.receipts.enabled_types.clone(),
         max_group_size: scenario.receipts.max_group_size,
     };
-    let mut target = ModelTarget::new(Model::new(config));
+    let model = ModelTarget::new(Model::new(config));
+    match bug {
+        None => simulate_on(scenario, seed, replay, &mut { model }),
+        Some(b) => simulate_on(scenario, seed, replay, &mut FaultyTarget::new(model, b)),
+    }
+}
+
+fn simulate_on<T: Target>(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    target: &mut T,
+) -> Result<Simulated, RunError> {
+    let started = Instant::now();
     let check = CheckConfig {
         liveness_bound: scenario.checks.liveness_bound.micros,
         replay: replay.to_string(),
@@ -153,7 +183,7 @@ fn simulate(scenario: &Scenario, seed: u64, replay: &str) -> Result<Simulated, R
     };
     // Checking and metrics run on a second thread, fed the same ordered history.
     let mut pipe = Pipe::new(Observers::new(check));
-    let end = sim::run_observed(scenario, seed, &mut target, &mut pipe);
+    let end = sim::run_observed(scenario, seed, target, &mut pipe);
     let observers = pipe.finish();
     let wall = started.elapsed().as_secs_f64();
     let obs = &observers;
