@@ -32,9 +32,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario in the simulator against the reference model and check it.
+    /// Run a scenario and check it: simulated against the reference model (default), or live
+    /// against a server (`--target server` or `--target ws://HOST:PORT`).
     ///
-    /// Same scenario + seed => byte-identical report.json. On a violation, the report and
+    /// Simulated: same scenario + seed => byte-identical report.json. On a violation, the report and
     /// the terminal name the invariant, the message, and the command that replays it.
     Run {
         /// Scenario file (TOML); see `readsim schema` and scenarios/smoke.toml.
