@@ -139,6 +139,8 @@ pub(crate) struct Engine {
     /// Connections in the registry, published for `/v1/health`.
     online: Arc<AtomicUsize>,
     max_batch: usize,
+    /// Test-only defect (see `ServerConfig::planted_bug`); None in every real server.
+    pub(crate) planted_bug: Option<super::ServerBug>,
 }
 
 fn wall_ms() -> i64 {
@@ -246,6 +248,7 @@ impl Engine {
             registry: HashMap::new(),
             online,
             max_batch: max_batch.max(1),
+            planted_bug: None,
         };
         e.load()?;
         Ok(e)
@@ -1014,7 +1017,9 @@ impl Engine {
                             )?
                             .execute(params![m.id, reader])?
                             > 0;
-                        if new {
+                        let recount =
+                            self.planted_bug == Some(super::ServerBug::CountDuplicateReceipt);
+                        if new || recount {
                             self.db
                                 .prepare_cached(
                                     "UPDATE messages SET read_count = read_count + 1 \

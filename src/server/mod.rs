@@ -45,6 +45,16 @@ pub struct ServerConfig {
     pub send_queue: usize,
     /// Most operations per transaction (default 4096).
     pub max_batch: usize,
+    /// Test-only: plants a bug so the model-vs-server test can prove it catches it. Always
+    /// `None` outside that test.
+    pub planted_bug: Option<ServerBug>,
+}
+
+/// A deliberate defect for [`ServerConfig::planted_bug`] (test-only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerBug {
+    /// A repeated receipt from the same reader is counted again (read count + 1).
+    CountDuplicateReceipt,
 }
 
 impl ServerConfig {
@@ -54,6 +64,7 @@ impl ServerConfig {
             secret,
             send_queue: DEFAULT_SEND_QUEUE,
             max_batch: DEFAULT_MAX_BATCH,
+            planted_bug: None,
         }
     }
 
@@ -104,7 +115,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let online = Arc::new(AtomicUsize::new(0));
-    let engine = Engine::new(store, cfg.max_batch, Arc::clone(&online))?;
+    let mut engine = Engine::new(store, cfg.max_batch, Arc::clone(&online))?;
+    engine.planted_bug = cfg.planted_bug;
     let (jobs, rx) = mpsc::channel(65_536);
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
