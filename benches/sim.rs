@@ -9,7 +9,6 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use readsim::check::CheckConfig;
 use readsim::model::Model;
-use readsim::protocol::ReceiptConfig;
 use readsim::scenario::{Scenario, parse_str};
 use readsim::sim::{self, SimOutcome};
 use readsim::target::ModelTarget;
@@ -77,10 +76,7 @@ per_user_per_minute = 0.5
 "#;
 
 fn target(s: &Scenario) -> ModelTarget {
-    ModelTarget::new(Model::new(ReceiptConfig {
-        enabled_types: s.receipts.enabled_types.clone(),
-        max_group_size: s.receipts.max_group_size,
-    }))
+    ModelTarget::new(Model::new(s.receipts.config()))
 }
 
 fn run(s: &Scenario, target: &mut ModelTarget) -> SimOutcome {

@@ -4,7 +4,6 @@ use crate::check::CheckConfig;
 use crate::live::{self, LiveError, LiveOptions};
 use crate::model::Model;
 use crate::pipe::Pipe;
-use crate::protocol::ReceiptConfig;
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
@@ -158,10 +157,7 @@ fn simulate(
     replay: &str,
     bug: Option<Bug>,
 ) -> Result<Simulated, RunError> {
-    let config = ReceiptConfig {
-        enabled_types: scenario.receipts.enabled_types.clone(),
-        max_group_size: scenario.receipts.max_group_size,
-    };
+    let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
     match bug {
         None => simulate_on(scenario, seed, replay, &mut { model }),

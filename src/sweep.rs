@@ -4,7 +4,6 @@
 
 use crate::check::{CheckConfig, Violation};
 use crate::model::Model;
-use crate::protocol::ReceiptConfig;
 use crate::run::replay_command;
 use crate::scenario::Scenario;
 use crate::sim;
@@ -80,10 +79,7 @@ pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> String {
 
 /// Runs one seed of `scenario` in the simulator against the model (with `bug` planted).
 pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -> SeedResult {
-    let config = ReceiptConfig {
-        enabled_types: scenario.receipts.enabled_types.clone(),
-        max_group_size: scenario.receipts.max_group_size,
-    };
+    let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
     let check = CheckConfig {
         liveness_bound: scenario.checks.liveness_bound.micros,

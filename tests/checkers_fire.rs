@@ -1128,10 +1128,7 @@ fn scenario() -> readsim::scenario::Scenario {
 }
 
 fn receipt_config(s: &readsim::scenario::Scenario) -> ReceiptConfig {
-    ReceiptConfig {
-        enabled_types: s.receipts.enabled_types.clone(),
-        max_group_size: s.receipts.max_group_size,
-    }
+    s.receipts.config()
 }
 
 fn sim_check_config(s: &readsim::scenario::Scenario) -> CheckConfig {

@@ -225,6 +225,16 @@ pub struct Receipts {
     pub max_group_size: u32,
 }
 
+impl Receipts {
+    /// The service configuration this section describes.
+    pub fn config(&self) -> crate::protocol::ReceiptConfig {
+        crate::protocol::ReceiptConfig {
+            enabled_types: self.enabled_types.clone(),
+            max_group_size: self.max_group_size,
+        }
+    }
+}
+
 impl Default for Receipts {
     fn default() -> Self {
         let c = crate::protocol::ReceiptConfig::default();

@@ -56,10 +56,7 @@ impl Plan {
                     .random_bool(s.population.online_share.clamp(0.0, 1.0))
             })
             .collect();
-        let receipt_config = ReceiptConfig {
-            enabled_types: s.receipts.enabled_types.clone(),
-            max_group_size: s.receipts.max_group_size,
-        };
+        let receipt_config = s.receipts.config();
         let mut groups = Vec::new();
         let mut user_convs: Vec<Vec<ConvKey>> = vec![Vec::new(); n as usize];
         let mut gid = 0u32;
