@@ -172,11 +172,7 @@ fn simulate_on<T: Target>(
     target: &mut T,
 ) -> Result<Simulated, RunError> {
     let started = Instant::now();
-    let check = CheckConfig {
-        liveness_bound: scenario.checks.liveness_bound.micros,
-        replay: replay.to_string(),
-        max_recorded: 100,
-    };
+    let check = CheckConfig::for_scenario(scenario, replay.to_string(), 100);
     // Checking and metrics run on a second thread, fed the same ordered history.
     let mut pipe = Pipe::new(Observers::new(check));
     let end = sim::run_observed(scenario, seed, target, &mut pipe);
@@ -228,11 +224,7 @@ fn run_live(
     opts: &LiveOptions,
 ) -> Result<Simulated, RunError> {
     let started = Instant::now();
-    let check = CheckConfig {
-        liveness_bound: scenario.checks.liveness_bound.micros,
-        replay: replay.to_string(),
-        max_recorded: 100,
-    };
+    let check = CheckConfig::for_scenario(scenario, replay.to_string(), 100);
     let out = live::run_live(scenario, seed, check, opts)?;
     let wall = started.elapsed().as_secs_f64();
     let obs = &out.observers;

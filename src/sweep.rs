@@ -81,11 +81,7 @@ pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> String {
 pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -> SeedResult {
     let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
-    let check = CheckConfig {
-        liveness_bound: scenario.checks.liveness_bound.micros,
-        replay: replay(file, seed, bug),
-        max_recorded: 1,
-    };
+    let check = CheckConfig::for_scenario(scenario, replay(file, seed, bug), 1);
     let out = match bug {
         None => sim::run(scenario, seed, &mut { model }, check),
         Some(b) => sim::run(scenario, seed, &mut FaultyTarget::new(model, b), check),

@@ -31,6 +31,7 @@ fn check_config() -> CheckConfig {
         liveness_bound: 5_000_000,
         replay: REPLAY.to_string(),
         max_recorded: 1000,
+        fault_phase: false,
     }
 }
 
@@ -101,6 +102,7 @@ impl<T: Target> History<T> {
         let t = self.now;
         self.emit(Event::Admin {
             t,
+            invoked: t,
             req: &req,
             resp: &resp,
         });

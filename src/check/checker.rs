@@ -27,6 +27,25 @@ pub struct CheckConfig {
     pub replay: String,
     /// Keep at most this many violations in full (all are counted).
     pub max_recorded: usize,
+    /// The run starts with a fault phase (ended by `Event::Calm`): liveness deadlines are
+    /// only enforced for receipts acknowledged after it.
+    pub fault_phase: bool,
+}
+
+impl CheckConfig {
+    /// The checks `scenario` asks for; violations print `replay`.
+    pub fn for_scenario(
+        scenario: &crate::scenario::Scenario,
+        replay: String,
+        max_recorded: usize,
+    ) -> CheckConfig {
+        CheckConfig {
+            liveness_bound: scenario.checks.liveness_bound.micros,
+            replay,
+            max_recorded,
+            fault_phase: scenario.faults.any() || scenario.faults.swarm,
+        }
+    }
 }
 
 impl Default for CheckConfig {
@@ -35,6 +54,7 @@ impl Default for CheckConfig {
             liveness_bound: 5_000_000,
             replay: String::from("(no replay command given)"),
             max_recorded: 100,
+            fault_phase: false,
         }
     }
 }
@@ -195,6 +215,8 @@ pub struct Checker {
     /// Highest c2c_read timestamp `observer` has seen from `from`.
     c2c_read_seen: FxHashMap<(UserId, UserId), u64>,
     quiet: bool,
+    /// The fault phase is over (or there was none): liveness deadlines hold from here.
+    calm: bool,
     violations: Vec<Violation>,
     total: u64,
     by_invariant: BTreeMap<Invariant, u64>,
@@ -202,6 +224,7 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(cfg: CheckConfig) -> Checker {
+        let calm = !cfg.fault_phase;
         Checker {
             cfg,
             receipt_config: ReceiptConfig::default(),
@@ -217,6 +240,7 @@ impl Checker {
             marks: FxHashMap::default(),
             c2c_read_seen: FxHashMap::default(),
             quiet: false,
+            calm,
             violations: Vec::new(),
             total: 0,
             by_invariant: BTreeMap::new(),
@@ -1196,6 +1220,10 @@ impl Checker {
         }
     }
 
+    fn on_lost(&mut self, _t: Micros, client: UserId, op: OpId) {
+        self.pending.remove(&(client, op));
+    }
+
     fn on_end(&mut self, t: Micros) {
         self.expire(None);
         let mut gaps: Vec<(ConvKey, u64, u64)> = self
@@ -1245,6 +1273,9 @@ impl Observer for Checker {
                 resp,
             } => self.on_complete(t, client, op, resp),
             Event::Push { t, client, push } => self.on_push(t, client, push),
+            Event::Lost { t, client, op } => self.on_lost(t, client, op),
+            Event::Fault { .. } => {}
+            Event::Calm { .. } => self.calm = true,
             Event::Quiet { .. } => self.quiet = true,
             Event::End { t } => self.on_end(t),
         }

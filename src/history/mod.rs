@@ -15,9 +15,11 @@ pub type OpId = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event<'a> {
-    /// An administrative request and its answer (provisioning, churn), atomic at `t`.
+    /// An administrative request and its answer (provisioning, churn): it took effect at
+    /// some instant in `invoked..=t` (the simulator applies it atomically: `invoked == t`).
     Admin {
         t: Micros,
+        invoked: Micros,
         req: &'a AdminRequest,
         resp: &'a Response,
     },
@@ -47,6 +49,18 @@ pub enum Event<'a> {
         client: UserId,
         push: &'a Push,
     },
+    /// `client` gave up on operation `op` (timed out, or its connection closed first): the
+    /// operation may or may not have taken effect, and it gets no response.
+    Lost { t: Micros, client: UserId, op: OpId },
+    /// A fault was injected (or a churn change made), for the report's fault timeline.
+    /// `client` is the client concerned, if one is.
+    Fault {
+        t: Micros,
+        kind: FaultKind,
+        client: Option<UserId>,
+    },
+    /// The fault phase is over: no faults from here on, so liveness is enforced strictly.
+    Calm { t: Micros },
     /// The workload stops starting new work; what follows are final checks, then `End`.
     Quiet { t: Micros },
     /// Nothing is in flight any more.
@@ -62,9 +76,94 @@ impl Event<'_> {
             | Event::Invoke { t, .. }
             | Event::Complete { t, .. }
             | Event::Push { t, .. }
+            | Event::Lost { t, .. }
+            | Event::Fault { t, .. }
+            | Event::Calm { t }
             | Event::Quiet { t }
             | Event::End { t } => t,
         }
+    }
+}
+
+/// Kinds of injected faults and churn changes.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// A request or response was lost.
+    Drop,
+    /// A request or push was delivered twice.
+    Duplicate,
+    /// A request overtook earlier ones.
+    Reorder,
+    /// A frame was held up by an extra delay.
+    Delay,
+    /// A connection stopped forwarding for a while.
+    Stall,
+    /// A client's connection was cut.
+    Disconnect,
+    /// A client connected again after a cut or a crash.
+    Reconnect,
+    /// The server crashed (every connection dropped, in-flight work lost).
+    Crash,
+    /// The server is back, with what it had acknowledged.
+    Restart,
+    /// Every online member of a large group reads one message at once.
+    Burst,
+    /// A user joined a group.
+    Join,
+    /// A member left a group.
+    Leave,
+    /// An admin removed a member from a group.
+    Kick,
+    /// A user who left or was kicked joined the group again.
+    Rejoin,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 14] = [
+        FaultKind::Drop,
+        FaultKind::Duplicate,
+        FaultKind::Reorder,
+        FaultKind::Delay,
+        FaultKind::Stall,
+        FaultKind::Disconnect,
+        FaultKind::Reconnect,
+        FaultKind::Crash,
+        FaultKind::Restart,
+        FaultKind::Burst,
+        FaultKind::Join,
+        FaultKind::Leave,
+        FaultKind::Kick,
+        FaultKind::Rejoin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Drop => "drop",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::Reorder => "reorder",
+            FaultKind::Delay => "delay",
+            FaultKind::Stall => "stall",
+            FaultKind::Disconnect => "disconnect",
+            FaultKind::Reconnect => "reconnect",
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::Burst => "burst",
+            FaultKind::Join => "join",
+            FaultKind::Leave => "leave",
+            FaultKind::Kick => "kick",
+            FaultKind::Rejoin => "rejoin",
+        }
+    }
+
+    /// Per-frame faults are frequent: the fault log counts them instead of listing each.
+    pub fn per_frame(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Drop | FaultKind::Duplicate | FaultKind::Reorder | FaultKind::Delay
+        )
     }
 }
 

@@ -1,13 +1,14 @@
 //! Events that own their payloads, for observers that keep or ship events (e.g. to another
 //! thread). `as_event` lends them out as ordinary borrowed [`Event`]s.
 
-use super::{Event, OpId};
+use super::{Event, FaultKind, OpId};
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnedEvent {
     Admin {
         t: Micros,
+        invoked: Micros,
         req: AdminRequest,
         resp: Response,
     },
@@ -37,6 +38,19 @@ pub enum OwnedEvent {
         client: UserId,
         push: Push,
     },
+    Lost {
+        t: Micros,
+        client: UserId,
+        op: OpId,
+    },
+    Fault {
+        t: Micros,
+        kind: FaultKind,
+        client: Option<UserId>,
+    },
+    Calm {
+        t: Micros,
+    },
     Quiet {
         t: Micros,
     },
@@ -48,7 +62,28 @@ pub enum OwnedEvent {
 impl OwnedEvent {
     pub fn as_event(&self) -> Event<'_> {
         match self {
-            OwnedEvent::Admin { t, req, resp } => Event::Admin { t: *t, req, resp },
+            OwnedEvent::Admin {
+                t,
+                invoked,
+                req,
+                resp,
+            } => Event::Admin {
+                t: *t,
+                invoked: *invoked,
+                req,
+                resp,
+            },
+            OwnedEvent::Lost { t, client, op } => Event::Lost {
+                t: *t,
+                client: *client,
+                op: *op,
+            },
+            OwnedEvent::Fault { t, kind, client } => Event::Fault {
+                t: *t,
+                kind: *kind,
+                client: *client,
+            },
+            OwnedEvent::Calm { t } => Event::Calm { t: *t },
             OwnedEvent::Connect { t, client } => Event::Connect {
                 t: *t,
                 client: *client,
@@ -95,8 +130,14 @@ impl OwnedEvent {
 impl From<&Event<'_>> for OwnedEvent {
     fn from(ev: &Event<'_>) -> OwnedEvent {
         match *ev {
-            Event::Admin { t, req, resp } => OwnedEvent::Admin {
+            Event::Admin {
                 t,
+                invoked,
+                req,
+                resp,
+            } => OwnedEvent::Admin {
+                t,
+                invoked,
                 req: req.clone(),
                 resp: resp.clone(),
             },
@@ -131,6 +172,9 @@ impl From<&Event<'_>> for OwnedEvent {
                 client,
                 push: push.clone(),
             },
+            Event::Lost { t, client, op } => OwnedEvent::Lost { t, client, op },
+            Event::Fault { t, kind, client } => OwnedEvent::Fault { t, kind, client },
+            Event::Calm { t } => OwnedEvent::Calm { t },
             Event::Quiet { t } => OwnedEvent::Quiet { t },
             Event::End { t } => OwnedEvent::End { t },
         }

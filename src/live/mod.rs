@@ -239,7 +239,12 @@ async fn drive<O: Observer>(
         ));
     }
     for (req, resp) in reqs.iter().zip(&resps) {
-        obs.observe(&Event::Admin { t: 0, req, resp });
+        obs.observe(&Event::Admin {
+            t: 0,
+            invoked: 0,
+            req,
+            resp,
+        });
     }
     // Tokens outlive the run comfortably.
     let ttl = duration / 1_000_000 + 3600;

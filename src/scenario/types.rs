@@ -108,6 +108,12 @@ pub struct Scenario {
     /// What is checked, and how strictly.
     #[serde(default)]
     pub checks: Checks,
+    /// Injected faults (network, disconnects, server crashes, bursts) during the fault phase.
+    #[serde(default)]
+    pub faults: Faults,
+    /// Membership changes (join, leave, kick, re-join) while traffic flows.
+    #[serde(default)]
+    pub churn: Churn,
 }
 
 fn default_seed() -> u64 {
@@ -377,6 +383,134 @@ impl Default for Checks {
             liveness_bound: Dur::from_secs(5),
             final_pull_share: 1.0,
             final_list_share: 0.2,
+        }
+    }
+}
+
+/// Faults injected during the fault phase `[0, until)`; after it the run is calm and liveness
+/// is enforced strictly. Every choice (which frame, which client, when) comes from the seed.
+/// Defaults inject nothing.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// End of the fault phase; default: two thirds of `duration`.
+    pub until: Option<Dur>,
+    /// Let the seed draw the fault mix: each kind below is kept or switched off, and its
+    /// intensity scaled, by the seed (for seed sweeps that explore fault combinations).
+    pub swarm: bool,
+    /// A client gives up on a request after this long without a response; read receipts
+    /// and pulls are then retried, sends and mark-reads are not (they carry no dedupe key).
+    pub request_timeout: Dur,
+    /// Retries of one receipt batch or pull after timeouts.
+    pub max_retries: u32,
+    /// Probability that a request or a response is lost on the way (simulator only).
+    pub drop: f64,
+    /// Probability that an idempotent request (receipts, pulls) or a push arrives twice
+    /// (simulator only).
+    pub duplicate: f64,
+    /// Probability that a request overtakes the ones sent before it (simulator only).
+    pub reorder: f64,
+    /// Probability that a frame gets `extra_delay` on top of the network latency.
+    pub delay: f64,
+    /// Extra delay of a delayed frame.
+    pub extra_delay: DelayDist,
+    /// Connection stalls per minute (whole system): one client's connection holds all its
+    /// frames for `stall` (live: the proxy stops forwarding).
+    pub stalls_per_minute: f64,
+    /// Length of a stall.
+    pub stall: DelayDist,
+    /// Connection cuts per minute (whole system): one online client loses its connection,
+    /// stays offline for `offline`, reconnects and catches up by pulling.
+    pub disconnects_per_minute: f64,
+    /// How long a disconnected client stays offline.
+    pub offline: DelayDist,
+    /// Server crash-restarts during the fault phase (live `--target server`: SIGKILL and
+    /// restart on the same database). Acknowledged state survives; in-flight work is lost
+    /// and every connection drops.
+    pub crashes: u32,
+    /// How long the server stays down after a crash.
+    pub downtime: Dur,
+    /// Receipt bursts: a message in a large group that every online member reads at once.
+    pub bursts: u32,
+    /// Burst readers' receipts are spread over this window.
+    pub burst_spread: Dur,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            until: None,
+            swarm: false,
+            request_timeout: Dur::from_secs(3),
+            max_retries: 3,
+            drop: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            delay: 0.0,
+            extra_delay: DelayDist::Exp {
+                mean: Dur::from_millis(200),
+                max: Dur::from_secs(2),
+            },
+            stalls_per_minute: 0.0,
+            stall: DelayDist::Uniform {
+                min: Dur::from_millis(500),
+                max: Dur::from_secs(3),
+            },
+            disconnects_per_minute: 0.0,
+            offline: DelayDist::Exp {
+                mean: Dur::from_secs(10),
+                max: Dur::from_secs(60),
+            },
+            crashes: 0,
+            downtime: Dur::from_secs(2),
+            bursts: 0,
+            burst_spread: Dur::from_millis(50),
+        }
+    }
+}
+
+impl Faults {
+    /// Whether any fault is configured (swarm counts: it may switch kinds on).
+    pub fn any(&self) -> bool {
+        self.drop > 0.0
+            || self.duplicate > 0.0
+            || self.reorder > 0.0
+            || self.delay > 0.0
+            || self.stalls_per_minute > 0.0
+            || self.disconnects_per_minute > 0.0
+            || self.crashes > 0
+            || self.bursts > 0
+    }
+
+    /// End of the fault phase for a run of `duration`.
+    pub fn until_micros(&self, duration: Dur) -> u64 {
+        self.until
+            .map_or(duration.micros / 3 * 2, |u| u.micros.min(duration.micros))
+    }
+}
+
+/// Membership churn during the traffic phase, applied through the admin API.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Churn {
+    /// Membership changes per minute, whole system.
+    pub per_minute: f64,
+    /// Relative weights of the kinds of change: a user who is no member joins; a member
+    /// leaves; an admin kicks a member; a user who left or was kicked joins again.
+    pub join: f64,
+    pub leave: f64,
+    pub kick: f64,
+    pub rejoin: f64,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Churn {
+            per_minute: 0.0,
+            join: 0.3,
+            leave: 0.3,
+            kick: 0.1,
+            rejoin: 0.3,
         }
     }
 }

@@ -206,6 +206,74 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
     c.share("checks.final_pull_share", s.checks.final_pull_share);
     c.share("checks.final_list_share", s.checks.final_list_share);
 
+    // Faults.
+    let f = &s.faults;
+    if let Some(until) = f.until
+        && until > s.duration
+    {
+        c.push(
+            "faults.until",
+            format!("must be <= duration ({}), got {until}", s.duration),
+            "end the fault phase before traffic ends so the calm phase can check liveness",
+        );
+    }
+    if f.request_timeout.micros == 0 {
+        c.push(
+            "faults.request_timeout",
+            "must be > 0, got 0s".into(),
+            "give requests time to be answered, e.g. \"3s\"",
+        );
+    }
+    c.range(
+        "faults.max_retries",
+        f.max_retries,
+        0,
+        100,
+        "retry a receipt batch or pull at most 0 to 100 times",
+    );
+    c.share("faults.drop", f.drop);
+    c.share("faults.duplicate", f.duplicate);
+    c.share("faults.reorder", f.reorder);
+    c.share("faults.delay", f.delay);
+    check_delay(&mut c, "faults.extra_delay", &f.extra_delay);
+    c.rate("faults.stalls_per_minute", f.stalls_per_minute);
+    check_delay(&mut c, "faults.stall", &f.stall);
+    c.rate("faults.disconnects_per_minute", f.disconnects_per_minute);
+    check_delay(&mut c, "faults.offline", &f.offline);
+    c.range(
+        "faults.crashes",
+        f.crashes,
+        0,
+        1000,
+        "crash the server 0 to 1000 times",
+    );
+    c.range(
+        "faults.bursts",
+        f.bursts,
+        0,
+        100_000,
+        "inject 0 to 100000 receipt bursts",
+    );
+
+    // Churn.
+    let ch = &s.churn;
+    c.rate("churn.per_minute", ch.per_minute);
+    for (p, v) in [
+        ("churn.join", ch.join),
+        ("churn.leave", ch.leave),
+        ("churn.kick", ch.kick),
+        ("churn.rejoin", ch.rejoin),
+    ] {
+        c.rate(p, v);
+    }
+    if ch.per_minute > 0.0 && ch.join + ch.leave + ch.kick + ch.rejoin <= 0.0 {
+        c.push(
+            "churn",
+            "all kinds have weight 0".into(),
+            "give at least one of join, leave, kick, rejoin a positive weight",
+        );
+    }
+
     if c.problems.is_empty() {
         Ok(())
     } else {

@@ -199,6 +199,7 @@ impl<O: Observer> Sim<'_, O> {
             let resp = target.admin(0, &req);
             self.obs.observe(&Event::Admin {
                 t: 0,
+                invoked: 0,
                 req: &req,
                 resp: &resp,
             });
