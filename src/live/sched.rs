@@ -397,6 +397,14 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                     self.last_activity = Instant::now();
                     self.ops.insert(op, InFlight { client, tag, req });
                 }
+                Action::Fault { kind, client } => {
+                    let t = self.now();
+                    self.obs.observe(&Event::Fault { t, kind, client });
+                }
+                Action::Admin { .. } => {
+                    // Churn over the admin API is not wired into the live driver yet.
+                    self.stats.not_sent += 1;
+                }
             }
         }
     }
@@ -648,7 +656,7 @@ per_user_per_minute = 0.0
                         req: req @ Request::SendMessage { .. },
                         ..
                     } => expected.push((now, client, req)),
-                    Action::Invoke { .. } => {}
+                    Action::Invoke { .. } | Action::Admin { .. } | Action::Fault { .. } => {}
                 }
             }
             let Some((at, t)) = q.pop() else { break };
