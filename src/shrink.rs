@@ -157,15 +157,66 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     if s.c2c.pairs > 1 {
         push(&|c| c.c2c.pairs = halve(c.c2c.pairs, 1));
     }
-    // Less time and traffic.
+    // Fault kinds and churn away, then weaker.
+    let f = &s.faults;
+    if f.drop > 0.0 {
+        push(&|c| c.faults.drop = 0.0);
+    }
+    if f.duplicate > 0.0 {
+        push(&|c| c.faults.duplicate = 0.0);
+    }
+    if f.reorder > 0.0 {
+        push(&|c| c.faults.reorder = 0.0);
+    }
+    if f.delay > 0.0 {
+        push(&|c| c.faults.delay = 0.0);
+    }
+    if f.stalls_per_minute > 0.0 {
+        push(&|c| c.faults.stalls_per_minute = 0.0);
+    }
+    if f.disconnects_per_minute > 0.0 {
+        push(&|c| c.faults.disconnects_per_minute = 0.0);
+    }
+    if f.crashes > 0 {
+        push(&|c| c.faults.crashes = 0);
+    }
+    if f.bursts > 0 {
+        push(&|c| c.faults.bursts = 0);
+    }
+    if s.churn.per_minute > 0.0 {
+        push(&|c| c.churn.per_minute = 0.0);
+    }
+    if f.crashes > 1 {
+        push(&|c| c.faults.crashes = halve(c.faults.crashes, 1));
+    }
+    if f.bursts > 1 {
+        push(&|c| c.faults.bursts = halve(c.faults.bursts, 1));
+    }
+    if f.disconnects_per_minute > 0.5 {
+        push(&|c| c.faults.disconnects_per_minute /= 2.0);
+    }
+    if s.churn.per_minute > 0.5 {
+        push(&|c| c.churn.per_minute /= 2.0);
+    }
+    // Less time and traffic (the fault phase shrinks with the run).
     if s.duration.micros > 1_000_000 {
-        push(&|c| c.duration = Dur::from_micros((c.duration.micros / 2).max(1_000_000)));
+        push(&|c| {
+            let old = c.duration.micros;
+            c.duration = Dur::from_micros((old / 2).max(1_000_000));
+            if let Some(u) = c.faults.until {
+                let scaled = u128::from(u.micros) * u128::from(c.duration.micros) / u128::from(old);
+                c.faults.until = Some(Dur::from_micros(scaled as u64));
+            }
+        });
     }
     if s.traffic.group_messages_per_sec > 0.1 {
         push(&|c| c.traffic.group_messages_per_sec /= 2.0);
     }
     if s.traffic.c2c_messages_per_sec > 0.1 {
         push(&|c| c.traffic.c2c_messages_per_sec /= 2.0);
+    }
+    if s.pulls.member_list_page > 1 {
+        push(&|c| c.pulls.member_list_page = halve(c.pulls.member_list_page, 1));
     }
     if s.population.online_share < 1.0 {
         push(&|c| c.population.online_share = 1.0);
