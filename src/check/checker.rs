@@ -259,6 +259,10 @@ pub struct Checker {
     /// widen their window to it. Conversations with lost sends skip the seq gap check (a
     /// message nobody saw may exist).
     lost_sends: FxHashMap<(UserId, ConvKey), Micros>,
+    /// Receipts invoked for messages the checker had not seen yet (a reader can learn of a
+    /// message from history before the sender's ack arrives): added at the sighting as
+    /// invoked and possibly read.
+    early_receipts: FxHashMap<MsgId, Vec<UserId>>,
     violations: Vec<Violation>,
     total: u64,
     by_invariant: BTreeMap<Invariant, u64>,
@@ -287,6 +291,7 @@ impl Checker {
             changing: FxHashMap::default(),
             changing_groups: FxHashMap::default(),
             lost_sends: FxHashMap::default(),
+            early_receipts: FxHashMap::default(),
             violations: Vec::new(),
             total: 0,
             by_invariant: BTreeMap::new(),
@@ -518,6 +523,11 @@ impl Checker {
                     let m = Arc::make_mut(&mut members);
                     *m -= &maybe;
                 }
+                // A message exists only if its sender was a member when it was sent, even
+                // if the sender has left since.
+                if !members.contains(sender.0) {
+                    Arc::make_mut(&mut members).insert(sender.0);
+                }
                 Audience::Group(g, members)
             }
             ConvKey::Pair(a, b) => Audience::Peer(if a == sender { b } else { a }),
@@ -542,6 +552,16 @@ impl Checker {
                 total_seen: 0,
             },
         );
+        if let Some(readers) = self.early_receipts.remove(&id)
+            && let Some(m) = self.msgs.get_mut(&id)
+        {
+            for u in readers {
+                if m.may_be_in_audience(u) {
+                    m.invoked.insert(u.0);
+                    m.unknown.insert(u.0);
+                }
+            }
+        }
     }
 
     // ---- expectations ----------------------------------------------------------------
@@ -974,7 +994,10 @@ impl Checker {
                 let mut per_msg = Vec::with_capacity(msg_ids.len());
                 for &id in msg_ids {
                     let expect = match self.msgs.get(&id) {
-                        None => Expect::Unknown,
+                        None => {
+                            self.early_receipts.entry(id).or_default().push(client);
+                            Expect::Unknown
+                        }
                         Some(m) => self.expect_receipt(client, m),
                     };
                     if batch_ok
@@ -1261,7 +1284,11 @@ impl Checker {
                     Audience::Peer(_) => 1,
                 };
                 let sender = m.sender;
+                // A receipt whose earlier attempt was lost may have been applied back then
+                // (its push went to whoever was connected): this one is a repeat, owed no push.
+                let repeat = m.unknown.contains(client.0);
                 if self.calm
+                    && !repeat
                     && let Some(epoch) = self.online(sender)
                 {
                     self.add_due(

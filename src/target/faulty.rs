@@ -132,9 +132,7 @@ impl FaultyTarget {
         let r = self.inner.apply(
             now,
             view.sender,
-            &Request::GetReadReceipts {
-                msg_ids: vec![msg],
-            },
+            &Request::GetReadReceipts { msg_ids: vec![msg] },
             &mut probe,
         );
         if let Response::ReadReceipts { entries } = r
@@ -239,7 +237,11 @@ impl FaultyTarget {
                     }
                 }
             }
-            (Bug::LaterJoinerCounted, Request::SendReadReceipts { .. }, Response::ReceiptsSent { results }) => {
+            (
+                Bug::LaterJoinerCounted,
+                Request::SendReadReceipts { .. },
+                Response::ReceiptsSent { results },
+            ) => {
                 let mut counted = Vec::new();
                 for r in results.iter_mut() {
                     let Some(view) = self.inner.model.message(r.msg_id) else {
@@ -262,7 +264,11 @@ impl FaultyTarget {
                     self.count_push(now, m, out);
                 }
             }
-            (Bug::DuplicateCountedTwice, Request::SendReadReceipts { .. }, Response::ReceiptsSent { results }) => {
+            (
+                Bug::DuplicateCountedTwice,
+                Request::SendReadReceipts { .. },
+                Response::ReceiptsSent { results },
+            ) => {
                 let mut again = Vec::new();
                 for r in results.iter() {
                     if r.result.is_ok() && !self.accepted.insert((r.msg_id, user)) {
@@ -276,7 +282,12 @@ impl FaultyTarget {
             }
             (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }, _) => {
                 for (&m, &b) in msg_ids.iter().zip(before) {
-                    if self.inner.model.message(m).is_some_and(|v| v.read_count > b) {
+                    if self
+                        .inner
+                        .model
+                        .message(m)
+                        .is_some_and(|v| v.read_count > b)
+                    {
                         self.recent.push_back((now, m));
                     }
                 }
