@@ -17,6 +17,7 @@ pub mod scenario;
 pub mod server;
 pub mod shrink;
 pub mod sim;
+pub mod slo;
 pub mod sweep;
 pub mod target;
 pub mod wire;

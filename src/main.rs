@@ -209,6 +209,13 @@ fn real_main() -> Result<ExitCode> {
                         );
                     }
                     println!("reports written to {}", out.display());
+                    let failed_slo = readsim::slo::failed_names(&r.slo);
+                    if !failed_slo.is_empty() {
+                        eprintln!(
+                            "SLO not met: {}; see the slo lines above and report.md",
+                            failed_slo.join(", ")
+                        );
+                    }
                     if r.violations_total > 0 {
                         eprintln!(
                             "{} violation(s) found; replay with: {}",
@@ -222,6 +229,9 @@ fn real_main() -> Result<ExitCode> {
                              `problem:` lines above); replay with: {}",
                             r.incomplete, r.replay
                         );
+                        return Ok(ExitCode::from(1));
+                    }
+                    if !failed_slo.is_empty() {
                         return Ok(ExitCode::from(1));
                     }
                     Ok(ExitCode::SUCCESS)

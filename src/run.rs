@@ -7,6 +7,7 @@ use crate::pipe::Pipe;
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
+use crate::slo::{self, SloInputs, SloResult};
 use crate::target::ModelTarget;
 use crate::target::Target;
 use crate::target::faulty::{Bug, FaultyTarget};
@@ -54,6 +55,8 @@ pub enum RunError {
 /// The result of a completed run.
 pub struct RunSummary {
     pub violations_total: u64,
+    /// Every SLO of the scenario and whether the run met it.
+    pub slo: Vec<SloResult>,
     /// The terminal summary to print.
     pub terminal: String,
     pub stats: RunStats,
@@ -132,6 +135,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     write_file(&opts.out, "run.json", &run_json)?;
     Ok(RunSummary {
         violations_total: first.violations_total,
+        slo: first.slo,
         terminal: first.terminal,
         stats: first.stats,
         report_json: first.report_json,
@@ -142,6 +146,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
 }
 
 struct Simulated {
+    slo: Vec<SloResult>,
     trace_hash: u64,
     report_json: String,
     markdown: String,
@@ -184,6 +189,19 @@ fn simulate_on<T: Target>(
     let wall = started.elapsed().as_secs_f64();
     let obs = &observers;
     let virtual_seconds = end as f64 / 1e6;
+    let total_ops = obs.metrics.total_ops();
+    let slo = slo::evaluate(
+        &scenario.slo,
+        &SloInputs {
+            metrics: &obs.metrics,
+            violations_total: obs.checker.violations_total(),
+            receipts_per_second: per_second(
+                obs.metrics.completeness.acked_total(),
+                virtual_seconds,
+            ),
+            ops_per_second: per_second(total_ops, virtual_seconds),
+        },
+    );
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -195,8 +213,9 @@ fn simulate_on<T: Target>(
         virtual_seconds,
         trace_hash: obs.trace.value(),
         events: obs.trace.events,
+        faults: &[],
+        slo: &slo,
     };
-    let total_ops = obs.metrics.total_ops();
     let stats = RunStats {
         wall_seconds: wall,
         virtual_seconds,
@@ -210,6 +229,7 @@ fn simulate_on<T: Target>(
         peak_clients: None,
     };
     Ok(Simulated {
+        slo: slo.clone(),
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
@@ -237,6 +257,16 @@ fn run_live(
     let wall = started.elapsed().as_secs_f64();
     let obs = &out.observers;
     let elapsed = out.stats.end as f64 / 1e6;
+    let total_ops = obs.metrics.total_ops();
+    let slo = slo::evaluate(
+        &scenario.slo,
+        &SloInputs {
+            metrics: &obs.metrics,
+            violations_total: obs.checker.violations_total(),
+            receipts_per_second: out.stats.acked_receipts_per_second(),
+            ops_per_second: per_second(total_ops, elapsed),
+        },
+    );
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -248,8 +278,9 @@ fn run_live(
         virtual_seconds: elapsed,
         trace_hash: obs.trace.value(),
         events: obs.trace.events,
+        faults: &[],
+        slo: &slo,
     };
-    let total_ops = obs.metrics.total_ops();
     let stats = RunStats {
         wall_seconds: wall,
         virtual_seconds: elapsed,
@@ -282,6 +313,7 @@ fn run_live(
         terminal.push_str(&format!("  problem: {p}\n"));
     }
     Ok(Simulated {
+        slo: slo.clone(),
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
@@ -290,6 +322,11 @@ fn run_live(
         violations_total: obs.checker.violations_total(),
         incomplete: s.outstanding + s.not_sent + s.bad_frames + s.disconnects,
     })
+}
+
+/// `n` per second over `secs` (0 for an empty run).
+fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
 fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), ReportError> {

@@ -18,6 +18,7 @@ pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
 use crate::check::Violation;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
+use crate::slo::SloResult;
 use std::path::{Path, PathBuf};
 
 /// Everything a report says about one run, gathered by the runner.
@@ -38,6 +39,29 @@ pub struct RunOutcome<'a> {
     pub trace_hash: u64,
     /// Number of history events.
     pub events: u64,
+    /// Faults injected during the run, in time order (empty when none were).
+    pub faults: &'a [FaultEntry],
+    /// The scenario's SLOs and how the run did against each (empty without `[slo]`).
+    pub slo: &'a [SloResult],
+}
+
+impl RunOutcome<'_> {
+    /// Whether every invariant and every SLO held.
+    pub fn passed(&self) -> bool {
+        self.violations_total == 0 && self.slo.iter().all(|r| r.ok)
+    }
+}
+
+/// One injected fault, for the fault timeline of the reports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FaultEntry {
+    /// When it happened (virtual or monotonic microseconds since the start of traffic).
+    pub t_us: u64,
+    /// What happened: "disconnect", "reconnect", "crash", "restart", "burst", "join",
+    /// "leave", "kick", "drop", "partition", ...
+    pub kind: String,
+    /// Who or what it hit, for people ("client 17", "group 3", ...).
+    pub detail: String,
 }
 
 /// Wall-clock figures of a run: never part of report.json.

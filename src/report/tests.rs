@@ -8,7 +8,7 @@ use crate::scenario::Scenario;
 /// The send's acknowledgement latency recorded by [`small_metrics`].
 const SEND_ACK_US: u64 = 12_345;
 
-const REQUIRED_KEYS: [&str; 15] = [
+const REQUIRED_KEYS: [&str; 18] = [
     "readsim_version",
     "scenario",
     "scenario_config",
@@ -22,8 +22,11 @@ const REQUIRED_KEYS: [&str; 15] = [
     "errors",
     "violations_total",
     "violations",
+    "faults",
+    "slo",
     "latency",
     "throughput",
+    "receipts",
 ];
 
 fn scenario() -> Scenario {
@@ -120,6 +123,8 @@ fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) 
         virtual_seconds: 2.5,
         trace_hash: 0xdead_beef,
         events: 5,
+        faults: &[],
+        slo: &[],
     }
 }
 

@@ -206,6 +206,14 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
     c.share("checks.final_pull_share", s.checks.final_pull_share);
     c.share("checks.final_list_share", s.checks.final_list_share);
 
+    // SLOs (latency keys are checked while parsing: they are durations).
+    if let Some(v) = s.slo.receipts_per_second_min {
+        c.rate("slo.receipts_per_second_min", v);
+    }
+    if let Some(v) = s.slo.ops_per_second_min {
+        c.rate("slo.ops_per_second_min", v);
+    }
+
     if c.problems.is_empty() {
         Ok(())
     } else {
