@@ -132,6 +132,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let run_json = serde_json::to_string_pretty(&first.stats).map_err(ReportError::Json)? + "\n";
     write_file(&opts.out, "report.json", &first.report_json)?;
     write_file(&opts.out, "report.md", &first.markdown)?;
+    write_file(&opts.out, "report.html", &first.html)?;
     write_file(&opts.out, "run.json", &run_json)?;
     Ok(RunSummary {
         violations_total: first.violations_total,
@@ -150,6 +151,7 @@ struct Simulated {
     trace_hash: u64,
     report_json: String,
     markdown: String,
+    html: String,
     terminal: String,
     stats: RunStats,
     violations_total: u64,
@@ -233,6 +235,7 @@ fn simulate_on<T: Target>(
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
+        html: report::report_html(&outcome, &stats),
         terminal: report::terminal_summary(&outcome, &stats),
         stats,
         violations_total: obs.checker.violations_total(),
@@ -317,6 +320,7 @@ fn run_live(
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
+        html: report::report_html(&outcome, &stats),
         terminal,
         stats,
         violations_total: obs.checker.violations_total(),

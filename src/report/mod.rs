@@ -1,14 +1,18 @@
 //! Run reports: `report.json` (deterministic for simulated runs: nothing wall-clock in it),
-//! `run.json` (wall-clock figures), `report.md`, and the terminal summary.
+//! `run.json` (wall-clock figures), `report.md`, `report.html` (one self-contained page with
+//! charts), and the terminal summary.
 
+mod html;
 mod human;
 mod json;
 mod markdown;
 mod rss;
+mod svg;
 mod terminal;
 #[cfg(test)]
 mod tests;
 
+pub use html::{HTML_VIOLATIONS, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
@@ -117,7 +121,7 @@ pub enum ReportError {
 }
 
 /// Creates `dir` (and its parents) and writes `report.json` (deterministic),
-/// `run.json` (the wall-clock [`RunStats`]) and `report.md` into it.
+/// `run.json` (the wall-clock [`RunStats`]), `report.md` and `report.html` into it.
 pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_path_buf(),
@@ -129,6 +133,7 @@ pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(),
         ("report.json", report_json_string(o)?),
         ("run.json", run),
         ("report.md", report_markdown(o, stats)),
+        ("report.html", report_html(o, stats)),
     ];
     for (name, text) in files {
         let path = dir.join(name);
