@@ -9,6 +9,7 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod pipe;
+pub mod progress;
 pub mod protocol;
 pub mod report;
 pub mod rng;

@@ -30,6 +30,17 @@ struct Cli {
     command: Command,
 }
 
+/// Output format of `run` and `compare`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Aligned tables for people.
+    Text,
+    /// One JSON document for machines.
+    Json,
+    /// A Markdown table, regressions first (compare only; for PR comments).
+    Markdown,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and check it: simulated against the reference model (default), or live
@@ -63,7 +74,7 @@ enum Command {
         /// Live runs: how long to wait for unanswered operations after the schedule ends.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
         drain_timeout: std::time::Duration,
-        /// No progress line on stderr (it is also off when stderr is not a terminal).
+        /// No progress bar or line on stderr (they are also off when stderr is not a terminal).
         #[arg(long)]
         quiet: bool,
         /// Simulate a copy of the model with a planted bug (lost-notification,
@@ -71,6 +82,10 @@ enum Command {
         /// it; replay commands of such runs carry this flag.
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
+        /// What to print on stdout: `text` (the summary table) or `json` (a machine-readable
+        /// summary: verdict, SLOs, percentiles per hop, counts, wall-clock figures).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Run many seeds of a scenario in the simulator, on all cores, and stop at the first
     /// failing seed with the commands that replay and shrink it.
@@ -121,6 +136,17 @@ enum Command {
         /// percentile (p50, p90, p99, p999), `throughput` or `default` (5). Repeatable.
         #[arg(long = "threshold")]
         thresholds: Vec<String>,
+        /// Each side names N runs: BASELINE and NEW are prefixes that expand to PREFIX1 ..
+        /// PREFIXN (e.g. `--runs 5 runs/a runs/b` compares runs/a1..a5 with runs/b1..b5).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: Option<u32>,
+        /// What to print on stdout: `text`, `json` or `markdown` (a table for PR comments,
+        /// biggest regressions first).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the Markdown table to FILE.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
     },
     /// Check a scenario file without running it; errors name the line and field path.
     Validate {
@@ -175,7 +201,14 @@ fn real_main() -> Result<ExitCode> {
             drain_timeout,
             quiet,
             plant_bug,
+            format,
         } => {
+            if format == Format::Markdown {
+                eprintln!(
+                    "error: run writes report.md itself; --format takes text or json for run"
+                );
+                return Ok(ExitCode::from(2));
+            }
             let live = match readsim::live::LiveTarget::parse(&target) {
                 Ok(t) => t.map(|target| readsim::live::LiveOptions {
                     target,
@@ -199,16 +232,26 @@ fn real_main() -> Result<ExitCode> {
                 duration: duration
                     .map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
                 plant_bug,
+                progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             match readsim::run::run(&opts) {
                 Ok(r) => {
-                    print!("{}", r.terminal);
-                    if check_determinism {
-                        println!(
-                            "determinism check: passed (two runs, identical trace and report.json)"
-                        );
+                    if format == Format::Json {
+                        let mut v = r.json_summary(&out);
+                        if check_determinism {
+                            v["determinism_check"] = "passed".into();
+                        }
+                        println!("{}", serde_json::to_string_pretty(&v)?);
+                    } else {
+                        print!("{}", r.terminal);
+                        if check_determinism {
+                            println!(
+                                "determinism check: passed (two runs, identical trace and \
+                                 report.json)"
+                            );
+                        }
+                        println!("reports written to {}", out.display());
                     }
-                    println!("reports written to {}", out.display());
                     let failed_slo = readsim::slo::failed_names(&r.slo);
                     if !failed_slo.is_empty() {
                         eprintln!(
@@ -278,7 +321,17 @@ fn real_main() -> Result<ExitCode> {
             baseline,
             new,
             thresholds,
-        } => compare(&baseline, &new, &thresholds),
+            runs,
+            format,
+            markdown,
+        } => compare(
+            &baseline,
+            &new,
+            &thresholds,
+            runs,
+            format,
+            markdown.as_deref(),
+        ),
         Command::Schema => {
             println!("{}", readsim::scenario::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -450,19 +503,41 @@ fn shrink(
     }
 }
 
-fn compare(baseline: &str, new: &str, thresholds: &[String]) -> Result<ExitCode> {
+fn compare(
+    baseline: &str,
+    new: &str,
+    thresholds: &[String],
+    runs: Option<u32>,
+    format: Format,
+    markdown: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     use readsim::compare::{Side, Thresholds};
-    let paths = |s: &str| -> Vec<PathBuf> {
-        s.split(',')
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect()
+    let paths = |s: &str| -> Result<Vec<PathBuf>, String> {
+        match runs {
+            Some(_) if s.contains(',') => Err(format!(
+                "--runs expands one prefix per side, but {s:?} lists several paths; \
+                 give a prefix (e.g. runs/a for runs/a1..runs/aN) or drop --runs"
+            )),
+            Some(n) => Ok((1..=n).map(|i| PathBuf::from(format!("{s}{i}"))).collect()),
+            None => Ok(s
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()),
+        }
+    };
+    let (base_paths, new_paths) = match (paths(baseline), paths(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     let loaded = Thresholds::parse(thresholds).and_then(|t| {
         Ok((
             t,
-            Side::load(&paths(baseline), "baseline")?,
-            Side::load(&paths(new), "new")?,
+            Side::load(&base_paths, "baseline")?,
+            Side::load(&new_paths, "new")?,
         ))
     });
     match loaded {
@@ -472,7 +547,20 @@ fn compare(baseline: &str, new: &str, thresholds: &[String]) -> Result<ExitCode>
         }
         Ok((t, b, n)) => {
             let c = readsim::compare::compare(&b, &n, &t);
-            print!("{}", readsim::compare::render(&c));
+            let md = readsim::compare::render_markdown(&c);
+            if let Some(path) = markdown {
+                std::fs::write(path, &md).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot write {}: {e}; choose a writable path",
+                        path.display()
+                    )
+                })?;
+            }
+            match format {
+                Format::Text => print!("{}", readsim::compare::render(&c)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&c.to_json())?),
+                Format::Markdown => print!("{md}"),
+            }
             Ok(if c.has_regression() {
                 ExitCode::from(1)
             } else {

@@ -4,6 +4,7 @@ use crate::check::CheckConfig;
 use crate::live::{self, LiveError, LiveOptions};
 use crate::model::Model;
 use crate::pipe::Pipe;
+use crate::progress::{CountViolations, SimProgress, Watched};
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
@@ -30,6 +31,8 @@ pub struct RunOptions {
     pub duration: Option<Dur>,
     /// Simulate a copy of the model with this bug planted (`--plant-bug`), to see it caught.
     pub plant_bug: Option<Bug>,
+    /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
+    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,47 @@ pub struct RunSummary {
     /// Live runs: operations left unanswered or unsent, unreadable frames and dropped
     /// connections (0 for simulated runs). Non-zero means the run is incomplete.
     pub incomplete: u64,
+}
+
+impl RunSummary {
+    /// Whether every invariant and SLO held and (live) nothing was lost.
+    pub fn passed(&self) -> bool {
+        self.violations_total == 0 && self.incomplete == 0 && self.slo.iter().all(|r| r.ok)
+    }
+
+    /// The machine-readable summary `run --format json` prints: the verdict, SLOs, latency
+    /// percentiles per hop (without the histograms), counts, and the wall-clock figures.
+    pub fn json_summary(&self, out: &Path) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let report: Value = serde_json::from_str(&self.report_json).unwrap_or(Value::Null);
+        let mut latency = report["latency"].clone();
+        if let Some(hops) = latency.as_object_mut() {
+            for hop in hops.values_mut() {
+                if let Some(h) = hop.as_object_mut() {
+                    h.remove("hdr");
+                }
+            }
+        }
+        json!({
+            "verdict": if self.passed() { "pass" } else { "fail" },
+            "scenario": report["scenario"],
+            "seed": self.seed,
+            "target": report["target"],
+            "driver": report["driver"],
+            "violations_total": self.violations_total,
+            "violations": report["violations"],
+            "slo": self.slo,
+            "slo_failed": crate::slo::failed_names(&self.slo),
+            "incomplete": self.incomplete,
+            "ops": report["ops"],
+            "errors": report["errors"],
+            "latency": latency,
+            "ops_per_virtual_second": report["throughput"]["ops_per_virtual_second"],
+            "run": self.stats,
+            "reports": out.display().to_string(),
+            "replay": self.replay,
+        })
+    }
 }
 
 /// The command that replays a run exactly.
@@ -110,10 +154,10 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
             }
             run_live(&scenario, seed, &replay, live)?
         }
-        None => simulate(&scenario, seed, &replay, opts.plant_bug)?,
+        None => simulate(&scenario, seed, &replay, opts.plant_bug, opts.progress)?,
     };
     if opts.check_determinism {
-        let second = simulate(&scenario, seed, &replay, opts.plant_bug)?;
+        let second = simulate(&scenario, seed, &replay, opts.plant_bug, opts.progress)?;
         if first.trace_hash != second.trace_hash || first.report_json != second.report_json {
             let detail = if first.report_json != second.report_json {
                 ", and report.json differs"
@@ -163,12 +207,19 @@ fn simulate(
     seed: u64,
     replay: &str,
     bug: Option<Bug>,
+    progress: bool,
 ) -> Result<Simulated, RunError> {
     let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
     match bug {
-        None => simulate_on(scenario, seed, replay, &mut { model }),
-        Some(b) => simulate_on(scenario, seed, replay, &mut FaultyTarget::new(model, b)),
+        None => simulate_on(scenario, seed, replay, &mut { model }, progress),
+        Some(b) => simulate_on(
+            scenario,
+            seed,
+            replay,
+            &mut FaultyTarget::new(model, b),
+            progress,
+        ),
     }
 }
 
@@ -177,6 +228,7 @@ fn simulate_on<T: Target>(
     seed: u64,
     replay: &str,
     target: &mut T,
+    progress: bool,
 ) -> Result<Simulated, RunError> {
     let started = Instant::now();
     let check = CheckConfig {
@@ -185,9 +237,29 @@ fn simulate_on<T: Target>(
         max_recorded: 100,
     };
     // Checking and metrics run on a second thread, fed the same ordered history.
-    let mut pipe = Pipe::new(Observers::new(check));
-    let end = sim::run_observed(scenario, seed, target, &mut pipe);
-    let observers = pipe.finish();
+    // The progress bar only reads counters the observers publish; the run is the same
+    // without it.
+    let bar = progress.then(|| SimProgress::start(scenario.duration.micros));
+    let counters = bar
+        .as_ref()
+        .map_or_else(Default::default, |b| b.counters.clone());
+    let mut pipe = Pipe::new(CountViolations::new(
+        Observers::new(check),
+        counters.clone(),
+    ));
+    let end = match &bar {
+        Some(_) => sim::run_observed(
+            scenario,
+            seed,
+            target,
+            &mut Watched::new(&mut pipe, &counters),
+        ),
+        None => sim::run_observed(scenario, seed, target, &mut pipe),
+    };
+    let observers = pipe.finish().inner;
+    if let Some(b) = bar {
+        b.finish();
+    }
     let wall = started.elapsed().as_secs_f64();
     let obs = &observers;
     let virtual_seconds = end as f64 / 1e6;
