@@ -1,5 +1,6 @@
-//! readsim: a thin CLI over the library. Exit codes: 0 all checks hold, 1 a violation (or a
-//! failed determinism check), 2 bad usage or a bad scenario file.
+//! readsim: a thin CLI over the library. Exit codes: 0 all checks and SLOs hold, 1 a
+//! violation, a missed SLO or a regression (or a failed determinism check), 2 bad usage or a
+//! bad scenario file.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,8 +23,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 cycle (send -> read -> receipt -> notify -> pull) on a seeded virtual clock, checks every \
 invariant of the receipt semantics, and records the latency of every hop.\n\n\
 Start with:  readsim run scenarios/smoke.toml\n\
-Reports go to reports/latest/ (report.json, report.md, run.json).\n\
-Exit codes: 0 all checks hold, 1 a violation was found, 2 bad usage or a bad scenario file."
+Reports go to reports/latest/ (report.json, report.md, report.html, run.json).\n\
+Exit codes: 0 all checks and SLOs hold, 1 a violation was found or an SLO missed, 2 bad usage \
+or a bad scenario file."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,7 +56,7 @@ enum Command {
         /// Seed of every random decision (overrides the file's `seed`).
         #[arg(long)]
         seed: Option<u64>,
-        /// Directory for report.json, report.md and run.json.
+        /// Directory for report.json, report.md, report.html and run.json.
         #[arg(long, default_value = "reports/latest")]
         out: PathBuf,
         /// Run twice and fail (exit 1) unless both traces and reports are identical.
