@@ -1,5 +1,6 @@
-//! readsim: a thin CLI over the library. Exit codes: 0 all checks hold, 1 a violation (or a
-//! failed determinism check), 2 bad usage or a bad scenario file.
+//! readsim: a thin CLI over the library. Exit codes: 0 all checks and SLOs hold, 1 a
+//! violation, a missed SLO or a regression (or a failed determinism check), 2 bad usage or a
+//! bad scenario file.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,12 +23,24 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 cycle (send -> read -> receipt -> notify -> pull) on a seeded virtual clock, checks every \
 invariant of the receipt semantics, and records the latency of every hop.\n\n\
 Start with:  readsim run scenarios/smoke.toml\n\
-Reports go to reports/latest/ (report.json, report.md, run.json).\n\
-Exit codes: 0 all checks hold, 1 a violation was found, 2 bad usage or a bad scenario file."
+Reports go to reports/latest/ (report.json, report.md, report.html, run.json).\n\
+Exit codes: 0 all checks and SLOs hold, 1 a violation was found or an SLO missed, 2 bad usage \
+or a bad scenario file."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// Output format of `run` and `compare`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Aligned tables for people.
+    Text,
+    /// One JSON document for machines.
+    Json,
+    /// A Markdown table, regressions first (compare only; for PR comments).
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -43,7 +56,7 @@ enum Command {
         /// Seed of every random decision (overrides the file's `seed`).
         #[arg(long)]
         seed: Option<u64>,
-        /// Directory for report.json, report.md and run.json.
+        /// Directory for report.json, report.md, report.html and run.json.
         #[arg(long, default_value = "reports/latest")]
         out: PathBuf,
         /// Run twice and fail (exit 1) unless both traces and reports are identical.
@@ -63,7 +76,7 @@ enum Command {
         /// Live runs: how long to wait for unanswered operations after the schedule ends.
         #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
         drain_timeout: std::time::Duration,
-        /// No progress line on stderr (it is also off when stderr is not a terminal).
+        /// No progress bar or line on stderr (they are also off when stderr is not a terminal).
         #[arg(long)]
         quiet: bool,
         /// Simulate a copy of the model with a planted bug (lost-notification,
@@ -71,6 +84,10 @@ enum Command {
         /// it; replay commands of such runs carry this flag.
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
+        /// What to print on stdout: `text` (the summary table) or `json` (a machine-readable
+        /// summary: verdict, SLOs, percentiles per hop, counts, wall-clock figures).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Run many seeds of a scenario in the simulator, on all cores, and stop at the first
     /// failing seed with the commands that replay and shrink it.
@@ -121,6 +138,17 @@ enum Command {
         /// percentile (p50, p90, p99, p999), `throughput` or `default` (5). Repeatable.
         #[arg(long = "threshold")]
         thresholds: Vec<String>,
+        /// Each side names N runs: BASELINE and NEW are prefixes that expand to PREFIX1 ..
+        /// PREFIXN (e.g. `--runs 5 runs/a runs/b` compares runs/a1..a5 with runs/b1..b5).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        runs: Option<u32>,
+        /// What to print on stdout: `text`, `json` or `markdown` (a table for PR comments,
+        /// biggest regressions first).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write the Markdown table to FILE.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
     },
     /// Check a scenario file without running it; errors name the line and field path.
     Validate {
@@ -175,7 +203,14 @@ fn real_main() -> Result<ExitCode> {
             drain_timeout,
             quiet,
             plant_bug,
+            format,
         } => {
+            if format == Format::Markdown {
+                eprintln!(
+                    "error: run writes report.md itself; --format takes text or json for run"
+                );
+                return Ok(ExitCode::from(2));
+            }
             let live = match readsim::live::LiveTarget::parse(&target) {
                 Ok(t) => t.map(|target| readsim::live::LiveOptions {
                     target,
@@ -199,16 +234,33 @@ fn real_main() -> Result<ExitCode> {
                 duration: duration
                     .map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
                 plant_bug,
+                progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             match readsim::run::run(&opts) {
                 Ok(r) => {
-                    print!("{}", r.terminal);
-                    if check_determinism {
-                        println!(
-                            "determinism check: passed (two runs, identical trace and report.json)"
+                    if format == Format::Json {
+                        let mut v = r.json_summary(&out);
+                        if check_determinism {
+                            v["determinism_check"] = "passed".into();
+                        }
+                        println!("{}", serde_json::to_string_pretty(&v)?);
+                    } else {
+                        print!("{}", r.terminal);
+                        if check_determinism {
+                            println!(
+                                "determinism check: passed (two runs, identical trace and \
+                                 report.json)"
+                            );
+                        }
+                        println!("reports written to {}", out.display());
+                    }
+                    let failed_slo = readsim::slo::failed_names(&r.slo);
+                    if !failed_slo.is_empty() {
+                        eprintln!(
+                            "SLO not met: {}; see the slo lines above and report.md",
+                            failed_slo.join(", ")
                         );
                     }
-                    println!("reports written to {}", out.display());
                     if r.violations_total > 0 {
                         eprintln!(
                             "{} violation(s) found; replay with: {}",
@@ -222,6 +274,9 @@ fn real_main() -> Result<ExitCode> {
                              `problem:` lines above); replay with: {}",
                             r.incomplete, r.replay
                         );
+                        return Ok(ExitCode::from(1));
+                    }
+                    if !failed_slo.is_empty() {
                         return Ok(ExitCode::from(1));
                     }
                     Ok(ExitCode::SUCCESS)
@@ -268,7 +323,17 @@ fn real_main() -> Result<ExitCode> {
             baseline,
             new,
             thresholds,
-        } => compare(&baseline, &new, &thresholds),
+            runs,
+            format,
+            markdown,
+        } => compare(
+            &baseline,
+            &new,
+            &thresholds,
+            runs,
+            format,
+            markdown.as_deref(),
+        ),
         Command::Schema => {
             println!("{}", readsim::scenario::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -440,19 +505,41 @@ fn shrink(
     }
 }
 
-fn compare(baseline: &str, new: &str, thresholds: &[String]) -> Result<ExitCode> {
+fn compare(
+    baseline: &str,
+    new: &str,
+    thresholds: &[String],
+    runs: Option<u32>,
+    format: Format,
+    markdown: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     use readsim::compare::{Side, Thresholds};
-    let paths = |s: &str| -> Vec<PathBuf> {
-        s.split(',')
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect()
+    let paths = |s: &str| -> Result<Vec<PathBuf>, String> {
+        match runs {
+            Some(_) if s.contains(',') => Err(format!(
+                "--runs expands one prefix per side, but {s:?} lists several paths; \
+                 give a prefix (e.g. runs/a for runs/a1..runs/aN) or drop --runs"
+            )),
+            Some(n) => Ok((1..=n).map(|i| PathBuf::from(format!("{s}{i}"))).collect()),
+            None => Ok(s
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect()),
+        }
+    };
+    let (base_paths, new_paths) = match (paths(baseline), paths(new)) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
     };
     let loaded = Thresholds::parse(thresholds).and_then(|t| {
         Ok((
             t,
-            Side::load(&paths(baseline), "baseline")?,
-            Side::load(&paths(new), "new")?,
+            Side::load(&base_paths, "baseline")?,
+            Side::load(&new_paths, "new")?,
         ))
     });
     match loaded {
@@ -462,7 +549,20 @@ fn compare(baseline: &str, new: &str, thresholds: &[String]) -> Result<ExitCode>
         }
         Ok((t, b, n)) => {
             let c = readsim::compare::compare(&b, &n, &t);
-            print!("{}", readsim::compare::render(&c));
+            let md = readsim::compare::render_markdown(&c);
+            if let Some(path) = markdown {
+                std::fs::write(path, &md).map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot write {}: {e}; choose a writable path",
+                        path.display()
+                    )
+                })?;
+            }
+            match format {
+                Format::Text => print!("{}", readsim::compare::render(&c)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&c.to_json())?),
+                Format::Markdown => print!("{md}"),
+            }
             Ok(if c.has_regression() {
                 ExitCode::from(1)
             } else {

@@ -4,9 +4,11 @@ use crate::check::CheckConfig;
 use crate::live::{self, LiveError, LiveOptions};
 use crate::model::Model;
 use crate::pipe::Pipe;
+use crate::progress::{CountViolations, SimProgress, Watched};
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Dur, Scenario, ScenarioError};
 use crate::sim::{self, Observers};
+use crate::slo::{self, SloInputs, SloResult};
 use crate::target::ModelTarget;
 use crate::target::Target;
 use crate::target::faulty::{Bug, FaultyTarget};
@@ -29,6 +31,8 @@ pub struct RunOptions {
     pub duration: Option<Dur>,
     /// Simulate a copy of the model with this bug planted (`--plant-bug`), to see it caught.
     pub plant_bug: Option<Bug>,
+    /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
+    pub progress: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,8 @@ pub enum RunError {
 /// The result of a completed run.
 pub struct RunSummary {
     pub violations_total: u64,
+    /// Every SLO of the scenario and whether the run met it.
+    pub slo: Vec<SloResult>,
     /// The terminal summary to print.
     pub terminal: String,
     pub stats: RunStats,
@@ -63,6 +69,47 @@ pub struct RunSummary {
     /// Live runs: operations left unanswered or unsent, unreadable frames and dropped
     /// connections (0 for simulated runs). Non-zero means the run is incomplete.
     pub incomplete: u64,
+}
+
+impl RunSummary {
+    /// Whether every invariant and SLO held and (live) nothing was lost.
+    pub fn passed(&self) -> bool {
+        self.violations_total == 0 && self.incomplete == 0 && self.slo.iter().all(|r| r.ok)
+    }
+
+    /// The machine-readable summary `run --format json` prints: the verdict, SLOs, latency
+    /// percentiles per hop (without the histograms), counts, and the wall-clock figures.
+    pub fn json_summary(&self, out: &Path) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let report: Value = serde_json::from_str(&self.report_json).unwrap_or(Value::Null);
+        let mut latency = report["latency"].clone();
+        if let Some(hops) = latency.as_object_mut() {
+            for hop in hops.values_mut() {
+                if let Some(h) = hop.as_object_mut() {
+                    h.remove("hdr");
+                }
+            }
+        }
+        json!({
+            "verdict": if self.passed() { "pass" } else { "fail" },
+            "scenario": report["scenario"],
+            "seed": self.seed,
+            "target": report["target"],
+            "driver": report["driver"],
+            "violations_total": self.violations_total,
+            "violations": report["violations"],
+            "slo": self.slo,
+            "slo_failed": crate::slo::failed_names(&self.slo),
+            "incomplete": self.incomplete,
+            "ops": report["ops"],
+            "errors": report["errors"],
+            "latency": latency,
+            "ops_per_virtual_second": report["throughput"]["ops_per_virtual_second"],
+            "run": self.stats,
+            "reports": out.display().to_string(),
+            "replay": self.replay,
+        })
+    }
 }
 
 /// The command that replays a run exactly.
@@ -107,10 +154,10 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
             }
             run_live(&scenario, seed, &replay, live)?
         }
-        None => simulate(&scenario, seed, &replay, opts.plant_bug)?,
+        None => simulate(&scenario, seed, &replay, opts.plant_bug, opts.progress)?,
     };
     if opts.check_determinism {
-        let second = simulate(&scenario, seed, &replay, opts.plant_bug)?;
+        let second = simulate(&scenario, seed, &replay, opts.plant_bug, opts.progress)?;
         if first.trace_hash != second.trace_hash || first.report_json != second.report_json {
             let detail = if first.report_json != second.report_json {
                 ", and report.json differs"
@@ -129,9 +176,11 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let run_json = serde_json::to_string_pretty(&first.stats).map_err(ReportError::Json)? + "\n";
     write_file(&opts.out, "report.json", &first.report_json)?;
     write_file(&opts.out, "report.md", &first.markdown)?;
+    write_file(&opts.out, "report.html", &first.html)?;
     write_file(&opts.out, "run.json", &run_json)?;
     Ok(RunSummary {
         violations_total: first.violations_total,
+        slo: first.slo,
         terminal: first.terminal,
         stats: first.stats,
         report_json: first.report_json,
@@ -142,9 +191,11 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
 }
 
 struct Simulated {
+    slo: Vec<SloResult>,
     trace_hash: u64,
     report_json: String,
     markdown: String,
+    html: String,
     terminal: String,
     stats: RunStats,
     violations_total: u64,
@@ -156,12 +207,19 @@ fn simulate(
     seed: u64,
     replay: &str,
     bug: Option<Bug>,
+    progress: bool,
 ) -> Result<Simulated, RunError> {
     let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
     match bug {
-        None => simulate_on(scenario, seed, replay, &mut { model }),
-        Some(b) => simulate_on(scenario, seed, replay, &mut FaultyTarget::new(model, b)),
+        None => simulate_on(scenario, seed, replay, &mut { model }, progress),
+        Some(b) => simulate_on(
+            scenario,
+            seed,
+            replay,
+            &mut FaultyTarget::new(model, b),
+            progress,
+        ),
     }
 }
 
@@ -170,16 +228,51 @@ fn simulate_on<T: Target>(
     seed: u64,
     replay: &str,
     target: &mut T,
+    progress: bool,
 ) -> Result<Simulated, RunError> {
     let started = Instant::now();
     let check = CheckConfig::for_scenario(scenario, replay.to_string(), 100);
     // Checking and metrics run on a second thread, fed the same ordered history.
-    let mut pipe = Pipe::new(Observers::new(check));
-    let end = sim::run_observed(scenario, seed, target, &mut pipe);
-    let observers = pipe.finish();
+    // The progress bar only reads counters the observers publish; the run is the same
+    // without it.
+    let bar = progress.then(|| SimProgress::start(scenario.duration.micros));
+    let counters = bar
+        .as_ref()
+        .map_or_else(Default::default, |b| b.counters.clone());
+    let mut pipe = Pipe::new(CountViolations::new(
+        Observers::new(check),
+        counters.clone(),
+    ));
+    let end = match &bar {
+        Some(_) => sim::run_observed(
+            scenario,
+            seed,
+            target,
+            &mut Watched::new(&mut pipe, &counters),
+        ),
+        None => sim::run_observed(scenario, seed, target, &mut pipe),
+    };
+    let observers = pipe.finish().inner;
+    if let Some(b) = bar {
+        b.finish();
+    }
     let wall = started.elapsed().as_secs_f64();
     let obs = &observers;
     let virtual_seconds = end as f64 / 1e6;
+    let total_ops = obs.metrics.total_ops();
+    let slo = slo::evaluate(
+        &scenario.slo,
+        &SloInputs {
+            metrics: &obs.metrics,
+            violations_total: obs.checker.violations_total(),
+            receipts_per_second: per_second(
+                obs.metrics.completeness.acked_total(),
+                virtual_seconds,
+            ),
+            ops_per_second: per_second(total_ops, virtual_seconds),
+        },
+    );
+    let faults = report::FaultEntry::from_log(&obs.faults);
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -191,8 +284,9 @@ fn simulate_on<T: Target>(
         virtual_seconds,
         trace_hash: obs.trace.value(),
         events: obs.trace.events,
+        faults: &faults,
+        slo: &slo,
     };
-    let total_ops = obs.metrics.total_ops();
     let stats = RunStats {
         wall_seconds: wall,
         virtual_seconds,
@@ -206,9 +300,11 @@ fn simulate_on<T: Target>(
         peak_clients: None,
     };
     Ok(Simulated {
+        slo: slo.clone(),
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
+        html: report::report_html(&outcome, &stats),
         terminal: report::terminal_summary(&outcome, &stats),
         stats,
         violations_total: obs.checker.violations_total(),
@@ -229,6 +325,17 @@ fn run_live(
     let wall = started.elapsed().as_secs_f64();
     let obs = &out.observers;
     let elapsed = out.stats.end as f64 / 1e6;
+    let total_ops = obs.metrics.total_ops();
+    let slo = slo::evaluate(
+        &scenario.slo,
+        &SloInputs {
+            metrics: &obs.metrics,
+            violations_total: obs.checker.violations_total(),
+            receipts_per_second: out.stats.acked_receipts_per_second(),
+            ops_per_second: per_second(total_ops, elapsed),
+        },
+    );
+    let faults = report::FaultEntry::from_log(&obs.faults);
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -240,8 +347,9 @@ fn run_live(
         virtual_seconds: elapsed,
         trace_hash: obs.trace.value(),
         events: obs.trace.events,
+        faults: &faults,
+        slo: &slo,
     };
-    let total_ops = obs.metrics.total_ops();
     let stats = RunStats {
         wall_seconds: wall,
         virtual_seconds: elapsed,
@@ -274,14 +382,21 @@ fn run_live(
         terminal.push_str(&format!("  problem: {p}\n"));
     }
     Ok(Simulated {
+        slo: slo.clone(),
         trace_hash: obs.trace.value(),
         report_json: report::report_json_string(&outcome)?,
         markdown: report::report_markdown(&outcome, &stats),
+        html: report::report_html(&outcome, &stats),
         terminal,
         stats,
         violations_total: obs.checker.violations_total(),
         incomplete: s.outstanding + s.not_sent + s.bad_frames + s.disconnects,
     })
+}
+
+/// `n` per second over `secs` (0 for an empty run).
+fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
 fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), ReportError> {

@@ -27,11 +27,11 @@ fn run_tiny(out: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
-fn run_exits_0_and_writes_the_three_reports() {
+fn run_exits_0_and_writes_the_four_reports() {
     let dir = tempfile::tempdir().unwrap();
     let o = run_tiny(dir.path(), &[]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    for f in ["report.json", "run.json", "report.md"] {
+    for f in ["report.json", "run.json", "report.md", "report.html"] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
     let report: serde_json::Value =
@@ -179,4 +179,102 @@ fn schema_is_json() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("schema is JSON");
     assert!(v["properties"]["population"].is_object());
+}
+
+/// The tiny fixture with `slo` appended as its `[slo]` section, in a temp dir.
+fn tiny_with_slo(slo: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml"),
+    )
+    .unwrap();
+    let path = dir.path().join("slo.toml");
+    std::fs::write(&path, format!("{tiny}\n[slo]\n{slo}")).unwrap();
+    let p = path.to_str().unwrap().to_string();
+    (dir, p)
+}
+
+#[test]
+fn an_slo_tighter_than_achieved_exits_1_and_every_report_names_it() {
+    // tiny's send_ack p99 is ~100ms (two network hops of ~20ms median): 1ms cannot hold.
+    let (dir, file) =
+        tiny_with_slo("send_ack_p99 = \"1ms\"\nnotify_p99 = \"10s\"\nviolations_max = 0\n");
+    let out = dir.path().join("out");
+    let o = readsim(&["run", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("FAIL     SLO not met: send_ack_p99"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("slo      2 of 3 met"), "{stdout}");
+    assert!(
+        stderr(&o).contains("SLO not met: send_ack_p99"),
+        "{}",
+        stderr(&o)
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let first = md.lines().find(|l| l.starts_with("**")).unwrap();
+    assert!(
+        first.contains("**FAIL**") && first.contains("`send_ack_p99`"),
+        "{first}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("SLO not met: send_ack_p99"));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let slo = report["slo"].as_array().unwrap();
+    let failed: Vec<&str> = slo
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["send_ack_p99"]);
+    assert!(slo[0]["actual_value"].as_f64().unwrap() > 1000.0);
+}
+
+#[test]
+fn slos_the_run_meets_exit_0_and_json_summary_lists_them() {
+    let (dir, file) = tiny_with_slo(
+        "send_ack_p99 = \"10s\"\nreceipt_to_notified_max = \"10s\"\n\
+         receipts_per_second_min = 1.0\nops_per_second_min = 5\nviolations_max = 0\n",
+    );
+    let out = dir.path().join("out");
+    let o = readsim(&[
+        "run",
+        &file,
+        "--out",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is JSON");
+    assert_eq!(v["verdict"], "pass");
+    assert_eq!(v["slo"].as_array().unwrap().len(), 5);
+    assert!(v["slo"].as_array().unwrap().iter().all(|r| r["ok"] == true));
+    assert_eq!(v["slo_failed"].as_array().unwrap().len(), 0);
+    assert!(v["latency"]["send_ack"]["p99_us"].as_u64().unwrap() > 0);
+    assert!(v["latency"]["send_ack"].get("hdr").is_none());
+    assert!(v["run"]["wall_seconds"].is_number());
+}
+
+#[test]
+fn a_bad_slo_key_exits_2_with_line_and_path() {
+    let (_dir, file) = tiny_with_slo("send_ack_p95 = \"1s\"\n");
+    let o = readsim(&["validate", &file]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("slo.send_ack_p95"), "{e}");
+    assert!(e.contains("unknown field"), "{e}");
+    // The section starts after tiny's last line; the key is the line after `[slo]`.
+    let tiny_lines = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml"),
+    )
+    .unwrap()
+    .lines()
+    .count();
+    assert!(e.contains(&format!(":{}:", tiny_lines + 3)), "{e}");
+    let o = readsim(&["run", &file, "--out", _dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
 }

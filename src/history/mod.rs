@@ -2,8 +2,10 @@
 //! checkers and metrics consume them as a stream; neither knows which driver or target
 //! produced them. Events borrow their payloads so streaming costs no copies.
 
+mod fault_log;
 mod msg_map;
 mod owned;
+pub use fault_log::FaultLog;
 pub use msg_map::MsgMap;
 pub use owned::OwnedEvent;
 

@@ -3,7 +3,10 @@
 //! Latency counts from an operation's intended start (wrk2-style: no coordinated omission).
 
 use crate::history::{Event, MsgMap, Observer, OpId};
-use crate::protocol::{Micros, MsgId, OpKind, Push, ReceiptEntry, Request, Response, UserId};
+use crate::protocol::{
+    AdminRequest, Conv, GroupId, Micros, MsgId, OpKind, Push, ReceiptEntry, Request, Response,
+    UserId,
+};
 use hdrhistogram::Histogram;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
@@ -92,9 +95,82 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_TRACKABLE_US, 3).expect("static bounds are valid")
 }
 
+/// Width of one receipt-completeness bucket: receipts are counted by whole seconds since
+/// their message's send.
+pub const COMPLETENESS_BUCKET_US: u64 = 1_000_000;
+/// Receipts acknowledged later than this many buckets after the send share the last bucket,
+/// so a pathological run cannot grow the vector without bound.
+pub const COMPLETENESS_BUCKETS_MAX: usize = 600;
+
+/// Audience-size buckets for notify latency by group size: (label, smallest, largest).
+/// A 1:1 message has an audience of 1.
+pub const AUDIENCE_BUCKETS: [(&str, u32, u32); 5] = [
+    ("1", 1, 1),
+    ("2-10", 2, 10),
+    ("11-50", 11, 50),
+    ("51-200", 51, 200),
+    ("201+", 201, u32::MAX),
+];
+
+/// Index into [`AUDIENCE_BUCKETS`] of an audience of `n` (0 counts as 1).
+pub fn audience_bucket(n: u32) -> usize {
+    AUDIENCE_BUCKETS
+        .iter()
+        .position(|&(_, lo, hi)| (lo..=hi).contains(&n.max(1)))
+        .unwrap_or(AUDIENCE_BUCKETS.len() - 1)
+}
+
+/// How fast audiences read: counts per fixed time bucket, never per-message vectors, so the
+/// memory stays flat however long the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Completeness {
+    /// Receipt-needing messages whose send was acknowledged.
+    pub messages: u64,
+    /// Sum of their audience sizes (members at send time minus the sender; 1 for 1:1 chats),
+    /// as the harness counts them from admin history; the share of readers is relative to it.
+    pub audience_total: u64,
+    /// Distinct readers' receipts acknowledged, by whole seconds between the send's intended
+    /// start and the receipt's acknowledgement (index = second; the last absorbs the tail).
+    pub acked_by_second: Vec<u64>,
+}
+
+impl Completeness {
+    /// All receipts acknowledged.
+    pub fn acked_total(&self) -> u64 {
+        self.acked_by_second.iter().sum()
+    }
+
+    /// Cumulative share (0..=1) of the audience that has read by the end of each second.
+    pub fn cumulative_share(&self) -> Vec<f64> {
+        let mut sum = 0u64;
+        self.acked_by_second
+            .iter()
+            .map(|&n| {
+                sum += n;
+                if self.audience_total == 0 {
+                    0.0
+                } else {
+                    sum as f64 / self.audience_total as f64
+                }
+            })
+            .collect()
+    }
+
+    fn record(&mut self, since_send: Micros) {
+        let i = ((since_send / COMPLETENESS_BUCKET_US) as usize).min(COMPLETENESS_BUCKETS_MAX - 1);
+        if self.acked_by_second.len() <= i {
+            self.acked_by_second.resize(i + 1, 0);
+        }
+        self.acked_by_second[i] += 1;
+    }
+}
+
 /// Receipts of one message waiting to be seen by its sender, in invoke order.
 #[derive(Default)]
 struct Pending {
+    /// Audience size at send time (0 until the send is acknowledged), for the
+    /// notify-latency-by-audience-size histograms.
+    audience: u32,
     /// Intended start of each distinct reader's first receipt (or mark) for this message.
     invoked: Vec<(UserId, Micros)>,
     queued: RoaringBitmap,
@@ -108,6 +184,11 @@ struct OpInfo {
     kind: OpKind,
     /// Receipt batches: message ids, to attribute notify latency per message.
     msgs: Vec<MsgId>,
+    /// Receipt batches: the messages this client had not sent a receipt for before, so a
+    /// repeated receipt is not counted twice towards completeness.
+    first_receipts: Vec<MsgId>,
+    /// Receipt-needing sends: the audience size when invoked.
+    audience: Option<u32>,
 }
 
 /// Streaming metrics observer.
@@ -132,6 +213,14 @@ pub struct Metrics {
     /// After `Quiet` only the harness's own final checks run: they are not user traffic, so
     /// they do not time receipt visibility.
     quiet: bool,
+    /// Members of each group, from admin history (creation, joins, leaves), for audience
+    /// sizes. A BTreeMap: it is only touched by admin events and sends.
+    group_members: BTreeMap<GroupId, u32>,
+    /// Share of audiences that have read, by time since send.
+    pub completeness: Completeness,
+    /// Receipt invoked -> sender notified, by audience size (indexed like
+    /// [`AUDIENCE_BUCKETS`]).
+    notify_by_audience: Vec<Histogram<u64>>,
 }
 
 impl Default for Metrics {
@@ -148,6 +237,9 @@ impl Default for Metrics {
             last_t: 0,
             per_second: Vec::new(),
             quiet: false,
+            group_members: BTreeMap::new(),
+            completeness: Completeness::default(),
+            notify_by_audience: AUDIENCE_BUCKETS.iter().map(|_| new_histogram()).collect(),
         }
     }
 }
@@ -159,6 +251,15 @@ impl Metrics {
 
     pub fn histograms(&self) -> impl Iterator<Item = (Hop, &Histogram<u64>)> {
         Hop::ALL.iter().map(|&h| (h, &self.hist[h as usize]))
+    }
+
+    /// Receipt invoked -> sender notified, for messages whose audience size falls in each of
+    /// [`AUDIENCE_BUCKETS`], in that order.
+    pub fn notify_by_audience(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        AUDIENCE_BUCKETS
+            .iter()
+            .zip(&self.notify_by_audience)
+            .map(|(&(label, _, _), h)| (label, h))
     }
 
     /// Total completed operations plus delivered pushes.
@@ -213,6 +314,7 @@ impl Metrics {
             .map(|&(_, started)| t.saturating_sub(started))
             .collect();
         *done = upto as u32;
+        let bucket = audience_bucket(p.audience);
         let hop = if by_push {
             Hop::ReceiptNotify
         } else {
@@ -220,6 +322,9 @@ impl Metrics {
         };
         for l in lat {
             self.record(hop, l);
+            if by_push {
+                self.notify_by_audience[bucket].saturating_record(l);
+            }
         }
     }
 
@@ -253,17 +358,36 @@ impl Observer for Metrics {
                 req,
             } => {
                 self.record(Hop::HarnessLateness, t.saturating_sub(intended));
+                let mut first_receipts = Vec::new();
                 let msgs = match req {
                     Request::SendReadReceipts { msg_ids } => {
                         for &m in msg_ids {
                             let p = self.receipts.get_or_insert_with(m, Pending::default);
                             if p.queued.insert(client.0) {
                                 p.invoked.push((client, intended));
+                                first_receipts.push(m);
                             }
                         }
                         msg_ids.clone()
                     }
                     _ => Vec::new(),
+                };
+                let audience = match *req {
+                    Request::SendMessage {
+                        need_read_receipt: true,
+                        conv,
+                        ..
+                    } => Some(match conv {
+                        // The audience is the members at send time minus the sender.
+                        Conv::Group(g) => self
+                            .group_members
+                            .get(&g)
+                            .copied()
+                            .unwrap_or(0)
+                            .saturating_sub(1),
+                        Conv::C2c(_) => 1,
+                    }),
+                    _ => None,
                 };
                 self.ops_in_flight.insert(
                     (client, op),
@@ -271,6 +395,8 @@ impl Observer for Metrics {
                         intended,
                         kind: req.kind(),
                         msgs,
+                        first_receipts,
+                        audience,
                     },
                 );
             }
@@ -292,6 +418,13 @@ impl Observer for Metrics {
                     (OpKind::SendMessage, Response::Sent { msg_id, .. }) => {
                         self.record(Hop::SendAck, lat);
                         self.send_started.insert(*msg_id, info.intended);
+                        if let Some(a) = info.audience {
+                            self.completeness.messages += 1;
+                            self.completeness.audience_total += u64::from(a);
+                            self.receipts
+                                .get_or_insert_with(*msg_id, Pending::default)
+                                .audience = a;
+                        }
                         if let Some(early) = self.early_pushes.remove(msg_id) {
                             for at in early {
                                 self.record(Hop::DeliveryPush, at.saturating_sub(info.intended));
@@ -305,8 +438,15 @@ impl Observer for Metrics {
                         let failed: Vec<MsgId> = match r {
                             Response::ReceiptsSent { results } => {
                                 for res in results {
-                                    if let Err(code) = res.result {
-                                        self.error(code);
+                                    match res.result {
+                                        Err(code) => self.error(code),
+                                        Ok(()) if info.first_receipts.contains(&res.msg_id) => {
+                                            if let Some(&sent) = self.send_started.get(&res.msg_id)
+                                            {
+                                                self.completeness.record(t.saturating_sub(sent));
+                                            }
+                                        }
+                                        Ok(()) => {}
                                     }
                                 }
                                 results
@@ -363,6 +503,23 @@ impl Observer for Metrics {
                     *self.errors.entry("LOST_NO_RESPONSE").or_insert(0) += 1;
                 }
             }
+            Event::Admin {
+                req,
+                resp: Response::AdminDone,
+                ..
+            } => match req {
+                AdminRequest::CreateGroup { group, members, .. } => {
+                    self.group_members.insert(*group, members.len() as u32);
+                }
+                AdminRequest::AddMember { group, .. } => {
+                    *self.group_members.entry(*group).or_insert(0) += 1;
+                }
+                AdminRequest::RemoveMember { group, .. } => {
+                    let n = self.group_members.entry(*group).or_insert(0);
+                    *n = n.saturating_sub(1);
+                }
+                _ => {}
+            },
             Event::Quiet { .. } => self.quiet = true,
             _ => {}
         }

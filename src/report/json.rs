@@ -4,10 +4,11 @@
 //! byte-identical for the same scenario and seed.
 
 use super::human::HopSummary;
-use super::{ReportError, RunOutcome};
+use super::{FaultEntry, ReportError, RunOutcome};
 use crate::check::Violation;
 use crate::metrics::Hop;
 use crate::scenario::Scenario;
+use crate::slo::SloResult;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
@@ -33,8 +34,48 @@ struct Report<'a> {
     errors: &'a BTreeMap<&'static str, u64>,
     violations_total: u64,
     violations: &'a [Violation],
+    faults: &'a [FaultEntry],
+    slo: &'a [SloResult],
     latency: Latency,
     throughput: Throughput<'a>,
+    receipts: Receipts<'a>,
+}
+
+/// How fast audiences read, and notify latency by audience size.
+#[derive(Serialize)]
+struct Receipts<'a> {
+    /// Receipt-needing messages whose send was acknowledged.
+    messages: u64,
+    /// Sum of their audience sizes.
+    audience_total: u64,
+    /// Distinct readers' receipts acknowledged.
+    acked: u64,
+    /// Receipts acknowledged in each whole second since their message's send (index =
+    /// second); divide the running sum by `audience_total` for the share that has read.
+    acked_by_second_since_send: &'a [u64],
+    /// Receipt invoked -> sender notified, by audience-size bucket.
+    notify_by_audience: BucketLatency,
+}
+
+/// Latency per audience-size bucket, keyed by the bucket's label in bucket order.
+struct BucketLatency(Vec<(&'static str, BucketEntry)>);
+
+#[derive(Serialize)]
+struct BucketEntry {
+    count: u64,
+    p50_us: u64,
+    p99_us: u64,
+    max_us: u64,
+}
+
+impl Serialize for BucketLatency {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (name, e) in &self.0 {
+            m.serialize_entry(name, e)?;
+        }
+        m.end()
+    }
 }
 
 /// Completed operations and received pushes by name (sorted), then their `total`.
@@ -138,10 +179,34 @@ fn build<'a>(o: &'a RunOutcome<'_>) -> Result<Report<'a>, ReportError> {
         errors: &m.errors,
         violations_total: o.violations_total,
         violations: o.violations,
+        faults: o.faults,
+        slo: o.slo,
         latency: Latency(latency),
         throughput: Throughput {
             ops_per_virtual_second,
             per_second: &m.per_second,
+        },
+        receipts: Receipts {
+            messages: m.completeness.messages,
+            audience_total: m.completeness.audience_total,
+            acked: m.completeness.acked_total(),
+            acked_by_second_since_send: &m.completeness.acked_by_second,
+            notify_by_audience: BucketLatency(
+                m.notify_by_audience()
+                    .map(|(label, h)| {
+                        let s = HopSummary::of(h);
+                        (
+                            label,
+                            BucketEntry {
+                                count: s.count,
+                                p50_us: s.p50,
+                                p99_us: s.p99,
+                                max_us: s.max,
+                            },
+                        )
+                    })
+                    .collect(),
+            ),
         },
     })
 }

@@ -32,6 +32,23 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
         env!("CARGO_PKG_VERSION")
     );
 
+    if !o.slo.is_empty() {
+        s.push_str("## SLOs\n\nMissed objectives first.\n\n| SLO | limit | actual | result |\n|---|---:|---:|---|\n");
+        let mut rows: Vec<_> = o.slo.iter().collect();
+        rows.sort_by_key(|r| r.ok);
+        for r in rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                r.name,
+                r.limit,
+                r.actual,
+                if r.ok { "ok" } else { "**FAILED**" }
+            );
+        }
+        s.push('\n');
+    }
+
     s.push_str("## Operations\n\n");
     if m.ops().is_empty() {
         s.push_str("No operations completed.\n\n");
@@ -142,10 +159,29 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
 
 /// The verdict line: `**PASS**: ...` or `**FAIL**: n violations ...`.
 fn verdict(o: &RunOutcome) -> String {
-    match o.violations_total {
-        0 => "**PASS**: no invariant violations.".to_string(),
-        1 => "**FAIL**: 1 invariant violation.".to_string(),
-        n => format!("**FAIL**: {n} invariant violations."),
+    let failed = crate::slo::failed_names(o.slo);
+    let slo = if failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " SLO not met: {}.",
+            failed
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let slo_met = if o.slo.is_empty() || !failed.is_empty() {
+        String::new()
+    } else {
+        format!(" All {} SLOs met.", o.slo.len())
+    };
+    match (o.violations_total, failed.is_empty()) {
+        (0, true) => format!("**PASS**: no invariant violations.{slo_met}"),
+        (0, false) => format!("**FAIL**: no invariant violations, but{slo}"),
+        (1, _) => format!("**FAIL**: 1 invariant violation.{slo}"),
+        (n, _) => format!("**FAIL**: {n} invariant violations.{slo}"),
     }
 }
 

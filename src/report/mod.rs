@@ -1,14 +1,18 @@
 //! Run reports: `report.json` (deterministic for simulated runs: nothing wall-clock in it),
-//! `run.json` (wall-clock figures), `report.md`, and the terminal summary.
+//! `run.json` (wall-clock figures), `report.md`, `report.html` (one self-contained page with
+//! charts), and the terminal summary.
 
+mod html;
 mod human;
 mod json;
 mod markdown;
 mod rss;
+mod svg;
 mod terminal;
 #[cfg(test)]
 mod tests;
 
+pub use html::{HTML_VIOLATIONS, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
@@ -18,6 +22,7 @@ pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
 use crate::check::Violation;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
+use crate::slo::SloResult;
 use std::path::{Path, PathBuf};
 
 /// Everything a report says about one run, gathered by the runner.
@@ -38,6 +43,82 @@ pub struct RunOutcome<'a> {
     pub trace_hash: u64,
     /// Number of history events.
     pub events: u64,
+    /// Faults injected during the run, in time order (empty when none were).
+    pub faults: &'a [FaultEntry],
+    /// The scenario's SLOs and how the run did against each (empty without `[slo]`).
+    pub slo: &'a [SloResult],
+}
+
+impl RunOutcome<'_> {
+    /// Whether every invariant and every SLO held.
+    pub fn passed(&self) -> bool {
+        self.violations_total == 0 && self.slo.iter().all(|r| r.ok)
+    }
+}
+
+/// One injected fault, for the fault timeline of the reports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FaultEntry {
+    /// When it happened (virtual or monotonic microseconds since the start of traffic).
+    pub t_us: u64,
+    /// What happened: "disconnect", "reconnect", "crash", "restart", "burst", "join",
+    /// "leave", "kick", "drop", "partition", ...
+    pub kind: String,
+    /// Who or what it hit, for people ("client 17", "group 3", ...).
+    pub detail: String,
+}
+
+impl FaultEntry {
+    /// The report's fault list from a run's fault log: connection, server, burst and churn
+    /// faults one by one in time order; per-frame faults as one summary entry per kind at
+    /// the end of the fault phase; and the end of the fault phase itself.
+    pub fn from_log(log: &crate::history::FaultLog) -> Vec<FaultEntry> {
+        let mut out: Vec<FaultEntry> = log
+            .listed
+            .iter()
+            .map(|&(t, kind, client)| FaultEntry {
+                t_us: t,
+                kind: kind.name().to_string(),
+                detail: match client {
+                    Some(u) => format!("client {u}"),
+                    None => "server".to_string(),
+                },
+            })
+            .collect();
+        let listed = out.len() as u64;
+        let end = log.calm_at.unwrap_or(0);
+        for (&kind, &n) in &log.counts {
+            if kind.per_frame() {
+                out.push(FaultEntry {
+                    t_us: end,
+                    kind: kind.name().to_string(),
+                    detail: format!("{n} frames during the fault phase"),
+                });
+            }
+        }
+        let all_listed: u64 = log
+            .counts
+            .iter()
+            .filter(|(k, _)| !k.per_frame())
+            .map(|(_, n)| n)
+            .sum();
+        if all_listed > listed {
+            out.push(FaultEntry {
+                t_us: end,
+                kind: "more".to_string(),
+                detail: format!("{} further faults not listed", all_listed - listed),
+            });
+        }
+        if let Some(t) = log.calm_at {
+            out.push(FaultEntry {
+                t_us: t,
+                kind: "calm".to_string(),
+                detail: "fault phase over: liveness enforced from here".to_string(),
+            });
+        }
+        out.sort_by_key(|e| e.t_us);
+        out
+    }
 }
 
 /// Wall-clock figures of a run: never part of report.json.
@@ -93,7 +174,7 @@ pub enum ReportError {
 }
 
 /// Creates `dir` (and its parents) and writes `report.json` (deterministic),
-/// `run.json` (the wall-clock [`RunStats`]) and `report.md` into it.
+/// `run.json` (the wall-clock [`RunStats`]), `report.md` and `report.html` into it.
 pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_path_buf(),
@@ -105,6 +186,7 @@ pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(),
         ("report.json", report_json_string(o)?),
         ("run.json", run),
         ("report.md", report_markdown(o, stats)),
+        ("report.html", report_html(o, stats)),
     ];
     for (name, text) in files {
         let path = dir.join(name);

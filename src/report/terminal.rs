@@ -80,8 +80,32 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         format_bytes(stats.peak_rss_bytes)
     );
 
+    if !o.slo.is_empty() {
+        let w = o.slo.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        let met = o.slo.iter().filter(|r| r.ok).count();
+        let _ = writeln!(s, "slo      {met} of {} met", o.slo.len());
+        for r in o.slo {
+            let _ = writeln!(
+                s,
+                "  {:<w$} {:>12}  actual {:>10}  {}",
+                r.name,
+                r.limit,
+                r.actual,
+                if r.ok { "ok" } else { "FAILED" }
+            );
+        }
+    }
+
+    let failed_slo = crate::slo::failed_names(o.slo);
+    if !failed_slo.is_empty() {
+        let _ = writeln!(s, "FAIL     SLO not met: {}", failed_slo.join(", "));
+    }
     if o.violations_total == 0 {
-        s.push_str("PASS     no invariant violations\n");
+        if failed_slo.is_empty() {
+            s.push_str("PASS     no invariant violations\n");
+        } else {
+            s.push_str("         no invariant violations\n");
+        }
     } else {
         let _ = writeln!(
             s,

@@ -6,12 +6,17 @@
 mod error;
 mod load;
 mod schema;
+mod slo;
 mod types;
 mod validate;
 
 pub use error::{FieldErrorKind, Invalid, ScenarioError};
 pub use load::{load_file, parse_str};
 pub use schema::json_schema;
+pub use slo::{
+    NOTIFY_ALIAS, OPS_PER_SECOND_MIN, RECEIPTS_PER_SECOND_MIN, VIOLATIONS_MAX, latency_key,
+    parse_latency_key,
+};
 pub use types::*;
 pub use validate::{
     MAX_BODY_BYTES, MAX_DURATION, MAX_GROUPS, MAX_PAGE, MAX_SIGMA, MAX_USERS, validate,

@@ -572,3 +572,72 @@ fn shadow_structs_match_distribution_variants() {
     let extra = toml::Value::Table(toml::from_str("value = 3\nextra = 1").unwrap());
     assert!(first_error::<shadow::SizeFixed>(extra).is_some());
 }
+
+#[test]
+fn slo_section_parses_keys_aliases_and_round_trips() {
+    let s = parse_str(
+        &with_header(
+            "[slo]\nsend_ack_p99 = \"50ms\"\nnotify_p99 = \"250ms\"\nreceipt_ack_max = \"1s\"\n\
+             receipts_per_second_min = 1.5\nops_per_second_min = 10\nviolations_max = 0\n",
+        ),
+        "t.toml",
+    )
+    .unwrap();
+    use crate::metrics::Hop;
+    assert_eq!(
+        s.slo.latency.get(&(Hop::SendAck, Stat::P99)),
+        Some(&Dur::from_millis(50))
+    );
+    assert_eq!(
+        s.slo.latency.get(&(Hop::ReceiptNotify, Stat::P99)),
+        Some(&Dur::from_millis(250))
+    );
+    assert_eq!(
+        s.slo.latency.get(&(Hop::ReceiptAck, Stat::Max)),
+        Some(&Dur::from_secs(1))
+    );
+    assert_eq!(s.slo.receipts_per_second_min, Some(1.5));
+    assert_eq!(s.slo.ops_per_second_min, Some(10.0));
+    assert_eq!(s.slo.violations_max, Some(0));
+    // Serialises under canonical names and reads back the same.
+    let text = toml::to_string(&s).unwrap();
+    assert!(text.contains("receipt_to_notified_p99"), "{text}");
+    let back: Scenario = toml::from_str(&text).unwrap();
+    assert_eq!(back.slo, s.slo);
+    // A scenario without the section leaves it out of its serialisation.
+    let plain = parse_str(&with_header(""), "t.toml").unwrap();
+    assert!(plain.slo.is_empty());
+    assert!(!toml::to_string(&plain).unwrap().contains("slo"));
+}
+
+#[test]
+fn slo_unknown_key_names_line_path_and_valid_keys() {
+    // Header lines 1-6, [slo] line 7, the bad key line 9.
+    let e = err(&with_header(
+        "[slo]\nsend_ack_p99 = \"50ms\"\nsend_ack_p95 = \"60ms\"\n",
+    ));
+    assert_at(&e, 9, "slo.send_ack_p95");
+    assert_eq!(e.field_kind(), Some(FieldErrorKind::Unknown));
+    let shown = e.to_string();
+    assert!(shown.contains("receipt_to_notified"), "{shown}");
+    assert!(shown.contains("p999"), "{shown}");
+
+    let e = err(&with_header("[slo]\nbogus_hop_p99 = \"1s\"\n"));
+    assert_at(&e, 8, "slo.bogus_hop_p99");
+}
+
+#[test]
+fn slo_bad_values_name_line_and_path() {
+    let e = err(&with_header("[slo]\nnotify_p99 = 250\n"));
+    assert_at(&e, 8, "slo.notify_p99");
+    let e = err(&with_header("[slo]\nnotify_p99 = \"fast\"\n"));
+    assert_at(&e, 8, "slo.notify_p99");
+    let e = err(&with_header("[slo]\nviolations_max = -1\n"));
+    assert_at(&e, 8, "slo.violations_max");
+    let e = err(&with_header(
+        "[slo]\nnotify_p99 = \"1s\"\nreceipt_to_notified_p99 = \"2s\"\n",
+    ));
+    assert_at(&e, 9, "slo.receipt_to_notified_p99");
+    let e = err(&with_header("[slo]\nops_per_second_min = -3.0\n"));
+    assert_at(&e, 8, "slo.ops_per_second_min");
+}

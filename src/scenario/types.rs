@@ -1,6 +1,7 @@
 //! The scenario file's types (TOML). Every section but `name` and `duration` has defaults, so
 //! a scenario says only what it cares about. Ranges are checked in `validate.rs`.
 
+pub use super::slo::{Slo, Stat};
 use crate::protocol::GroupType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -114,6 +115,9 @@ pub struct Scenario {
     /// Membership changes (join, leave, kick, re-join) while traffic flows.
     #[serde(default)]
     pub churn: Churn,
+    /// Service-level objectives checked at the end of the run; a miss makes `run` exit 1.
+    #[serde(default, skip_serializing_if = "Slo::is_empty")]
+    pub slo: Slo,
 }
 
 fn default_seed() -> u64 {

@@ -274,6 +274,14 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
         );
     }
 
+    // SLOs (latency keys are checked while parsing: they are durations).
+    if let Some(v) = s.slo.receipts_per_second_min {
+        c.rate("slo.receipts_per_second_min", v);
+    }
+    if let Some(v) = s.slo.ops_per_second_min {
+        c.rate("slo.ops_per_second_min", v);
+    }
+
     if c.problems.is_empty() {
         Ok(())
     } else {

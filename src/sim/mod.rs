@@ -5,7 +5,7 @@
 
 use crate::check::{CheckConfig, Checker};
 use crate::faults::{FaultPlan, ScheduledFault};
-use crate::history::{Event, FaultKind, Observer, OpId, OwnedEvent, TraceHash};
+use crate::history::{Event, FaultKind, FaultLog, Observer, OpId, OwnedEvent, TraceHash};
 use crate::metrics::Metrics;
 use crate::model::Delivery;
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
@@ -212,6 +212,7 @@ pub struct Observers {
     pub checker: Checker,
     pub metrics: Metrics,
     pub trace: TraceHash,
+    pub faults: FaultLog,
 }
 
 impl Observers {
@@ -220,6 +221,7 @@ impl Observers {
             checker: Checker::new(check),
             metrics: Metrics::default(),
             trace: TraceHash::default(),
+            faults: FaultLog::default(),
         }
     }
 }
@@ -229,6 +231,7 @@ impl Observer for Observers {
         self.checker.observe(ev);
         self.metrics.observe(ev);
         self.trace.observe(ev);
+        self.faults.observe(ev);
     }
 }
 

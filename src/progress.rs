@@ -1,0 +1,182 @@
+//! The progress bar of simulated runs (stderr, terminals only). It only reads counters that
+//! observers publish: the simulator, its event order and everything it reports are the same
+//! with or without it. Wall-clock time is read here, outside the deterministic core.
+
+use crate::history::{Event, Observer, OwnedEvent};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the driver-side observer publishes virtual time and operation counts: rare
+/// enough to cost nothing per event, often enough for a smooth bar.
+const PUBLISH_EVERY: u64 = 1024;
+
+/// Counters shared between the run and the bar.
+#[derive(Default)]
+pub struct Counters {
+    /// Virtual time of the latest event published, microseconds.
+    pub virtual_us: AtomicU64,
+    /// Completed operations and pushes so far.
+    pub ops: AtomicU64,
+    /// Invariant violations found so far (published by the observer thread).
+    pub violations: AtomicU64,
+    done: AtomicBool,
+}
+
+/// Wraps the driver's observer: forwards every event unchanged, counting operations and
+/// publishing the virtual clock every [`PUBLISH_EVERY`] events.
+pub struct Watched<'a, O: Observer> {
+    inner: &'a mut O,
+    counters: &'a Counters,
+    seen: u64,
+    ops: u64,
+}
+
+impl<'a, O: Observer> Watched<'a, O> {
+    pub fn new(inner: &'a mut O, counters: &'a Counters) -> Self {
+        Watched {
+            inner,
+            counters,
+            seen: 0,
+            ops: 0,
+        }
+    }
+
+    fn track(&mut self, ev: &Event<'_>) {
+        if matches!(ev, Event::Complete { .. } | Event::Push { .. }) {
+            self.ops += 1;
+        }
+        self.seen += 1;
+        if self.seen.is_multiple_of(PUBLISH_EVERY) {
+            self.counters.virtual_us.store(ev.time(), Ordering::Relaxed);
+            self.counters.ops.store(self.ops, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<O: Observer> Observer for Watched<'_, O> {
+    fn observe(&mut self, ev: &Event<'_>) {
+        self.track(ev);
+        self.inner.observe(ev);
+    }
+
+    fn observe_owned(&mut self, ev: OwnedEvent) {
+        self.track(&ev.as_event());
+        self.inner.observe_owned(ev);
+    }
+}
+
+/// Wraps the checking observers: publishes the violation count after each event.
+pub struct CountViolations {
+    pub inner: crate::sim::Observers,
+    counters: Arc<Counters>,
+}
+
+impl CountViolations {
+    pub fn new(inner: crate::sim::Observers, counters: Arc<Counters>) -> Self {
+        CountViolations { inner, counters }
+    }
+
+    fn publish(&self) {
+        self.counters
+            .violations
+            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
+    }
+}
+
+impl Observer for CountViolations {
+    fn observe(&mut self, ev: &Event<'_>) {
+        self.inner.observe(ev);
+        self.publish();
+    }
+
+    fn observe_owned(&mut self, ev: OwnedEvent) {
+        self.inner.observe_owned(ev);
+        self.publish();
+    }
+}
+
+/// The bar, redrawn ten times a second by its own thread until [`SimProgress::finish`].
+pub struct SimProgress {
+    pub counters: Arc<Counters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SimProgress {
+    /// Starts drawing on stderr; `duration_us` is the scenario's traffic phase, the bar's
+    /// length (drain and final checks follow it).
+    pub fn start(duration_us: u64) -> SimProgress {
+        let counters = Arc::new(Counters::default());
+        let shared = counters.clone();
+        let bar = ProgressBar::with_draw_target(
+            Some(duration_us.max(1)),
+            ProgressDrawTarget::stderr_with_hz(10),
+        );
+        bar.set_style(
+            ProgressStyle::with_template("sim [{bar:32.cyan/blue}] {percent:>3}% {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        let thread = std::thread::Builder::new()
+            .name("readsim-progress".into())
+            .spawn(move || {
+                let started = Instant::now();
+                while !shared.done.load(Ordering::Relaxed) {
+                    let t = shared.virtual_us.load(Ordering::Relaxed);
+                    let ops = shared.ops.load(Ordering::Relaxed);
+                    let wall = started.elapsed().as_secs_f64();
+                    bar.set_position(t.min(duration_us));
+                    let phase = if t > duration_us { " (draining)" } else { "" };
+                    bar.set_message(format!(
+                        "virtual {} / {}{phase}, wall {}, {} ops/s, {} violations",
+                        crate::report::format_seconds(t as f64 / 1e6),
+                        crate::report::format_seconds(duration_us as f64 / 1e6),
+                        crate::report::format_seconds(wall),
+                        crate::report::format_rate(ops as f64 / wall.max(1e-3)),
+                        shared.violations.load(Ordering::Relaxed)
+                    ));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            })
+            .ok();
+        SimProgress { counters, thread }
+    }
+
+    /// Stops and clears the bar.
+    pub fn finish(mut self) {
+        self.counters.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::TraceHash;
+
+    #[test]
+    fn watched_forwards_every_event_and_publishes_counts() {
+        let counters = Counters::default();
+        let mut direct = TraceHash::default();
+        let mut inner = TraceHash::default();
+        {
+            let mut w = Watched::new(&mut inner, &counters);
+            for t in 0..(PUBLISH_EVERY * 3) {
+                let ev = Event::Quiet { t };
+                direct.observe(&ev);
+                w.observe(&ev);
+            }
+        }
+        assert_eq!(inner.value(), direct.value());
+        assert_eq!(
+            counters.virtual_us.load(Ordering::Relaxed),
+            PUBLISH_EVERY * 3 - 1
+        );
+        assert_eq!(counters.ops.load(Ordering::Relaxed), 0);
+    }
+}
