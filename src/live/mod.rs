@@ -9,6 +9,7 @@
 
 mod admin;
 mod conn;
+pub mod proxy;
 pub mod sched;
 mod server;
 
