@@ -11,7 +11,7 @@ mod admin;
 mod conn;
 pub mod proxy;
 pub mod sched;
-mod server;
+pub mod server;
 
 pub use sched::{DriveConfig, DriveStats, Inbound, Incoming, Scheduler, TimerQueue};
 pub use server::parse_ready;
