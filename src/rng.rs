@@ -27,6 +27,12 @@ pub enum Purpose {
     NetDown = 8,
     /// Which messages the final quiet-phase checks cover.
     FinalChecks = 9,
+    /// The fault mix (swarm) and the fault schedule: disconnects, stalls, crashes.
+    Faults = 10,
+    /// Membership churn: when, which group, who.
+    Churn = 11,
+    /// Receipt bursts: when and where.
+    Bursts = 12,
 }
 
 /// Derives independent ChaCha8 streams from one run seed.

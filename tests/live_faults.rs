@@ -92,3 +92,87 @@ fn a_killed_server_restarts_on_its_database_with_the_same_address_and_credential
         "{log}"
     );
 }
+
+/// The whole fault scenario through the real binary: delays, stalls and cuts in the proxy,
+/// three SIGKILL crash-restarts of the child server, churn over the admin API. The run must
+/// complete (exit 0) with no violation: in particular the final pulls after the fault phase
+/// (`pull_lower_bound`, `quiet_state`) show every acknowledged receipt, so nothing
+/// acknowledged was lost in a crash, and every client is connected again at the end.
+#[test]
+fn faults_live_survives_cuts_stalls_crashes_and_churn() {
+    let out = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args([
+            "run",
+            "scenarios/faults-live.toml",
+            "--target",
+            "server",
+            "--quiet",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("READSIM_ADMIN_TOKEN")
+        .output()
+        .expect("readsim runs");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["violations_total"], 0, "{stdout}");
+    assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    // The final checks ran: counts pulled and pages listed after the calm.
+    assert!(
+        report["ops"]["get_message_read_receipts"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    assert!(
+        report["ops"]["send_message_read_receipts"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+
+    // The server was killed and restarted three times, on the same database.
+    let log = std::fs::read_to_string(out.path().join("server.log")).unwrap();
+    assert_eq!(
+        log.matches("killed the server (SIGKILL)").count(),
+        3,
+        "{log}"
+    );
+    assert!(log.contains("restart #3"), "{log}");
+
+    // The driver's own account: every fault kind happened, every client is back.
+    let faults = stdout
+        .lines()
+        .find(|l| l.starts_with("faults "))
+        .unwrap_or_else(|| panic!("no faults line in {stdout}"));
+    let n = |what: &str| -> u64 {
+        let words: Vec<&str> = faults.split([' ', ',', '(']).collect();
+        let i = words
+            .iter()
+            .position(|w| *w == what)
+            .unwrap_or_else(|| panic!("no {what:?} in {faults}"));
+        words[i - 1].parse().unwrap()
+    };
+    assert_eq!(n("crashes"), 3, "{faults}");
+    assert_eq!(n("restarts"), 3, "{faults}");
+    assert!(n("cuts") > 0 && n("stalls") > 0, "{faults}");
+    assert!(n("churn") > 0, "{faults}");
+    // Every online client reconnected after each crash.
+    assert!(n("reconnects") >= 3 * 150, "{faults}");
+    let (connected, online) = faults
+        .split_whitespace()
+        .find_map(|w| w.split_once('/'))
+        .map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()))
+        .unwrap();
+    assert_eq!(connected, online, "{faults}");
+    assert!(online > 150, "{faults}");
+}

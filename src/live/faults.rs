@@ -1,16 +1,13 @@
-//! Fault execution for live runs: the schedule of cuts, stalls and crashes on the real
-//! clock, and [`LiveLinks`], which carries them out through the fault proxy and the child
+//! Fault execution for live runs: [`LiveLinks`] carries out the fault plan's cuts, stalls
+//! and crashes on the real clock through the fault proxy and the child
 //! server and reconnects clients (results go back to the scheduler on its inbound channel).
 
 use super::admin::Admin;
 use super::proxy::{DelayFault, Proxy, client_path};
-use super::sched::{FaultLinks, Inbound, LiveFault, LiveFaultKind};
+use super::sched::{FaultLinks, Inbound};
 use super::server::ChildServer;
 use super::{LiveError, conn};
 use crate::protocol::{AdminRequest, Micros, UserId};
-use crate::scenario::Scenario;
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -23,67 +20,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// Attempts of one churn admin operation while the server is down (not sent each time).
 const ADMIN_ATTEMPTS: u32 = 120;
-
-/// Draws the live fault schedule of `scenario` over `online` clients: Poisson cuts and
-/// stalls during the fault phase, `crashes` spread over it. Seeded; the times are on the
-/// real clock, so a live run is not reproducible in time anyway.
-pub fn schedule(scenario: &Scenario, seed: u64, online: &[UserId]) -> Vec<LiveFault> {
-    let f = &scenario.faults;
-    let until = f.until_micros(scenario.duration);
-    let mut rng = ChaCha8Rng::seed_from_u64(crate::rng::entity(&[seed, 0x11fe_fa17]));
-    let mut out = Vec::new();
-    if online.is_empty() || until == 0 {
-        return out;
-    }
-    let poisson = |per_minute: f64, rng: &mut ChaCha8Rng, out: &mut Vec<Micros>| {
-        if per_minute <= 0.0 {
-            return;
-        }
-        let mean = 60e6 / per_minute;
-        let mut t = 0.0;
-        loop {
-            t += -mean * (1.0 - rng.random::<f64>()).ln();
-            if t >= until as f64 {
-                break;
-            }
-            out.push(t as Micros);
-        }
-    };
-    let mut times = Vec::new();
-    poisson(f.disconnects_per_minute, &mut rng, &mut times);
-    for at in times.drain(..) {
-        let client = online[rng.random_range(0..online.len())];
-        let offline = crate::workload::dist::sample_delay(&f.offline, &mut rng);
-        out.push(LiveFault {
-            at,
-            what: LiveFaultKind::Disconnect { client, offline },
-        });
-    }
-    poisson(f.stalls_per_minute, &mut rng, &mut times);
-    for at in times.drain(..) {
-        let client = online[rng.random_range(0..online.len())];
-        let length = crate::workload::dist::sample_delay(&f.stall, &mut rng);
-        out.push(LiveFault {
-            at,
-            what: LiveFaultKind::Stall { client, length },
-        });
-    }
-    // Crashes spread evenly over the fault phase with some jitter, so each restart has
-    // time to settle before the next.
-    let n = u64::from(f.crashes);
-    for i in 0..n {
-        let slot = until / n;
-        let at = slot * i + slot / 4 + rng.random_range(0..=slot / 2);
-        out.push(LiveFault {
-            at,
-            what: LiveFaultKind::Crash {
-                downtime: f.downtime.micros,
-            },
-        });
-    }
-    out.sort_by_key(|x| x.at);
-    out
-}
 
 /// Carries out faults against a live target.
 pub struct LiveLinks {
@@ -245,42 +181,4 @@ pub async fn upstream_of(ws_base: &str) -> Result<std::net::SocketAddr, LiveErro
                 "--target {ws_base}: cannot resolve {hostport} for the fault proxy"
             ))
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_schedule_stays_in_the_fault_phase_and_has_every_crash() {
-        let toml = r#"
-name = "f"
-duration = "60s"
-[population]
-users = 50
-[faults]
-until = "40s"
-stalls_per_minute = 30.0
-disconnects_per_minute = 20.0
-crashes = 3
-"#;
-        let sc = crate::scenario::parse_str(toml, "f.toml").unwrap();
-        let online: Vec<UserId> = (0..50).map(UserId).collect();
-        let s = schedule(&sc, 7, &online);
-        assert!(s.windows(2).all(|w| w[0].at <= w[1].at), "not sorted");
-        assert!(s.iter().all(|f| f.at < 40_000_000), "a fault after `until`");
-        let crashes = s
-            .iter()
-            .filter(|f| matches!(f.what, LiveFaultKind::Crash { .. }))
-            .count();
-        assert_eq!(crashes, 3);
-        let cuts = s
-            .iter()
-            .filter(|f| matches!(f.what, LiveFaultKind::Disconnect { .. }))
-            .count();
-        // 20 a minute over 40 s: about 13; Poisson, so a wide bound.
-        assert!((3..=30).contains(&cuts), "{cuts} cuts");
-        assert_eq!(s, schedule(&sc, 7, &online), "same seed, same schedule");
-        assert_ne!(s, schedule(&sc, 8, &online));
-    }
 }

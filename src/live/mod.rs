@@ -15,8 +15,7 @@ pub mod sched;
 pub mod server;
 
 pub use sched::{
-    DriveConfig, DriveStats, FaultLinks, FaultSetup, Inbound, Incoming, LiveFault, LiveFaultKind,
-    Scheduler, TimerQueue,
+    DriveConfig, DriveStats, FaultLinks, FaultSetup, Inbound, Incoming, Scheduler, TimerQueue,
 };
 pub use server::parse_ready;
 
@@ -274,7 +273,9 @@ async fn drive<O: Observer>(
     }
     // With faults, clients go through the loopback fault proxy, which can delay, stall and
     // cut each one's connection; the admin API goes to the server directly.
-    let faulty = scenario.faults.any();
+    // The workload drew the fault plan (after swarm) for exactly these online users.
+    let plan = workload.fault_plan().clone();
+    let faulty = plan.active || scenario.churn.per_minute > 0.0;
     let proxy = if faulty {
         let up = faults::upstream_of(ws_base).await?;
         Some(Arc::new(proxy::Proxy::start(up, seed).await?))
@@ -317,7 +318,7 @@ async fn drive<O: Observer>(
         obs.observe(&Event::Connect { t: 0, client: u });
     }
     let fault_setup = proxy.map(|proxy| {
-        let f = &scenario.faults;
+        let f = &plan.faults;
         if f.drop > 0.0 || f.duplicate > 0.0 || f.reorder > 0.0 {
             eprintln!(
                 "live: faults drop/duplicate/reorder are ignored (simulator only: a TCP stream \
@@ -329,10 +330,6 @@ async fn drive<O: Observer>(
                 "live: crashes are skipped: --target {ws_base} is not a server this run started"
             );
         }
-        let online: Vec<UserId> = (0..users as u32)
-            .map(UserId)
-            .filter(|u| tokens[u.0 as usize].is_some())
-            .collect();
         FaultSetup {
             links: Box::new(faults::LiveLinks {
                 inbound: in_tx.clone(),
@@ -345,8 +342,8 @@ async fn drive<O: Observer>(
                     dist: f.extra_delay.clone(),
                 }),
             }),
-            schedule: faults::schedule(scenario, seed, &online),
-            until: f.until_micros(scenario.duration),
+            schedule: plan.schedule.clone(),
+            until: plan.until,
             request_timeout: Duration::from_micros(f.request_timeout.micros),
         }
     });

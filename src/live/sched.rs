@@ -6,6 +6,7 @@
 //! still in flight; `Event::Invoke` carries the intended time (latency counts from it) and
 //! the actual send time (the harness's own lateness).
 
+use crate::faults::{Scheduled, ScheduledFault};
 use crate::history::{Event, FaultKind, Observer, OpId, OwnedEvent};
 use crate::protocol::{AdminRequest, Micros, Request, Response, UserId};
 use crate::wire::{ClientFrame, Ids, PushFrame, ResponseFrame};
@@ -91,23 +92,6 @@ pub enum Inbound {
     },
 }
 
-/// A fault the live driver injects at a time of the traffic phase.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LiveFault {
-    pub at: Micros,
-    pub what: LiveFaultKind,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum LiveFaultKind {
-    /// Cut the client's connection; it reconnects after `offline`.
-    Disconnect { client: UserId, offline: Micros },
-    /// Stop forwarding the client's connection both ways for `length`.
-    Stall { client: UserId, length: Micros },
-    /// Kill the server; restart it after `downtime`.
-    Crash { downtime: Micros },
-}
-
 /// What the scheduler needs from the outside world to inject faults and reconnect. Results
 /// come back on the inbound channel ([`Inbound::Connected`], [`Inbound::ServerUp`], ...),
 /// so the scheduler never blocks on them.
@@ -132,7 +116,7 @@ pub trait FaultLinks: Send {
 pub struct FaultSetup {
     pub links: Box<dyn FaultLinks>,
     /// Sorted by time.
-    pub schedule: Vec<LiveFault>,
+    pub schedule: Vec<Scheduled>,
     /// End of the fault phase: `Calm` is emitted once it has passed and every client is back.
     pub until: Micros,
     pub request_timeout: Duration,
@@ -321,7 +305,7 @@ enum Link {
 /// The fault state of a run with [`FaultSetup`].
 struct FaultState {
     links: Box<dyn FaultLinks>,
-    schedule: VecDeque<LiveFault>,
+    schedule: VecDeque<Scheduled>,
     until: Micros,
     calm: bool,
     timeout: Micros,
@@ -335,6 +319,9 @@ struct FaultState {
     server_down: bool,
     /// Closes are expected (a crash is in progress) until the restart.
     crash_closes: bool,
+    /// Per client, the connection number it had when the server last crashed: its close
+    /// is expected even when it arrives after the restart (e.g. held by a stall).
+    crashed_conn: Vec<u64>,
     admin_pending: u64,
     /// Operations lost at once because their client was disconnected, for `on_lost` on the
     /// next turn of the loop (not recursively, so a retry cannot loop within one call).
@@ -418,6 +405,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             offline: BinaryHeap::new(),
             server_down: false,
             crash_closes: false,
+            crashed_conn: vec![u64::MAX; self.conns.len()],
             admin_pending: 0,
             deferred: Vec::new(),
         });
@@ -565,6 +553,10 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             match a {
                 Action::Timer { at, timer } => self.timers.push(at, timer),
                 Action::Invoke { client, req, tag } => self.invoke(client, req, tag, intended),
+                Action::Fault { kind, client } => {
+                    self.fault(kind, client);
+                }
+                Action::Admin { req, kind } => self.churn(req, kind),
             }
         }
     }
@@ -610,6 +602,34 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         self.ops.insert(op, InFlight { client, tag, req });
     }
 
+    /// A churn change from the workload: applied through the admin API (the result comes
+    /// back as [`Inbound::AdminDone`]); the fault timeline names the user at once.
+    fn churn(&mut self, req: AdminRequest, kind: FaultKind) {
+        let user = match &req {
+            AdminRequest::AddMember { user, .. } | AdminRequest::RemoveMember { user, .. } => {
+                Some(*user)
+            }
+            _ => None,
+        };
+        let Some(f) = &mut self.faults else {
+            self.stats.not_sent += 1;
+            self.stats
+                .problem("a churn admin operation without the live fault links".into());
+            return;
+        };
+        f.admin_pending += 1;
+        let t = self.now();
+        self.obs.observe(&Event::Fault {
+            t,
+            kind,
+            client: user,
+        });
+        if let Some(f) = &self.faults {
+            f.links.admin(req, t);
+        }
+        self.last_activity = Instant::now();
+    }
+
     /// Gives up on in-flight `op` at `t` (timeout or closed connection).
     fn lose(&mut self, op: OpId, t: Micros) {
         let Some(InFlight { client, tag, req }) = self.ops.remove(&op) else {
@@ -626,23 +646,20 @@ impl<'o, O: Observer> Scheduler<'o, O> {
     /// `Workload::on_lost`: the workload may retry.
     fn hook_on_lost(&mut self, t: Micros, client: UserId, tag: Tag, req: &Request) {
         let mut actions = std::mem::take(&mut self.actions);
-        // Wired to `Workload::on_lost` once the workload's fault hooks exist.
-        let _ = (client, tag, req);
+        self.workload.on_lost(t, client, tag, req, &mut actions);
         self.apply(&mut actions, t);
         self.actions = actions;
     }
 
     /// `Workload::on_disconnect`.
     fn hook_on_disconnect(&mut self, t: Micros, client: UserId) {
-        // Wired to `Workload::on_disconnect` once the workload's fault hooks exist.
-        let _ = (t, client);
+        self.workload.on_disconnect(t, client);
     }
 
     /// `Workload::on_reconnect`: the workload pulls to catch up.
     fn hook_on_reconnect(&mut self, t: Micros, client: UserId) {
         let mut actions = std::mem::take(&mut self.actions);
-        // Wired to `Workload::on_reconnect` once the workload's fault hooks exist.
-        let _ = client;
+        self.workload.on_reconnect(t, client, &mut actions);
         self.apply(&mut actions, t);
         self.actions = actions;
     }
@@ -740,10 +757,10 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         t
     }
 
-    fn inject(&mut self, what: LiveFaultKind) {
+    fn inject(&mut self, what: ScheduledFault) {
         let Some(f) = &mut self.faults else { return };
         match what {
-            LiveFaultKind::Disconnect { client, offline } => {
+            ScheduledFault::Disconnect { client, offline } => {
                 if self.link.get(client.0 as usize) != Some(&Link::Up) || !f.links.cut(client) {
                     return;
                 }
@@ -755,14 +772,14 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                     f.offline.push(Reverse((t + offline, client.0)));
                 }
             }
-            LiveFaultKind::Stall { client, length } => {
+            ScheduledFault::Stall { client, length } => {
                 let up = self.link.get(client.0 as usize) == Some(&Link::Up);
                 if up && f.links.stall(client, Duration::from_micros(length)) {
                     self.stats.stalls += 1;
                     self.fault(FaultKind::Stall, Some(client));
                 }
             }
-            LiveFaultKind::Crash { downtime } => {
+            ScheduledFault::Crash { downtime } => {
                 if f.server_down {
                     return;
                 }
@@ -772,6 +789,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                 }
                 f.server_down = true;
                 f.crash_closes = true;
+                f.crashed_conn.clone_from(&self.conn_no);
                 self.stats.crashes += 1;
                 self.fault(FaultKind::Crash, None);
             }
@@ -851,7 +869,9 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                 if !self.current(client, conn) {
                     return;
                 }
-                let expected = self.faults.as_ref().is_some_and(|f| f.crash_closes);
+                let expected = self.faults.as_ref().is_some_and(|f| {
+                    f.crash_closes || f.crashed_conn.get(client.0 as usize) == Some(&conn)
+                });
                 if !expected {
                     self.stats.disconnects += 1;
                     self.stats.problem(format!(
@@ -1173,7 +1193,7 @@ per_user_per_minute = 0.0
                         req: req @ Request::SendMessage { .. },
                         ..
                     } => expected.push((now, client, req)),
-                    Action::Invoke { .. } => {}
+                    Action::Invoke { .. } | Action::Admin { .. } | Action::Fault { .. } => {}
                 }
             }
             let Some((at, t)) = q.pop() else { break };

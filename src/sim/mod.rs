@@ -4,15 +4,17 @@
 //! It drives the workload against an in-process [`Target`] and streams history to observers.
 
 use crate::check::{CheckConfig, Checker};
-use crate::history::{Event, Observer, OpId, OwnedEvent, TraceHash};
+use crate::faults::{FaultPlan, ScheduledFault};
+use crate::history::{Event, FaultKind, Observer, OpId, OwnedEvent, TraceHash};
 use crate::metrics::Metrics;
 use crate::model::Delivery;
-use crate::protocol::{Micros, Push, Request, Response, UserId};
+use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use crate::rng::{Purpose, Streams};
-use crate::scenario::{DelayDist, Scenario};
+use crate::scenario::{DelayDist, Faults, Scenario};
 use crate::target::Target;
 use crate::workload::dist::sample_delay;
 use crate::workload::{Action, Tag, Timer, Workload};
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 
@@ -21,28 +23,66 @@ pub use queue::EventQueue;
 
 enum SimEvent {
     Timer(Timer),
-    /// A request reaches the server.
+    /// A request reaches the server (`conn`: the client's connection epoch when sent).
     AtServer {
         client: UserId,
         op: OpId,
         req: Request,
+        conn: u32,
     },
     /// A response reaches its client.
     Response {
         client: UserId,
         op: OpId,
         resp: Response,
+        conn: u32,
     },
     /// A push reaches a client.
     Push {
         client: UserId,
         push: Push,
+        conn: u32,
     },
+    /// The client gives up waiting for `op`.
+    Timeout {
+        op: OpId,
+    },
+    /// A scheduled connection or server fault (index into the fault plan's schedule).
+    Fault {
+        index: u32,
+    },
+    /// A disconnected client tries to connect again.
+    Reconnect {
+        client: UserId,
+    },
+    /// The server is back after a crash.
+    Restart,
+    /// The fault phase ends.
+    Calm,
 }
 
-/// Per-client links with in-order delivery.
+/// Which way a frame travels, and what it is.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Frame {
+    Request { idempotent: bool },
+    Response,
+    Push,
+}
+
+/// What the network does with one frame: when it arrives (None: lost), whether a second
+/// copy arrives too, and which fault (if any) it suffered.
+struct Fate {
+    at: Option<Micros>,
+    dup_at: Option<Micros>,
+    fault: Option<FaultKind>,
+}
+
+/// Per-client links with in-order delivery (each like one TCP connection), plus the
+/// per-frame faults of the fault phase.
 struct Network {
     latency: DelayDist,
+    /// Effective fault parameters and the end of the fault phase (None: no faults).
+    faults: Option<(Faults, Micros)>,
     /// One ChaCha stream per link (stream id = client); frame k of a link reads its stream at
     /// block k. Random access keeps no per-link generator in memory (100k links would be
     /// ~60 MB of generator state touched at random).
@@ -63,17 +103,39 @@ struct Links {
 }
 
 impl Network {
-    fn new(latency: DelayDist, seed: u64, users: usize) -> Network {
+    fn new(
+        latency: DelayDist,
+        faults: Option<(Faults, Micros)>,
+        seed: u64,
+        users: usize,
+    ) -> Network {
         let streams = Streams::new(seed);
         Network {
             latency,
+            faults,
             up_rng: streams.rng(Purpose::NetUp, 0),
             down_rng: streams.rng(Purpose::NetDown, 0),
             links: vec![Links::default(); users],
         }
     }
 
+    /// Arrival of a frame without faults (the calm path, also used by the fault path).
     fn arrival(&mut self, now: Micros, client: UserId, up: bool) -> Micros {
+        self.send(
+            now,
+            client,
+            if up {
+                Frame::Request { idempotent: false }
+            } else {
+                Frame::Push
+            },
+        )
+        .at
+        .unwrap_or(now)
+    }
+
+    fn send(&mut self, now: Micros, client: UserId, frame: Frame) -> Fate {
+        let up = matches!(frame, Frame::Request { .. });
         let l = &mut self.links[client.0 as usize];
         let (free, frames, rng) = if up {
             (&mut l.up_free, &mut l.up_frames, &mut self.up_rng)
@@ -81,12 +143,67 @@ impl Network {
             (&mut l.down_free, &mut l.down_frames, &mut self.down_rng)
         };
         rng.set_stream(u64::from(client.0));
-        // One 64-word ChaCha block per frame: more than any latency draw consumes.
+        // Four 16-word ChaCha blocks per frame: more than the latency and fault draws use.
         rng.set_word_pos(u128::from(*frames) * 64);
         *frames += 1;
-        let at = (now + sample_delay(&self.latency, rng)).max(*free);
-        *free = at;
-        at
+        let lat = sample_delay(&self.latency, rng);
+        let mut fate = Fate {
+            at: None,
+            dup_at: None,
+            fault: None,
+        };
+        let Some((f, until)) = self.faults.as_ref().filter(|(_, until)| now < *until) else {
+            let at = (now + lat).max(*free);
+            *free = at;
+            fate.at = Some(at);
+            return fate;
+        };
+        let _ = until;
+        // Every draw happens in the same order whatever the outcome, so one frame's fault
+        // never shifts another frame's draws.
+        let drop = rng.random_bool(f.drop);
+        let delay = rng.random_bool(f.delay);
+        let extra = sample_delay(&f.extra_delay, rng);
+        let reorder = rng.random_bool(f.reorder);
+        let dup = rng.random_bool(f.duplicate);
+        let dup_lat = sample_delay(&self.latency, rng);
+        let extra = if delay { extra } else { 0 };
+        if drop && frame != Frame::Push {
+            // A push is never lost alone: on a real connection only a cut loses it.
+            fate.fault = Some(FaultKind::Drop);
+            return fate;
+        }
+        let at = if reorder && up {
+            fate.fault = Some(FaultKind::Reorder);
+            now + lat + extra
+        } else {
+            let at = (now + lat + extra).max(*free);
+            *free = at;
+            at
+        };
+        if delay && fate.fault.is_none() {
+            fate.fault = Some(FaultKind::Delay);
+        }
+        fate.at = Some(at);
+        let may_dup = matches!(frame, Frame::Request { idempotent: true } | Frame::Push);
+        if dup && may_dup {
+            fate.fault = Some(FaultKind::Duplicate);
+            fate.dup_at = Some(if up {
+                now + dup_lat
+            } else {
+                let d = (at + 1).max(*free);
+                *free = d;
+                d
+            });
+        }
+        fate
+    }
+
+    /// Holds both of `client`'s links until `until` (a stall).
+    fn stall(&mut self, client: UserId, until: Micros) {
+        let l = &mut self.links[client.0 as usize];
+        l.up_free = l.up_free.max(until);
+        l.down_free = l.down_free.max(until);
     }
 }
 
@@ -147,6 +264,9 @@ pub fn run_observed<T: Target, O: Observer>(
     target: &mut T,
     obs: &mut O,
 ) -> Micros {
+    let workload = Workload::new(scenario, seed);
+    let plan = workload.fault_plan().clone();
+    let users = scenario.population.users as usize;
     let mut sim = Sim {
         queue: EventQueue::default(),
         now: 0,
@@ -154,39 +274,72 @@ pub fn run_observed<T: Target, O: Observer>(
         ops: FxHashMap::default(),
         net: Network::new(
             scenario.network.latency.clone(),
+            plan.active.then(|| (plan.faults.clone(), plan.until)),
             seed,
-            scenario.population.users as usize,
+            users,
         ),
         obs,
-        workload: Workload::new(scenario, seed),
+        workload,
         actions: Vec::new(),
         deliveries: Vec::new(),
+        connected: vec![false; users],
+        conn_epoch: vec![0; users],
+        server_up: true,
+        restart_at: 0,
+        crashes: 0,
+        streams: Streams::new(seed),
+        plan,
     };
     sim.provision(target);
     let mut actions = std::mem::take(&mut sim.actions);
     sim.workload.start(&mut actions);
-    sim.apply_actions(&mut actions);
+    sim.apply_actions(target, &mut actions);
+    if sim.plan.active {
+        for i in 0..sim.plan.schedule.len() {
+            let at = sim.plan.schedule[i].at;
+            sim.schedule(at, SimEvent::Fault { index: i as u32 });
+        }
+        sim.schedule(sim.plan.until, SimEvent::Calm);
+    }
     sim.drain(target);
     sim.obs.observe(&Event::Quiet { t: sim.now });
     sim.workload.final_checks(&mut actions);
-    sim.apply_actions(&mut actions);
+    sim.apply_actions(target, &mut actions);
     sim.drain(target);
     sim.obs.observe(&Event::End { t: sim.now });
     sim.now
+}
+
+/// An operation in flight: what it means to the workload, and (in runs with faults) the
+/// request itself, so a lost operation can be retried.
+struct InFlight {
+    client: UserId,
+    tag: Tag,
+    req: Option<Request>,
 }
 
 struct Sim<'o, O: Observer> {
     queue: EventQueue<SimEvent>,
     now: Micros,
     next_op: OpId,
-    /// Operations in flight: what they asked and what they mean to the workload.
-    ops: FxHashMap<OpId, Tag>,
+    /// Operations in flight.
+    ops: FxHashMap<OpId, InFlight>,
     net: Network,
     obs: &'o mut O,
     workload: Workload,
     /// Reused buffers.
     actions: Vec<Action>,
     deliveries: Vec<Delivery>,
+    /// Whether each client's connection is up, and its epoch (bumped on every cut, so
+    /// frames of an old connection are dropped on arrival).
+    connected: Vec<bool>,
+    conn_epoch: Vec<u32>,
+    server_up: bool,
+    /// When the server comes back (valid while it is down).
+    restart_at: Micros,
+    crashes: u64,
+    streams: Streams,
+    plan: FaultPlan,
 }
 
 impl<O: Observer> Sim<'_, O> {
@@ -207,31 +360,215 @@ impl<O: Observer> Sim<'_, O> {
         for u in 0..self.workload.plan().users {
             let client = UserId(u);
             if self.workload.plan().is_online(client) {
+                self.connected[u as usize] = true;
                 self.obs.observe(&Event::Connect { t: 0, client });
             }
         }
     }
 
-    fn apply_actions(&mut self, actions: &mut Vec<Action>) {
-        for a in actions.drain(..) {
-            match a {
-                Action::Timer { at, timer } => {
-                    self.schedule(at.max(self.now), SimEvent::Timer(timer))
+    fn fault(&mut self, kind: FaultKind, client: Option<UserId>) {
+        self.obs.observe(&Event::Fault {
+            t: self.now,
+            kind,
+            client,
+        });
+    }
+
+    fn apply_actions<T: Target>(&mut self, target: &mut T, actions: &mut Vec<Action>) {
+        // Retries of lost operations come back as further actions: loop until none are left.
+        let mut more = Vec::new();
+        while !actions.is_empty() {
+            for a in actions.drain(..) {
+                match a {
+                    Action::Timer { at, timer } => {
+                        self.schedule(at.max(self.now), SimEvent::Timer(timer))
+                    }
+                    Action::Invoke { client, req, tag } => self.invoke(client, req, tag, &mut more),
+                    Action::Admin { req, kind } => {
+                        let user = match req {
+                            AdminRequest::AddMember { user, .. }
+                            | AdminRequest::RemoveMember { user, .. } => Some(user),
+                            _ => None,
+                        };
+                        self.fault(kind, user);
+                        let resp = target.admin(self.now, &req);
+                        self.obs.observe(&Event::Admin {
+                            t: self.now,
+                            invoked: self.now,
+                            req: &req,
+                            resp: &resp,
+                        });
+                    }
+                    Action::Fault { kind, client } => self.fault(kind, client),
                 }
-                Action::Invoke { client, req, tag } => {
-                    let op = self.next_op;
-                    self.next_op += 1;
-                    self.obs.observe(&Event::Invoke {
-                        t: self.now,
-                        intended: self.now,
-                        client,
-                        op,
-                        req: &req,
-                    });
-                    let at = self.net.arrival(self.now, client, true);
-                    self.ops.insert(op, tag);
-                    self.schedule(at, SimEvent::AtServer { client, op, req });
+            }
+            std::mem::swap(actions, &mut more);
+        }
+    }
+
+    fn invoke(&mut self, client: UserId, req: Request, tag: Tag, out: &mut Vec<Action>) {
+        let op = self.next_op;
+        self.next_op += 1;
+        self.obs.observe(&Event::Invoke {
+            t: self.now,
+            intended: self.now,
+            client,
+            op,
+            req: &req,
+        });
+        let c = client.0 as usize;
+        if !self.connected[c] {
+            // No connection to send on: the client fails the call at once.
+            self.obs.observe(&Event::Lost {
+                t: self.now,
+                client,
+                op,
+            });
+            let _ = out;
+            return;
+        }
+        if !self.plan.active {
+            let at = self.net.arrival(self.now, client, true);
+            self.ops.insert(
+                op,
+                InFlight {
+                    client,
+                    tag,
+                    req: None,
+                },
+            );
+            let conn = self.conn_epoch[c];
+            self.schedule(
+                at,
+                SimEvent::AtServer {
+                    client,
+                    op,
+                    req,
+                    conn,
+                },
+            );
+            return;
+        }
+        let idempotent = !matches!(
+            req,
+            Request::SendMessage { .. } | Request::MarkC2cRead { .. }
+        );
+        let fate = self
+            .net
+            .send(self.now, client, Frame::Request { idempotent });
+        if let Some(kind) = fate.fault {
+            self.fault(kind, Some(client));
+        }
+        let conn = self.conn_epoch[c];
+        if let Some(at) = fate.dup_at {
+            self.schedule(
+                at,
+                SimEvent::AtServer {
+                    client,
+                    op,
+                    req: req.clone(),
+                    conn,
+                },
+            );
+        }
+        self.ops.insert(
+            op,
+            InFlight {
+                client,
+                tag,
+                req: Some(req.clone()),
+            },
+        );
+        if let Some(at) = fate.at {
+            self.schedule(
+                at,
+                SimEvent::AtServer {
+                    client,
+                    op,
+                    req,
+                    conn,
+                },
+            );
+        }
+        let timeout = self.plan.faults.request_timeout.micros;
+        self.schedule(self.now + timeout, SimEvent::Timeout { op });
+    }
+
+    /// The client gives up on `op`: history says so and the workload may retry.
+    fn lose(&mut self, op: OpId, actions: &mut Vec<Action>) {
+        if let Some(f) = self.ops.remove(&op) {
+            self.obs.observe(&Event::Lost {
+                t: self.now,
+                client: f.client,
+                op,
+            });
+            if let Some(req) = f.req {
+                self.workload
+                    .on_lost(self.now, f.client, f.tag, &req, actions);
+            }
+        }
+    }
+
+    /// Cuts `client`'s connection: frames in flight on it are lost, its pending operations
+    /// fail, and it receives no pushes until it reconnects.
+    fn cut(&mut self, client: UserId, actions: &mut Vec<Action>) {
+        let c = client.0 as usize;
+        self.connected[c] = false;
+        self.conn_epoch[c] += 1;
+        self.obs.observe(&Event::Disconnect {
+            t: self.now,
+            client,
+        });
+        self.workload.on_disconnect(self.now, client);
+        let mut lost: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, f)| f.client == client)
+            .map(|(&op, _)| op)
+            .collect();
+        lost.sort_unstable();
+        for op in lost {
+            self.lose(op, actions);
+        }
+    }
+
+    fn on_fault<T: Target>(&mut self, target: &mut T, index: u32, actions: &mut Vec<Action>) {
+        match self.plan.schedule[index as usize].what.clone() {
+            ScheduledFault::Disconnect { client, offline } => {
+                if !self.connected[client.0 as usize] {
+                    return;
                 }
+                self.fault(FaultKind::Disconnect, Some(client));
+                self.cut(client, actions);
+                self.schedule(self.now + offline, SimEvent::Reconnect { client });
+            }
+            ScheduledFault::Stall { client, length } => {
+                if !self.connected[client.0 as usize] {
+                    return;
+                }
+                self.fault(FaultKind::Stall, Some(client));
+                self.net.stall(client, self.now + length);
+            }
+            ScheduledFault::Crash { downtime } => {
+                if !self.server_up {
+                    return;
+                }
+                self.fault(FaultKind::Crash, None);
+                self.server_up = false;
+                self.restart_at = self.now + downtime;
+                self.crashes += 1;
+                let mut rng = self.streams.rng(Purpose::Faults, 100 + self.crashes);
+                for u in 0..self.connected.len() {
+                    if self.connected[u] {
+                        let client = UserId(u as u32);
+                        self.cut(client, actions);
+                        // Clients notice the server is back after a jittered backoff.
+                        let at = self.restart_at + rng.random_range(0..1_000_000);
+                        self.schedule(at, SimEvent::Reconnect { client });
+                    }
+                }
+                self.schedule(self.restart_at, SimEvent::Restart);
+                let _ = target;
             }
         }
     }
@@ -242,33 +579,46 @@ impl<O: Observer> Sim<'_, O> {
             self.now = at;
             match ev {
                 SimEvent::Timer(t) => self.workload.on_timer(self.now, t, &mut actions),
-                SimEvent::AtServer { client, op, req } => {
+                SimEvent::AtServer {
+                    client,
+                    op,
+                    req,
+                    conn,
+                } => {
+                    if !self.server_up || self.conn_epoch[client.0 as usize] != conn {
+                        // The server is down or the connection it came on is gone.
+                        continue;
+                    }
                     let mut deliveries = std::mem::take(&mut self.deliveries);
                     let resp = target.apply(self.now, client, &req, &mut deliveries);
-                    let at = self.net.arrival(self.now, client, false);
-                    self.schedule(at, SimEvent::Response { client, op, resp });
+                    self.respond(client, op, resp, conn);
                     for d in deliveries.drain(..) {
-                        // Pushes are not queued for offline users.
-                        if self.workload.plan().is_online(d.to) {
-                            let at = self.net.arrival(self.now, d.to, false);
-                            self.schedule(
-                                at,
-                                SimEvent::Push {
-                                    client: d.to,
-                                    push: d.push,
-                                },
-                            );
+                        // Pushes go to connected clients only (they are not queued).
+                        let to = d.to.0 as usize;
+                        if self.connected[to] {
+                            self.push(d.to, d.push);
                         }
                     }
                     self.deliveries = deliveries;
                 }
-                SimEvent::Response { client, op, resp } => {
-                    // The workload reacts first (it only queues actions, emitted after this
-                    // event), so the response can be handed over without a copy.
-                    if let Some(tag) = self.ops.remove(&op) {
-                        self.workload
-                            .on_response(self.now, client, tag, &resp, &mut actions);
+                SimEvent::Response {
+                    client,
+                    op,
+                    resp,
+                    conn,
+                } => {
+                    if self.conn_epoch[client.0 as usize] != conn {
+                        continue;
                     }
+                    // A duplicate's second answer, or one after the client gave up, is
+                    // dropped by the client: the operation is no longer waiting.
+                    let Some(f) = self.ops.remove(&op) else {
+                        continue;
+                    };
+                    // The workload reacts first (it only queues actions, emitted after
+                    // this event), so the response can be handed over without a copy.
+                    self.workload
+                        .on_response(self.now, client, f.tag, &resp, &mut actions);
                     self.obs.observe_owned(OwnedEvent::Complete {
                         t: self.now,
                         client,
@@ -276,7 +626,10 @@ impl<O: Observer> Sim<'_, O> {
                         resp,
                     });
                 }
-                SimEvent::Push { client, push } => {
+                SimEvent::Push { client, push, conn } => {
+                    if self.conn_epoch[client.0 as usize] != conn {
+                        continue;
+                    }
                     self.workload.on_push(self.now, client, &push, &mut actions);
                     self.obs.observe_owned(OwnedEvent::Push {
                         t: self.now,
@@ -284,9 +637,104 @@ impl<O: Observer> Sim<'_, O> {
                         push,
                     });
                 }
+                SimEvent::Timeout { op } => self.lose(op, &mut actions),
+                SimEvent::Fault { index } => self.on_fault(target, index, &mut actions),
+                SimEvent::Reconnect { client } => {
+                    let c = client.0 as usize;
+                    if !self.server_up {
+                        let at = self.restart_at.max(self.now + 1);
+                        self.schedule(at, SimEvent::Reconnect { client });
+                    } else if !self.connected[c] {
+                        self.connected[c] = true;
+                        self.fault(FaultKind::Reconnect, Some(client));
+                        self.obs.observe(&Event::Connect {
+                            t: self.now,
+                            client,
+                        });
+                        target.on_connect(self.now, client);
+                        self.workload.on_reconnect(self.now, client, &mut actions);
+                    }
+                }
+                SimEvent::Restart => {
+                    self.server_up = true;
+                    target.restart(self.now);
+                    self.fault(FaultKind::Restart, None);
+                }
+                SimEvent::Calm => self.obs.observe(&Event::Calm { t: self.now }),
             }
-            self.apply_actions(&mut actions);
+            self.apply_actions(target, &mut actions);
         }
         self.actions = actions;
+    }
+
+    fn respond(&mut self, client: UserId, op: OpId, resp: Response, conn: u32) {
+        if !self.plan.active {
+            let at = self.net.arrival(self.now, client, false);
+            self.schedule(
+                at,
+                SimEvent::Response {
+                    client,
+                    op,
+                    resp,
+                    conn,
+                },
+            );
+            return;
+        }
+        let fate = self.net.send(self.now, client, Frame::Response);
+        if let Some(kind) = fate.fault {
+            self.fault(kind, Some(client));
+        }
+        if let Some(at) = fate.at {
+            self.schedule(
+                at,
+                SimEvent::Response {
+                    client,
+                    op,
+                    resp,
+                    conn,
+                },
+            );
+        }
+    }
+
+    fn push(&mut self, to: UserId, push: Push) {
+        let conn = self.conn_epoch[to.0 as usize];
+        if !self.plan.active {
+            let at = self.net.arrival(self.now, to, false);
+            self.schedule(
+                at,
+                SimEvent::Push {
+                    client: to,
+                    push,
+                    conn,
+                },
+            );
+            return;
+        }
+        let fate = self.net.send(self.now, to, Frame::Push);
+        if let Some(kind) = fate.fault {
+            self.fault(kind, Some(to));
+        }
+        if let Some(at) = fate.dup_at {
+            self.schedule(
+                at,
+                SimEvent::Push {
+                    client: to,
+                    push: push.clone(),
+                    conn,
+                },
+            );
+        }
+        if let Some(at) = fate.at {
+            self.schedule(
+                at,
+                SimEvent::Push {
+                    client: to,
+                    push,
+                    conn,
+                },
+            );
+        }
     }
 }

@@ -24,6 +24,14 @@ pub trait Target {
         req: &Request,
         out: &mut Vec<Delivery>,
     ) -> Response;
+
+    /// `user` opened a new connection (after a cut or a crash). The model keeps no
+    /// per-connection state; a test-only faulty target may misbehave here.
+    fn on_connect(&mut self, _now: Micros, _user: UserId) {}
+
+    /// The server restarts after a crash: whatever it acknowledged must still be there.
+    /// The model commits every request it answers, so it loses nothing.
+    fn restart(&mut self, _now: Micros) {}
 }
 
 /// The reference model as a target.

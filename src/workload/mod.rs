@@ -6,9 +6,11 @@
 pub mod dist;
 pub mod plan;
 
+use crate::faults::FaultPlan;
+use crate::history::FaultKind;
 use crate::protocol::{
-    Conv, ConvKey, Micros, MsgId, PerMessage, Push, ReadFilter, ReceiptEntry, Request, Response,
-    UserId,
+    AdminRequest, Conv, ConvKey, GroupId, HistoryMessage, Micros, MsgId, PerMessage, Push,
+    ReadFilter, ReceiptEntry, Request, Response, UserId,
 };
 use crate::rng::{Purpose, Streams, entity};
 use crate::scenario::Scenario;
@@ -16,7 +18,8 @@ use dist::{next_arrival, sample_delay};
 pub use plan::Plan;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use rustc_hash::FxHashMap;
+use roaring::RoaringBitmap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
 /// A wake-up the workload asked for.
@@ -34,9 +37,17 @@ pub enum Timer {
         sender: UserId,
         need: bool,
         mark: bool,
+        /// A burst read: the receipt goes out at once, not batched.
+        burst: bool,
     },
     /// `user`'s receipt batch for `key` is due.
     Flush { user: UserId, key: ConvKey },
+    /// The next membership change.
+    Churn,
+    /// A receipt burst starts.
+    Burst,
+    /// `user`, who just joined `group`, opens it and catches up.
+    CatchUp { user: UserId, group: GroupId },
 }
 
 /// What a response means to the workload (kept by the driver per operation).
@@ -46,7 +57,12 @@ pub enum Tag {
         key: ConvKey,
         need: bool,
     },
-    Receipts,
+    Receipts {
+        /// The batch's conversation.
+        key: ConvKey,
+        /// Retries so far (after timeouts or lost connections).
+        attempt: u32,
+    },
     Mark,
     FlowHistory,
     FlowCounts,
@@ -60,6 +76,11 @@ pub enum Tag {
         msg: MsgId,
         filter: ReadFilter,
     },
+    /// History pulled to catch up after a reconnect or a join.
+    CatchUpHistory {
+        key: ConvKey,
+    },
+    CatchUpCounts,
 }
 
 /// Something the driver must do for the workload.
@@ -73,6 +94,17 @@ pub enum Action {
     Timer {
         at: Micros,
         timer: Timer,
+    },
+    /// A membership change through the admin API (churn); `kind` labels it for the fault
+    /// timeline.
+    Admin {
+        req: AdminRequest,
+        kind: FaultKind,
+    },
+    /// Log an injected fault in the history (e.g. a burst starts).
+    Fault {
+        kind: FaultKind,
+        client: Option<UserId>,
     },
 }
 
@@ -107,6 +139,22 @@ pub struct Workload {
     sent: Vec<Sent>,
     /// No new sends or pulls start at or after this time.
     traffic_end: Micros,
+    faults: FaultPlan,
+    /// Users whose connection is down: they queue receipts and start nothing.
+    offline: FxHashSet<UserId>,
+    /// Current members of each group as this workload changed them (churn), all and online;
+    /// senders are drawn from the online ones.
+    members: Vec<RoaringBitmap>,
+    online_members: Vec<Vec<UserId>>,
+    all_members: Vec<Vec<UserId>>,
+    /// Users who left or were kicked, per group, for re-joins.
+    left: Vec<Vec<UserId>>,
+    /// Groups each user joined during the run (their catch-up covers them too).
+    joined: FxHashMap<UserId, Vec<GroupId>>,
+    churn_rng: ChaCha8Rng,
+    burst_rng: ChaCha8Rng,
+    /// Groups in a burst, until when.
+    bursts: Vec<(GroupId, Micros)>,
 }
 
 fn conv_entity(key: ConvKey) -> [u64; 3] {
@@ -120,6 +168,23 @@ impl Workload {
     pub fn new(scenario: &Scenario, seed: u64) -> Workload {
         let streams = Streams::new(seed);
         let plan = Plan::draw(scenario, &streams);
+        let online: Vec<UserId> = (0..plan.users)
+            .map(UserId)
+            .filter(|&u| plan.is_online(u))
+            .collect();
+        let faults = FaultPlan::draw(scenario, seed, &online);
+        let members = plan
+            .groups
+            .iter()
+            .map(|g| g.members.iter().map(|u| u.0).collect())
+            .collect();
+        let online_members = plan
+            .groups
+            .iter()
+            .map(|g| g.online_members.clone())
+            .collect();
+        let all_members = plan.groups.iter().map(|g| g.members.clone()).collect();
+        let left = vec![Vec::new(); plan.groups.len()];
         let conv_rngs = plan
             .convs
             .iter()
@@ -136,7 +201,22 @@ impl Workload {
             flows: FxHashMap::default(),
             final_pages: BTreeMap::new(),
             sent: Vec::new(),
+            faults,
+            offline: FxHashSet::default(),
+            members,
+            online_members,
+            all_members,
+            left,
+            joined: FxHashMap::default(),
+            churn_rng: streams.rng(Purpose::Churn, 0),
+            burst_rng: streams.rng(Purpose::Bursts, 0),
+            bursts: Vec::new(),
         }
+    }
+
+    /// The faults of this run (drawn from the seed with the plan).
+    pub fn fault_plan(&self) -> &FaultPlan {
+        &self.faults
     }
 
     pub fn plan(&self) -> &Plan {
@@ -149,6 +229,19 @@ impl Workload {
             let rate = self.plan.convs[c].rate;
             if let Some(dt) = next_arrival(rate, &mut self.conv_rngs[c]) {
                 self.timer(dt, Timer::Send { conv: c as u32 }, out);
+            }
+        }
+        if let Some(dt) = next_arrival(self.scenario.churn.per_minute / 60.0, &mut self.churn_rng) {
+            self.timer(dt, Timer::Churn, out);
+        }
+        if self.faults.active {
+            let until = self.faults.until.max(1);
+            let mut times: Vec<Micros> = (0..self.faults.faults.bursts)
+                .map(|_| self.burst_rng.random_range(0..until))
+                .collect();
+            times.sort_unstable();
+            for at in times {
+                self.timer(at, Timer::Burst, out);
             }
         }
         let rate = self.scenario.pulls.per_user_per_minute / 60.0;
@@ -188,12 +281,22 @@ impl Workload {
                 sender,
                 need,
                 mark,
+                burst,
             } => {
                 if mark {
+                    // A mark-read needs the connection; an offline reader skips it.
+                    if !self.offline.contains(&user) {
+                        out.push(Action::Invoke {
+                            client: user,
+                            req: Request::MarkC2cRead { peer: sender },
+                            tag: Tag::Mark,
+                        });
+                    }
+                } else if burst && !self.offline.contains(&user) {
                     out.push(Action::Invoke {
                         client: user,
-                        req: Request::MarkC2cRead { peer: sender },
-                        tag: Tag::Mark,
+                        req: Request::SendReadReceipts { msg_ids: vec![msg] },
+                        tag: Tag::Receipts { key, attempt: 0 },
                     });
                 } else if need {
                     self.add_to_batch(now, user, key, msg, out);
@@ -208,6 +311,18 @@ impl Workload {
                     self.flush(user, key, out);
                 }
             }
+            Timer::Churn => self.churn(now, out),
+            Timer::Burst => self.burst(now, out),
+            Timer::CatchUp { user, group } => {
+                if !self.offline.contains(&user) && self.members[group.0 as usize].contains(user.0)
+                {
+                    out.push(Self::catch_up_history(
+                        user,
+                        ConvKey::Group(group),
+                        self.scenario.pulls.history_page,
+                    ));
+                }
+            }
         }
     }
 
@@ -218,7 +333,11 @@ impl Workload {
         let (sender, target, need) = match conv.key {
             ConvKey::Group(g) => {
                 let gp = &self.plan.groups[g.0 as usize];
-                let sender = gp.online_members[rng.random_range(0..gp.online_members.len())];
+                let online = &self.online_members[g.0 as usize];
+                // Churn can empty a group of online members; the draw below still happens so
+                // the conversation's stream stays aligned.
+                let pick = rng.random_range(0..online.len().max(1));
+                let sender = online.get(pick).copied().unwrap_or(gp.online_members[0]);
                 let mut need = rng.random_bool(t.receipt_share);
                 // A careful client asks for receipts only where they work; a few do not.
                 if need && !gp.supports_receipts {
@@ -232,18 +351,20 @@ impl Workload {
             }
         };
         let next = next_arrival(conv.rate, rng);
-        out.push(Action::Invoke {
-            client: sender,
-            req: Request::SendMessage {
-                conv: target,
-                need_read_receipt: need,
-                body_len: t.body_bytes,
-            },
-            tag: Tag::Send {
-                key: conv.key,
-                need,
-            },
-        });
+        if !self.offline.contains(&sender) {
+            out.push(Action::Invoke {
+                client: sender,
+                req: Request::SendMessage {
+                    conv: target,
+                    need_read_receipt: need,
+                    body_len: t.body_bytes,
+                },
+                tag: Tag::Send {
+                    key: conv.key,
+                    need,
+                },
+            });
+        }
         if let Some(dt) = next {
             self.timer(now + dt, Timer::Send { conv: c as u32 }, out);
         }
@@ -261,7 +382,7 @@ impl Workload {
         if let Some(dt) = next {
             self.timer(now + dt, Timer::Pull { user }, out);
         }
-        if busy {
+        if busy || self.offline.contains(&user) {
             return;
         }
         let key = self.plan.user_convs[user.0 as usize][pick];
@@ -307,14 +428,32 @@ impl Workload {
     }
 
     fn flush(&mut self, user: UserId, key: ConvKey, out: &mut Vec<Action>) {
+        // Offline readers keep their batch; it goes out when they reconnect.
+        if self.offline.contains(&user) {
+            return;
+        }
         if let Some(b) = self.batches.remove(&(user, key))
             && !b.ids.is_empty()
         {
-            out.push(Action::Invoke {
-                client: user,
-                req: Request::SendReadReceipts { msg_ids: b.ids },
-                tag: Tag::Receipts,
-            });
+            // A batch that grew while its reader was offline goes out in allowed sizes.
+            let max = self.scenario.reading.batch_max.max(1) as usize;
+            if b.ids.len() <= max {
+                out.push(Action::Invoke {
+                    client: user,
+                    req: Request::SendReadReceipts { msg_ids: b.ids },
+                    tag: Tag::Receipts { key, attempt: 0 },
+                });
+            } else {
+                for chunk in b.ids.chunks(max) {
+                    out.push(Action::Invoke {
+                        client: user,
+                        req: Request::SendReadReceipts {
+                            msg_ids: chunk.to_vec(),
+                        },
+                        tag: Tag::Receipts { key, attempt: 0 },
+                    });
+                }
+            }
         }
     }
 
@@ -335,6 +474,57 @@ impl Workload {
             return;
         }
         let key = ConvKey::of(client, conv);
+        self.decide_read(
+            now,
+            client,
+            msg_id,
+            key,
+            sender,
+            seq,
+            need_read_receipt,
+            out,
+        );
+    }
+
+    /// Whether and when `client` reads a message it learnt of (by push or by catching up).
+    /// The decision comes from the (conversation, seq, reader) stream, so a message seen
+    /// twice gets the same decision (and a repeated receipt, which is idempotent).
+    #[allow(clippy::too_many_arguments)]
+    fn decide_read(
+        &mut self,
+        now: Micros,
+        client: UserId,
+        msg_id: MsgId,
+        key: ConvKey,
+        sender: UserId,
+        seq: u64,
+        need_read_receipt: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if let ConvKey::Group(g) = key
+            && need_read_receipt
+            && let Some(&(_, until)) = self.bursts.iter().find(|(b, _)| *b == g)
+            && now < until
+        {
+            let spread = self.faults.faults.burst_spread.micros;
+            let mut rng = self
+                .streams
+                .rng(Purpose::Bursts, entity(&[msg_id.0, u64::from(client.0)]));
+            let delay = rng.random_range(0..=spread);
+            out.push(Action::Timer {
+                at: now + delay,
+                timer: Timer::Read {
+                    user: client,
+                    msg: msg_id,
+                    key,
+                    sender,
+                    need: true,
+                    mark: false,
+                    burst: true,
+                },
+            });
+            return;
+        }
         let [k, a, b] = conv_entity(key);
         let mut rng = self
             .streams
@@ -357,6 +547,235 @@ impl Workload {
                 sender,
                 need: need_read_receipt,
                 mark,
+                burst: false,
+            },
+        });
+    }
+
+    fn catch_up_history(user: UserId, key: ConvKey, page: u32) -> Action {
+        Action::Invoke {
+            client: user,
+            req: Request::GetHistory {
+                conv: key.as_seen_by(user),
+                before_seq: 0,
+                count: page,
+            },
+            tag: Tag::CatchUpHistory { key },
+        }
+    }
+
+    /// The driver cut `user`'s connection (injected, or the server crashed): the user starts
+    /// nothing and queues its receipts until [`Workload::on_reconnect`].
+    pub fn on_disconnect(&mut self, _now: Micros, user: UserId) {
+        self.offline.insert(user);
+        self.flows.remove(&user);
+    }
+
+    /// `user` is connected again: it sends the receipts it queued, then catches up as
+    /// SEMANTICS.md asks of a reconnecting client: history of each conversation (reading
+    /// what it missed), then the receipt counts of its own messages found there.
+    pub fn on_reconnect(&mut self, now: Micros, user: UserId, out: &mut Vec<Action>) {
+        if !self.offline.remove(&user) {
+            return;
+        }
+        let mut keys = self.plan.user_convs[user.0 as usize].clone();
+        if let Some(gs) = self.joined.get(&user) {
+            keys.extend(gs.iter().map(|&g| ConvKey::Group(g)));
+        }
+        let page = self.scenario.pulls.history_page;
+        for key in keys {
+            if self.batches.contains_key(&(user, key)) {
+                self.flush(user, key, out);
+            }
+            if let ConvKey::Group(g) = key
+                && !self.members[g.0 as usize].contains(user.0)
+            {
+                continue;
+            }
+            out.push(Self::catch_up_history(user, key, page));
+        }
+        let _ = now;
+    }
+
+    /// The driver gave up on an operation (timeout, or its connection closed): receipts,
+    /// final checks and catch-up pulls are retried up to `faults.max_retries` times (they
+    /// are idempotent); a pull flow is abandoned; sends and mark-reads are not retried (the
+    /// protocol has no dedupe key for them).
+    pub fn on_lost(
+        &mut self,
+        now: Micros,
+        client: UserId,
+        tag: Tag,
+        req: &Request,
+        out: &mut Vec<Action>,
+    ) {
+        let max = self.faults.faults.max_retries;
+        match tag {
+            Tag::Receipts { key, attempt } if attempt < max => {
+                let Request::SendReadReceipts { msg_ids } = req else {
+                    return;
+                };
+                if self.offline.contains(&client) {
+                    // Back into the queue: it goes out on reconnect.
+                    for &m in msg_ids {
+                        self.add_to_batch(now, client, key, m, out);
+                    }
+                } else {
+                    out.push(Action::Invoke {
+                        client,
+                        req: req.clone(),
+                        tag: Tag::Receipts {
+                            key,
+                            attempt: attempt + 1,
+                        },
+                    });
+                }
+            }
+            Tag::FlowHistory | Tag::FlowCounts | Tag::FlowPage { .. } => {
+                self.flows.remove(&client);
+            }
+            Tag::FinalCounts | Tag::FinalPage { .. } => out.push(Action::Invoke {
+                client,
+                req: req.clone(),
+                tag,
+            }),
+            _ => {}
+        }
+    }
+
+    fn churn(&mut self, now: Micros, out: &mut Vec<Action>) {
+        let ch = &self.scenario.churn;
+        let weights = [ch.join, ch.leave, ch.kick, ch.rejoin];
+        let rng = &mut self.churn_rng;
+        if let Some(dt) = next_arrival(ch.per_minute / 60.0, rng) {
+            let at = now + dt;
+            if at < self.traffic_end {
+                out.push(Action::Timer {
+                    at,
+                    timer: Timer::Churn,
+                });
+            }
+        }
+        let n = self.plan.groups.len();
+        if n == 0 {
+            return;
+        }
+        let g = rng.random_range(0..n);
+        let total: f64 = weights.iter().sum();
+        let mut x = rng.random_range(0.0..total.max(f64::MIN_POSITIVE));
+        let mut kind = 0;
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                kind = i;
+                break;
+            }
+            x -= w;
+        }
+        let group = GroupId(g as u32);
+        let (user, fault) = match kind {
+            1 | 2 => {
+                // Keep at least two members so the group still has an audience.
+                let all = &self.all_members[g];
+                if all.len() <= 2 {
+                    return;
+                }
+                let u = all[rng.random_range(0..all.len())];
+                (
+                    u,
+                    if kind == 1 {
+                        FaultKind::Leave
+                    } else {
+                        FaultKind::Kick
+                    },
+                )
+            }
+            3 if !self.left[g].is_empty() => {
+                let i = rng.random_range(0..self.left[g].len());
+                (self.left[g].swap_remove(i), FaultKind::Rejoin)
+            }
+            _ => {
+                let users = self.plan.users;
+                let mut found = None;
+                for _ in 0..8 {
+                    let u = rng.random_range(0..users);
+                    if !self.members[g].contains(u) {
+                        found = Some(UserId(u));
+                        break;
+                    }
+                }
+                let Some(u) = found else { return };
+                (u, FaultKind::Join)
+            }
+        };
+        let joining = matches!(fault, FaultKind::Join | FaultKind::Rejoin);
+        if joining {
+            self.members[g].insert(user.0);
+            self.all_members[g].push(user);
+            if self.plan.is_online(user) {
+                self.online_members[g].push(user);
+                self.joined.entry(user).or_default().push(group);
+                // A joiner opens the group a moment later and catches up on its history.
+                out.push(Action::Timer {
+                    at: now + 1_000_000,
+                    timer: Timer::CatchUp { user, group },
+                });
+            }
+            out.push(Action::Admin {
+                req: AdminRequest::AddMember { group, user },
+                kind: fault,
+            });
+        } else {
+            self.members[g].remove(user.0);
+            self.all_members[g].retain(|&u| u != user);
+            self.online_members[g].retain(|&u| u != user);
+            self.left[g].push(user);
+            out.push(Action::Admin {
+                req: AdminRequest::RemoveMember { group, user },
+                kind: fault,
+            });
+        }
+    }
+
+    fn burst(&mut self, now: Micros, out: &mut Vec<Action>) {
+        let max = self.plan.receipt_config.max_group_size as usize;
+        let candidates: Vec<usize> = (0..self.plan.groups.len())
+            .filter(|&g| {
+                self.plan.groups[g].supports_receipts
+                    && self.all_members[g].len() <= max
+                    && self.online_members[g].len() >= 3
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let rng = &mut self.burst_rng;
+        // The largest of three random candidates: bursts favour big audiences.
+        let g = (0..3)
+            .map(|_| candidates[rng.random_range(0..candidates.len())])
+            .max_by_key(|&g| (self.all_members[g].len(), g))
+            .unwrap_or(candidates[0]);
+        let online = &self.online_members[g];
+        let sender = online[rng.random_range(0..online.len())];
+        if self.offline.contains(&sender) {
+            return;
+        }
+        let group = GroupId(g as u32);
+        self.bursts.retain(|&(_, until)| until > now);
+        self.bursts.push((group, now + 2_000_000));
+        out.push(Action::Fault {
+            kind: FaultKind::Burst,
+            client: Some(sender),
+        });
+        out.push(Action::Invoke {
+            client: sender,
+            req: Request::SendMessage {
+                conv: Conv::Group(group),
+                need_read_receipt: true,
+                body_len: self.scenario.traffic.body_bytes,
+            },
+            tag: Tag::Send {
+                key: ConvKey::Group(group),
+                need: true,
             },
         });
     }
@@ -364,7 +783,7 @@ impl Workload {
     /// The response to an operation the workload asked for.
     pub fn on_response(
         &mut self,
-        _now: Micros,
+        now: Micros,
         client: UserId,
         tag: Tag,
         resp: &Response,
@@ -442,7 +861,47 @@ impl Workload {
                 self.flows.remove(&client);
             }
             (Tag::FinalPage { .. }, _) => self.next_final_page(client, out),
+            (Tag::CatchUpHistory { key }, Response::History { messages }) => {
+                self.catch_up(now, client, key, messages, out);
+            }
             _ => {}
+        }
+    }
+
+    /// Reads what `client` missed in `key` and pulls the counts of its own messages there.
+    fn catch_up(
+        &mut self,
+        now: Micros,
+        client: UserId,
+        key: ConvKey,
+        messages: &[HistoryMessage],
+        out: &mut Vec<Action>,
+    ) {
+        let mut own = Vec::new();
+        for m in messages {
+            if m.is_self {
+                if m.need_read_receipt {
+                    own.push(m.msg_id);
+                }
+            } else {
+                self.decide_read(
+                    now,
+                    client,
+                    m.msg_id,
+                    key,
+                    m.sender,
+                    m.seq,
+                    m.need_read_receipt,
+                    out,
+                );
+            }
+        }
+        if !own.is_empty() && !self.offline.contains(&client) {
+            out.push(Action::Invoke {
+                client,
+                req: Request::GetReadReceipts { msg_ids: own },
+                tag: Tag::CatchUpCounts,
+            });
         }
     }
 
@@ -532,5 +991,8 @@ impl Workload {
 
 /// Timers that start new work stop at the end of the traffic phase.
 fn timer_starts_work(t: &Timer) -> bool {
-    matches!(t, Timer::Send { .. } | Timer::Pull { .. })
+    matches!(
+        t,
+        Timer::Send { .. } | Timer::Pull { .. } | Timer::Churn | Timer::Burst
+    )
 }
