@@ -525,11 +525,9 @@ mod tests {
         let early = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
         assert!(early.is_err(), "bytes came through a stalled connection");
         // End the stall by replacing it with one already over.
-        let r = lock(&proxy.shared.conns);
-        r[&UserId(9)]
+        lock(&proxy.shared.conns)[&UserId(9)]
             .ctl
             .send_modify(|c| c.stall_until = Some(Instant::now()));
-        drop(r);
         assert_eq!(read_n(&mut s, sent.len()).await, sent);
     }
 }
