@@ -90,9 +90,18 @@ struct MsgState {
     max_seen: u32,
     /// Highest count pushed to the sender.
     max_pushed: u32,
+    /// Users whose membership changed while the send was in flight: in the audience or not,
+    /// the checker cannot tell until the target says (a receipt accepted or refused, a
+    /// listing, a push). Empty without concurrent churn.
+    maybe: RoaringBitmap,
+    /// Readers whose receipt operation was lost: it may or may not have been applied.
+    unknown: RoaringBitmap,
+    /// read + unread as first observed while `maybe` was not empty (0: not yet).
+    total_seen: u32,
 }
 
 impl MsgState {
+    /// In the audience for sure.
     fn in_audience(&self, u: UserId) -> bool {
         u != self.sender
             && match &self.audience {
@@ -101,11 +110,31 @@ impl MsgState {
             }
     }
 
+    /// In the audience, or maybe (membership changed while the send was in flight).
+    fn may_be_in_audience(&self, u: UserId) -> bool {
+        self.in_audience(u) || (u != self.sender && self.maybe.contains(u.0))
+    }
+
+    /// The target showed that `u` is in the audience: settle it.
+    fn settle_in(&mut self, u: UserId) {
+        if self.maybe.remove(u.0)
+            && let Audience::Group(_, m) = &mut self.audience
+        {
+            Arc::make_mut(m).insert(u.0);
+        }
+    }
+
+    /// Audience size for sure (the maybe users not counted).
     fn audience_len(&self) -> u32 {
         match &self.audience {
             Audience::Group(_, m) => (m.len() as u32).saturating_sub(1),
             Audience::Peer(_) => 1,
         }
+    }
+
+    /// Readers that may be counted at most, once every operation has ended.
+    fn may_have_read(&self) -> RoaringBitmap {
+        &self.acked | &self.unknown
     }
 
     fn peer(&self) -> Option<UserId> {
@@ -124,6 +153,8 @@ struct MarkState {
     last_acked_at: Option<Micros>,
     /// Invoke time of the latest-invoked acknowledged mark.
     acked_max_invoked: Option<Micros>,
+    /// A mark was lost: it may have been (or may still be) applied at any later time.
+    lost: bool,
 }
 
 enum Expect {
@@ -143,6 +174,7 @@ enum PendingOp {
     Receipts {
         batch_ok: bool,
         per_msg: Vec<(MsgId, Expect)>,
+        invoked_at: Micros,
     },
     Pull {
         batch_ok: bool,
@@ -217,6 +249,16 @@ pub struct Checker {
     quiet: bool,
     /// The fault phase is over (or there was none): liveness deadlines hold from here.
     calm: bool,
+    /// Completed membership changes per group: (completion time, user), in time order.
+    changes: FxHashMap<GroupId, Vec<(Micros, UserId)>>,
+    /// Membership changes sent but not completed, per (group, user) and per group.
+    changing: FxHashMap<(GroupId, UserId), u32>,
+    changing_groups: FxHashMap<GroupId, u32>,
+    /// Invoke times of lost sends per (sender, conversation): such a send may still create
+    /// a message (it may be in flight), so audiences sighted later in that conversation
+    /// widen their window to it. Conversations with lost sends skip the seq gap check (a
+    /// message nobody saw may exist).
+    lost_sends: FxHashMap<(UserId, ConvKey), Micros>,
     violations: Vec<Violation>,
     total: u64,
     by_invariant: BTreeMap<Invariant, u64>,
@@ -241,6 +283,10 @@ impl Checker {
             c2c_read_seen: FxHashMap::default(),
             quiet: false,
             calm,
+            changes: FxHashMap::default(),
+            changing: FxHashMap::default(),
+            changing_groups: FxHashMap::default(),
+            lost_sends: FxHashMap::default(),
             violations: Vec::new(),
             total: 0,
             by_invariant: BTreeMap::new(),
@@ -299,7 +345,38 @@ impl Checker {
 
     // ---- world knowledge -------------------------------------------------------------
 
-    fn on_admin(&mut self, req: &AdminRequest, resp: &Response) {
+    fn membership_target(req: &AdminRequest) -> Option<(GroupId, UserId)> {
+        match *req {
+            AdminRequest::AddMember { group, user }
+            | AdminRequest::RemoveMember { group, user } => Some((group, user)),
+            _ => None,
+        }
+    }
+
+    fn on_admin_invoke(&mut self, req: &AdminRequest) {
+        if let Some((g, u)) = Self::membership_target(req) {
+            *self.changing.entry((g, u)).or_insert(0) += 1;
+            *self.changing_groups.entry(g).or_insert(0) += 1;
+        }
+    }
+
+    fn on_admin(&mut self, t: Micros, req: &AdminRequest, resp: &Response) {
+        if let Some((g, u)) = Self::membership_target(req) {
+            // Provisioning comes without an AdminInvoke: nothing in flight to end.
+            if let Some(c) = self.changing.get_mut(&(g, u)) {
+                *c -= 1;
+                if *c == 0 {
+                    self.changing.remove(&(g, u));
+                }
+                if let Some(c) = self.changing_groups.get_mut(&g) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.changing_groups.remove(&g);
+                    }
+                }
+            }
+            self.changes.entry(g).or_default().push((t, u));
+        }
         if resp.error_code().is_some() {
             return;
         }
@@ -335,6 +412,28 @@ impl Checker {
         }
     }
 
+    /// Whether (g, u)'s membership may have changed at some point since `since` (a change
+    /// completed since, or one still in flight).
+    fn unsettled(&self, g: GroupId, u: UserId, since: Micros) -> bool {
+        self.changing.contains_key(&(g, u))
+            || self.changes.get(&g).is_some_and(|v| {
+                v.iter()
+                    .rev()
+                    .take_while(|(t, _)| *t >= since)
+                    .any(|(_, x)| *x == u)
+            })
+    }
+
+    /// Whether any membership of `g` may have changed since `since`.
+    fn group_unsettled(&self, g: GroupId, since: Micros) -> bool {
+        self.changing_groups.contains_key(&g)
+            || self
+                .changes
+                .get(&g)
+                .and_then(|v| v.last())
+                .is_some_and(|(t, _)| *t >= since)
+    }
+
     fn is_member(&self, g: GroupId, u: UserId) -> bool {
         self.groups.get(&g).is_some_and(|g| g.members.contains(u.0))
     }
@@ -352,6 +451,8 @@ impl Checker {
         seq: u64,
         timestamp_ms: u64,
         need: bool,
+        // The send's invoke time when the sighting is its own ack (exact).
+        acked_send: Option<Micros>,
     ) {
         if let Some(m) = self.msgs.get(&id) {
             if m.conv != key || m.seq != seq || m.sender != sender || m.timestamp_ms != timestamp_ms
@@ -384,21 +485,43 @@ impl Checker {
                 "seqs of one conversation are unique and start at 1".into(),
             );
         }
-        let audience = match key {
-            ConvKey::Group(g) => Audience::Group(
-                g,
-                self.groups
-                    .get(&g)
-                    .map(|g| Arc::clone(&g.members))
-                    .unwrap_or_default(),
-            ),
-            ConvKey::Pair(a, b) => Audience::Peer(if a == sender { b } else { a }),
-        };
-        let send_invoked = self
+        let in_flight = self
             .sends_in_flight
             .get(&(sender, key))
-            .and_then(|v| v.iter().min().copied())
+            .and_then(|v| v.iter().min().copied());
+        let lost = self.lost_sends.get(&(sender, key)).copied();
+        let send_invoked = acked_send
+            .or_else(|| in_flight.into_iter().chain(lost).min())
             .unwrap_or(t);
+        let mut maybe = RoaringBitmap::new();
+        let audience = match key {
+            ConvKey::Group(g) => {
+                let mut members = self
+                    .groups
+                    .get(&g)
+                    .map(|g| Arc::clone(&g.members))
+                    .unwrap_or_default();
+                // Whoever joined or left while the send was in flight may or may not be in
+                // its snapshot.
+                if let Some(v) = self.changes.get(&g) {
+                    for &(_, u) in v.iter().rev().take_while(|(ct, _)| *ct >= send_invoked) {
+                        maybe.insert(u.0);
+                    }
+                }
+                for &(cg, u) in self.changing.keys() {
+                    if cg == g {
+                        maybe.insert(u.0);
+                    }
+                }
+                maybe.remove(sender.0);
+                if !maybe.is_empty() && !maybe.is_disjoint(&members) {
+                    let m = Arc::make_mut(&mut members);
+                    *m -= &maybe;
+                }
+                Audience::Group(g, members)
+            }
+            ConvKey::Pair(a, b) => Audience::Peer(if a == sender { b } else { a }),
+        };
         self.msgs.insert(
             id,
             MsgState {
@@ -414,6 +537,9 @@ impl Checker {
                 acked: RoaringBitmap::new(),
                 max_seen: 0,
                 max_pushed: 0,
+                maybe,
+                unknown: RoaringBitmap::new(),
+                total_seen: 0,
             },
         );
     }
@@ -456,6 +582,9 @@ impl Checker {
     }
 
     fn expect_receipt(&self, reader: UserId, m: &MsgState) -> Expect {
+        if !m.in_audience(reader) && m.may_be_in_audience(reader) {
+            return Expect::Unknown;
+        }
         if !m.in_audience(reader) {
             return Expect::Err(ErrorCode::NotInAudience);
         }
@@ -558,7 +687,7 @@ impl Checker {
     /// Upper bound on what any observation may show for `m` right now.
     fn c2c_may_be_read(&self, m: &MsgState) -> bool {
         let Some(peer) = m.peer() else { return false };
-        if m.invoked.contains(peer.0) {
+        if m.invoked.contains(peer.0) || m.unknown.contains(peer.0) {
             return true;
         }
         let mark = self
@@ -566,8 +695,9 @@ impl Checker {
             .get(&(peer, m.sender))
             .copied()
             .unwrap_or_default();
-        // A mark covers the message only if it committed after the send did.
-        mark.in_flight > 0 || mark.last_acked_at.is_some_and(|a| a >= m.send_invoked)
+        // A mark covers the message only if it committed after the send did; a lost mark
+        // may commit at any time.
+        mark.in_flight > 0 || mark.lost || mark.last_acked_at.is_some_and(|a| a >= m.send_invoked)
     }
 
     /// Lower bound: must an observation that starts now show `m` as read?
@@ -617,11 +747,29 @@ impl Checker {
                 ..
             } => {
                 let aud = m.audience_len();
-                if u64::from(read_count) + u64::from(unread_count) != u64::from(aud) {
+                let total = u64::from(read_count) + u64::from(unread_count);
+                let maybe = m.maybe.len();
+                let ok = if m.total_seen > 0 {
+                    total == u64::from(m.total_seen)
+                } else {
+                    (u64::from(aud)..=u64::from(aud) + maybe).contains(&total)
+                };
+                if !ok {
+                    let bound = if m.total_seen > 0 {
+                        format!("read + unread = audience size {} seen before", m.total_seen)
+                    } else if maybe > 0 {
+                        format!(
+                            "read + unread = audience size, {aud} to {} (membership changed \
+                             while the send was in flight)",
+                            u64::from(aud) + maybe
+                        )
+                    } else {
+                        format!("read + unread = audience size {aud}")
+                    };
                     found.push((
                         Invariant::CountSum,
                         format!("{how} read_count={read_count} unread_count={unread_count}"),
-                        format!("read + unread = audience size {aud}"),
+                        bound,
                     ));
                 }
                 read_count
@@ -631,7 +779,16 @@ impl Checker {
         let quiet_pull = self.quiet && !push;
         if quiet_pull {
             let expected = match m.audience {
-                Audience::Group(..) => m.acked.len() as u32,
+                Audience::Group(..) => {
+                    // Lost receipts may or may not have been applied.
+                    let low = m.acked.len() as u32;
+                    let high = m.may_have_read().len() as u32;
+                    if (low..=high).contains(&count) {
+                        count
+                    } else {
+                        low
+                    }
+                }
                 Audience::Peer(_) => {
                     // Tight once quiet, except a mark that raced the send itself.
                     let must = self.c2c_must_be_read(m) as u32;
@@ -681,6 +838,17 @@ impl Checker {
                 format!("{how} read_count={count}"),
                 format!(">= {} seen earlier by the same observer", m.max_seen),
             ));
+        }
+        if let Some(m) = self.msgs.get_mut(&id)
+            && !m.maybe.is_empty()
+            && m.total_seen == 0
+            && let ReceiptEntry::Group {
+                read_count,
+                unread_count,
+                ..
+            } = *e
+        {
+            m.total_seen = read_count + unread_count;
         }
         if let Some(m) = self.msgs.get_mut(&id)
             && client == m.sender
@@ -810,14 +978,18 @@ impl Checker {
                         Some(m) => self.expect_receipt(client, m),
                     };
                     if batch_ok
-                        && matches!(expect, Expect::Ok)
                         && let Some(m) = self.msgs.get_mut(&id)
+                        && (matches!(expect, Expect::Ok) || m.may_be_in_audience(client))
                     {
                         m.invoked.insert(client.0);
                     }
                     per_msg.push((id, expect));
                 }
-                PendingOp::Receipts { batch_ok, per_msg }
+                PendingOp::Receipts {
+                    batch_ok,
+                    per_msg,
+                    invoked_at: t,
+                }
             }
             Request::GetReadReceipts { msg_ids } => PendingOp::Pull {
                 batch_ok: self.batch_ok(msg_ids),
@@ -907,6 +1079,11 @@ impl Checker {
                     Response::Error { code } => Err(*code),
                     _ => Err(ErrorCode::Internal),
                 };
+                // Membership or size may have changed while the send was in flight.
+                let expect = match key {
+                    ConvKey::Group(g) if self.group_unsettled(g, invoked_at) => Expect::Unknown,
+                    _ => expect,
+                };
                 self.check_expect(t, client, "send_message", None, &expect, &got);
                 if let Response::Sent {
                     msg_id,
@@ -914,19 +1091,40 @@ impl Checker {
                     timestamp_ms,
                 } = *resp
                 {
-                    self.sight_message(t, client, msg_id, key, client, seq, timestamp_ms, need);
+                    self.sight_message(
+                        t,
+                        client,
+                        msg_id,
+                        key,
+                        client,
+                        seq,
+                        timestamp_ms,
+                        need,
+                        Some(invoked_at),
+                    );
                     if let Some(m) = self.msgs.get_mut(&msg_id) {
                         m.send_acked = Some(t);
                         m.send_invoked = invoked_at;
                     }
                 }
             }
-            PendingOp::Receipts { batch_ok, per_msg } => match resp {
+            PendingOp::Receipts {
+                batch_ok,
+                per_msg,
+                invoked_at,
+            } => match resp {
                 Response::ReceiptsSent { results } => {
                     let ids = results.iter().map(|r| r.msg_id);
                     let same = ids.eq(per_msg.iter().map(|p| p.0));
                     self.batch_answer(t, client, "receipt batch", batch_ok, Ok(same));
                     for (r, (id, expect)) in results.iter().zip(per_msg.iter()) {
+                        // A reader who joined, left or re-joined while the receipt was in
+                        // flight may get either answer.
+                        let unsettled = self.msgs.get(id).is_some_and(|m| match m.audience {
+                            Audience::Group(g, _) => self.unsettled(g, client, invoked_at),
+                            Audience::Peer(_) => false,
+                        });
+                        let expect = if unsettled { &Expect::Unknown } else { expect };
                         self.on_receipt_result(t, client, r, *id, expect);
                     }
                 }
@@ -997,7 +1195,9 @@ impl Checker {
                     mark.last_acked_at = Some(t);
                     mark.acked_max_invoked =
                         Some(mark.acked_max_invoked.unwrap_or(0).max(invoked_at));
-                    if let Some(epoch) = self.online(peer) {
+                    if self.calm
+                        && let Some(epoch) = self.online(peer)
+                    {
                         self.add_due(
                             t + self.cfg.liveness_bound,
                             Due::C2cRead {
@@ -1034,7 +1234,24 @@ impl Checker {
             return;
         }
         self.check_expect(t, client, "read receipt", Some(id), expect, &r.result);
-        if r.result.is_ok() && matches!(expect, Expect::Ok) {
+        if let Some(m) = self.msgs.get_mut(&id) {
+            match r.result {
+                // Accepted: the reader is in the audience after all.
+                Ok(()) => m.settle_in(client),
+                Err(ErrorCode::NotInAudience) => {
+                    m.maybe.remove(client.0);
+                }
+                Err(_) => {}
+            }
+        }
+        let counts = match expect {
+            Expect::Ok => true,
+            // Accepted where the checker could not tell in advance: it counts if the
+            // reader is (now known to be) in the audience.
+            Expect::Unknown => self.msgs.get(&id).is_some_and(|m| m.in_audience(client)),
+            Expect::Err(_) => false,
+        };
+        if r.result.is_ok() && counts {
             let Some(m) = self.msgs.get_mut(&id) else {
                 return;
             };
@@ -1044,7 +1261,9 @@ impl Checker {
                     Audience::Peer(_) => 1,
                 };
                 let sender = m.sender;
-                if let Some(epoch) = self.online(sender) {
+                if self.calm
+                    && let Some(epoch) = self.online(sender)
+                {
                     self.add_due(
                         t + self.cfg.liveness_bound,
                         Due::Receipt {
@@ -1067,6 +1286,14 @@ impl Checker {
         members: &[UserId],
         is_finished: bool,
     ) {
+        // A listed member whose place in the snapshot was uncertain is in it.
+        if let Some(m) = self.msgs.get_mut(&id)
+            && !m.maybe.is_empty()
+        {
+            for &u in members {
+                m.settle_in(u);
+            }
+        }
         let Some(m) = self.msgs.get(&id) else { return };
         let Some(p) = self.paging.get_mut(&client) else {
             return;
@@ -1130,11 +1357,13 @@ impl Checker {
                 ));
             }
             if p.quiet {
+                // Readers whose receipt was lost may be on either list.
+                let seen = &p.seen - &m.unknown;
                 let exact = match filter {
-                    ReadFilter::Read => m.acked.clone(),
-                    ReadFilter::Unread => &audience - &m.acked,
+                    ReadFilter::Read => &m.acked - &m.unknown,
+                    ReadFilter::Unread => &(&audience - &m.acked) - &m.unknown,
                 };
-                if exact != p.seen {
+                if exact != seen {
                     found.push((
                         Invariant::QuietState,
                         format!("quiet {filter:?} list has {} members", p.seen.len()),
@@ -1177,9 +1406,11 @@ impl Checker {
                     *seq,
                     *timestamp_ms,
                     *need_read_receipt,
+                    None,
                 );
                 if let Some(m) = self.msgs.get_mut(msg_id) {
                     m.need = *need_read_receipt;
+                    m.settle_in(client);
                     if !m.in_audience(client) {
                         let observed = format!("new_message push of {msg_id} to {client}");
                         self.violate(
@@ -1220,8 +1451,49 @@ impl Checker {
         }
     }
 
+    /// An operation the client gave up on: it may have taken effect (or still may, if its
+    /// request is in flight), so whatever it could change becomes uncertain.
     fn on_lost(&mut self, _t: Micros, client: UserId, op: OpId) {
-        self.pending.remove(&(client, op));
+        let Some(pending) = self.pending.remove(&(client, op)) else {
+            return;
+        };
+        match pending {
+            PendingOp::Send {
+                key, invoked_at, ..
+            } => {
+                if let Some(v) = self.sends_in_flight.get_mut(&(client, key)) {
+                    if let Some(i) = v.iter().position(|&x| x == invoked_at) {
+                        v.swap_remove(i);
+                    }
+                    if v.is_empty() {
+                        self.sends_in_flight.remove(&(client, key));
+                    }
+                }
+                let e = self.lost_sends.entry((client, key)).or_insert(invoked_at);
+                *e = (*e).min(invoked_at);
+            }
+            PendingOp::Receipts {
+                batch_ok, per_msg, ..
+            } => {
+                if !batch_ok {
+                    return;
+                }
+                for (id, _) in per_msg {
+                    if let Some(m) = self.msgs.get_mut(&id)
+                        && m.invoked.contains(client.0)
+                        && !m.acked.contains(client.0)
+                    {
+                        m.unknown.insert(client.0);
+                    }
+                }
+            }
+            PendingOp::Mark { peer, .. } => {
+                let mark = self.marks.entry((client, peer)).or_default();
+                mark.in_flight = mark.in_flight.saturating_sub(1);
+                mark.lost = true;
+            }
+            PendingOp::Pull { .. } | PendingOp::Page { .. } | PendingOp::Other => {}
+        }
     }
 
     fn on_end(&mut self, t: Micros) {
@@ -1229,6 +1501,7 @@ impl Checker {
         let mut gaps: Vec<(ConvKey, u64, u64)> = self
             .seqs
             .iter()
+            .filter(|(k, _)| !self.lost_sends.keys().any(|(_, lk)| lk == *k))
             .filter_map(|(k, s)| {
                 let max = s.max().map_or(0, u64::from);
                 (s.len() != max).then_some((*k, s.len(), max))
@@ -1252,7 +1525,8 @@ impl Observer for Checker {
     fn observe(&mut self, ev: &Event<'_>) {
         self.expire(Some(ev.time()));
         match *ev {
-            Event::Admin { req, resp, .. } => self.on_admin(req, resp),
+            Event::Admin { t, req, resp, .. } => self.on_admin(t, req, resp),
+            Event::AdminInvoke { req, .. } => self.on_admin_invoke(req),
             Event::Connect { client, .. } => {
                 let e = self.conn.entry(client).or_insert((0, false));
                 e.0 += 1;

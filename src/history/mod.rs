@@ -23,6 +23,9 @@ pub enum Event<'a> {
         req: &'a AdminRequest,
         resp: &'a Response,
     },
+    /// An administrative request was sent (churn in live runs, where it takes time); its
+    /// `Admin` event follows when it completes.
+    AdminInvoke { t: Micros, req: &'a AdminRequest },
     /// `client` opened its connection and will receive pushes from now on.
     Connect { t: Micros, client: UserId },
     /// `client` closed its connection; it receives no pushes until it connects again.
@@ -71,6 +74,7 @@ impl Event<'_> {
     pub fn time(&self) -> Micros {
         match *self {
             Event::Admin { t, .. }
+            | Event::AdminInvoke { t, .. }
             | Event::Connect { t, .. }
             | Event::Disconnect { t, .. }
             | Event::Invoke { t, .. }

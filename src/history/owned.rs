@@ -12,6 +12,10 @@ pub enum OwnedEvent {
         req: AdminRequest,
         resp: Response,
     },
+    AdminInvoke {
+        t: Micros,
+        req: AdminRequest,
+    },
     Connect {
         t: Micros,
         client: UserId,
@@ -73,6 +77,7 @@ impl OwnedEvent {
                 req,
                 resp,
             },
+            OwnedEvent::AdminInvoke { t, req } => Event::AdminInvoke { t: *t, req },
             OwnedEvent::Lost { t, client, op } => Event::Lost {
                 t: *t,
                 client: *client,
@@ -171,6 +176,10 @@ impl From<&Event<'_>> for OwnedEvent {
                 t,
                 client,
                 push: push.clone(),
+            },
+            Event::AdminInvoke { t, req } => OwnedEvent::AdminInvoke {
+                t,
+                req: req.clone(),
             },
             Event::Lost { t, client, op } => OwnedEvent::Lost { t, client, op },
             Event::Fault { t, kind, client } => OwnedEvent::Fault { t, kind, client },

@@ -391,6 +391,10 @@ impl<O: Observer> Sim<'_, O> {
                             _ => None,
                         };
                         self.fault(kind, user);
+                        self.obs.observe(&Event::AdminInvoke {
+                            t: self.now,
+                            req: &req,
+                        });
                         let resp = target.admin(self.now, &req);
                         self.obs.observe(&Event::Admin {
                             t: self.now,

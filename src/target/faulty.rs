@@ -5,8 +5,11 @@
 use super::{ModelTarget, Target};
 use crate::model::Delivery;
 use crate::protocol::{
-    AdminRequest, Micros, Push, ReadFilter, ReceiptEntry, Request, Response, UserId,
+    AdminRequest, ErrorCode, Micros, MsgId, Push, ReadFilter, ReceiptEntry, Request, Response,
+    UserId,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
 
 /// The bugs that can be planted.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -19,14 +22,29 @@ pub enum Bug {
     CountsOneTooMany,
     /// The unread list forgets that the first reader has read.
     UnreadListsReader,
+    /// After a client reconnects, the server never again pushes it receipts (the new
+    /// connection is not subscribed): a lost notification after reconnect.
+    LostNotificationAfterReconnect,
+    /// A receipt from a current group member who joined after the send (not in the
+    /// audience snapshot) is accepted and counted.
+    LaterJoinerCounted,
+    /// A repeated receipt (a retry, a duplicate frame, a catch-up re-read) counts again.
+    DuplicateCountedTwice,
+    /// Receipts acknowledged in the seconds before a crash are not durable: after the
+    /// restart, counts go back down.
+    CountBackwardsAfterRestart,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 8] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
         Bug::UnreadListsReader,
+        Bug::LostNotificationAfterReconnect,
+        Bug::LaterJoinerCounted,
+        Bug::DuplicateCountedTwice,
+        Bug::CountBackwardsAfterRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +53,10 @@ impl Bug {
             Bug::PageSkipsEntry => "page-skips-entry",
             Bug::CountsOneTooMany => "counts-one-too-many",
             Bug::UnreadListsReader => "unread-lists-reader",
+            Bug::LostNotificationAfterReconnect => "lost-notification-after-reconnect",
+            Bug::LaterJoinerCounted => "later-joiner-counted",
+            Bug::DuplicateCountedTwice => "duplicate-counted-twice",
+            Bug::CountBackwardsAfterRestart => "count-backwards-after-restart",
         }
     }
 
@@ -47,11 +69,83 @@ impl Bug {
 pub struct FaultyTarget {
     inner: ModelTarget,
     bug: Bug,
+    /// Users that reconnected (LostNotificationAfterReconnect).
+    reconnected: FxHashSet<UserId>,
+    /// Receipts accepted so far, per (message, reader) (DuplicateCountedTwice).
+    accepted: FxHashSet<(MsgId, UserId)>,
+    /// Reads to add to (positive) or take from (negative) every count of a message.
+    skew: FxHashMap<MsgId, i64>,
+    /// Later joiners counted per message (LaterJoinerCounted).
+    joiners: FxHashSet<(MsgId, UserId)>,
+    /// New reads of the last seconds, by time (CountBackwardsAfterRestart).
+    recent: VecDeque<(Micros, MsgId)>,
 }
+
+/// How far back reads are lost by a crash (CountBackwardsAfterRestart).
+const NOT_DURABLE_FOR: Micros = 5_000_000;
 
 impl FaultyTarget {
     pub fn new(inner: ModelTarget, bug: Bug) -> FaultyTarget {
-        FaultyTarget { inner, bug }
+        FaultyTarget {
+            inner,
+            bug,
+            reconnected: FxHashSet::default(),
+            accepted: FxHashSet::default(),
+            skew: FxHashMap::default(),
+            joiners: FxHashSet::default(),
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// Applies the skew of `e`'s message to a group entry, keeping read + unread the same
+    /// unless `grow` (the count then exceeds the audience).
+    fn skewed(&self, e: &mut ReceiptEntry, grow: bool) {
+        if let ReceiptEntry::Group {
+            msg_id,
+            read_count,
+            unread_count,
+            ..
+        } = e
+            && let Some(&k) = self.skew.get(msg_id)
+        {
+            if k >= 0 {
+                let k = k as u32;
+                *read_count += k;
+                if !grow {
+                    *unread_count = unread_count.saturating_sub(k);
+                }
+            } else {
+                let k = (-k) as u32;
+                let k = k.min(*read_count);
+                *read_count -= k;
+                *unread_count += k;
+            }
+        }
+    }
+
+    /// A receipts push for `msg`'s sender with the current (skewed) count.
+    fn count_push(&mut self, now: Micros, msg: MsgId, out: &mut Vec<Delivery>) {
+        let Some(view) = self.inner.model.message(msg) else {
+            return;
+        };
+        let mut probe = Vec::new();
+        let r = self.inner.apply(
+            now,
+            view.sender,
+            &Request::GetReadReceipts {
+                msg_ids: vec![msg],
+            },
+            &mut probe,
+        );
+        if let Response::ReadReceipts { entries } = r
+            && let Some(Ok(mut e)) = entries.into_iter().next().map(|e| e.result)
+        {
+            self.skewed(&mut e, self.bug == Bug::LaterJoinerCounted);
+            out.push(Delivery {
+                to: view.sender,
+                push: Push::Receipts { entries: vec![e] },
+            });
+        }
     }
 }
 
@@ -72,8 +166,128 @@ impl Target for FaultyTarget {
         out: &mut Vec<Delivery>,
     ) -> Response {
         let first = out.len();
+        let before: Vec<u32> = match (self.bug, req) {
+            (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }) => msg_ids
+                .iter()
+                .map(|&m| self.inner.model.message(m).map_or(0, |v| v.read_count))
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut resp = self.inner.apply(now, user, req, out);
-        match (self.bug, req, &mut resp) {
+        self.plant(now, user, req, &mut resp, out, first, &before);
+        resp
+    }
+
+    fn on_connect(&mut self, now: Micros, user: UserId) {
+        self.reconnected.insert(user);
+        self.inner.on_connect(now, user);
+    }
+
+    fn restart(&mut self, now: Micros) {
+        if self.bug == Bug::CountBackwardsAfterRestart {
+            // Everything read in the seconds before the crash is forgotten.
+            while let Some(&(t, m)) = self.recent.front() {
+                self.recent.pop_front();
+                if t + NOT_DURABLE_FOR >= now {
+                    *self.skew.entry(m).or_insert(0) -= 1;
+                }
+            }
+        }
+        self.inner.restart(now);
+    }
+}
+
+impl FaultyTarget {
+    #[allow(clippy::too_many_arguments)]
+    fn plant(
+        &mut self,
+        now: Micros,
+        user: UserId,
+        req: &Request,
+        resp: &mut Response,
+        out: &mut Vec<Delivery>,
+        first: usize,
+        before: &[u32],
+    ) {
+        // Counts this bug skews, in pulls and in pushes alike.
+        if !self.skew.is_empty() {
+            let grow = self.bug == Bug::LaterJoinerCounted;
+            if let Response::ReadReceipts { entries } = resp {
+                for e in entries.iter_mut() {
+                    if let Ok(entry) = &mut e.result {
+                        self.skewed(entry, grow);
+                    }
+                }
+            }
+            for d in &mut out[first..] {
+                if let Push::Receipts { entries } = &mut d.push {
+                    for e in entries.iter_mut() {
+                        self.skewed(e, grow);
+                    }
+                }
+            }
+        }
+        match (self.bug, req, resp) {
+            (Bug::LostNotificationAfterReconnect, _, _) => {
+                let gone = &self.reconnected;
+                let mut i = first;
+                while i < out.len() {
+                    if matches!(out[i].push, Push::Receipts { .. }) && gone.contains(&out[i].to) {
+                        out.remove(i);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            (Bug::LaterJoinerCounted, Request::SendReadReceipts { .. }, Response::ReceiptsSent { results }) => {
+                let mut counted = Vec::new();
+                for r in results.iter_mut() {
+                    let Some(view) = self.inner.model.message(r.msg_id) else {
+                        continue;
+                    };
+                    if let (Err(ErrorCode::NotInAudience), crate::protocol::ConvKey::Group(g)) =
+                        (r.result, view.conv)
+                        && view.need_read_receipt
+                        && view.sender != user
+                        && self.inner.model.is_member(g, user)
+                    {
+                        r.result = Ok(());
+                        if self.joiners.insert((r.msg_id, user)) {
+                            *self.skew.entry(r.msg_id).or_insert(0) += 1;
+                            counted.push(r.msg_id);
+                        }
+                    }
+                }
+                for m in counted {
+                    self.count_push(now, m, out);
+                }
+            }
+            (Bug::DuplicateCountedTwice, Request::SendReadReceipts { .. }, Response::ReceiptsSent { results }) => {
+                let mut again = Vec::new();
+                for r in results.iter() {
+                    if r.result.is_ok() && !self.accepted.insert((r.msg_id, user)) {
+                        *self.skew.entry(r.msg_id).or_insert(0) += 1;
+                        again.push(r.msg_id);
+                    }
+                }
+                for m in again {
+                    self.count_push(now, m, out);
+                }
+            }
+            (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }, _) => {
+                for (&m, &b) in msg_ids.iter().zip(before) {
+                    if self.inner.model.message(m).is_some_and(|v| v.read_count > b) {
+                        self.recent.push_back((now, m));
+                    }
+                }
+                while self
+                    .recent
+                    .front()
+                    .is_some_and(|&(t, _)| t + NOT_DURABLE_FOR < now)
+                {
+                    self.recent.pop_front();
+                }
+            }
             (Bug::LostNotification, _, _) => {
                 let mut i = first;
                 while i < out.len() {
@@ -143,6 +357,5 @@ impl Target for FaultyTarget {
             }
             _ => {}
         }
-        resp
     }
 }
