@@ -378,6 +378,26 @@ fn run_live(
         s.bad_frames,
         s.disconnects
     ));
+    let faulty = scenario.faults.any();
+    if faulty {
+        terminal.push_str(&format!(
+            "faults   {} cuts, {} stalls, {} crashes, {} restarts, {} reconnects, {} ops lost \
+             ({} late responses ignored), {} churn admin ops, {}/{} clients connected at the end\n",
+            s.cuts,
+            s.stalls,
+            s.crashes,
+            s.restarts,
+            s.reconnects,
+            s.lost,
+            s.late_responses,
+            s.admin_ops,
+            s.connected_at_end,
+            s.online
+        ));
+    }
+    for n in &s.notes {
+        terminal.push_str(&format!("  note: {n}\n"));
+    }
     for p in &s.problems {
         terminal.push_str(&format!("  problem: {p}\n"));
     }
@@ -390,7 +410,7 @@ fn run_live(
         terminal,
         stats,
         violations_total: obs.checker.violations_total(),
-        incomplete: s.outstanding + s.not_sent + s.bad_frames + s.disconnects,
+        incomplete: s.incomplete(faulty),
     })
 }
 

@@ -131,3 +131,62 @@ impl Admin {
 fn code(e: &WireError) -> ErrorCode {
     ErrorCode::from_code(e.code).unwrap_or(ErrorCode::Internal)
 }
+
+/// Why one churn admin operation failed: `sent` says whether it may have reached the server
+/// (a refused connection did not; a reset after sending might have).
+#[derive(Debug)]
+pub struct AdminSendError {
+    pub sent: bool,
+    pub detail: String,
+}
+
+impl Admin {
+    /// Applies one admin operation through the batch endpoint.
+    pub async fn apply_one(&self, req: &AdminRequest) -> Result<Response, AdminSendError> {
+        let Some(op) = wire::admin_op(req) else {
+            return Err(AdminSendError {
+                sent: false,
+                detail: format!("{req:?} is read-only; churn sends only changes"),
+            });
+        };
+        let url = format!("{}/v1/admin/batch", self.base);
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&admin::Batch { ops: vec![op] })
+            .send()
+            .await
+            .map_err(|e| AdminSendError {
+                sent: !e.is_connect(),
+                detail: format!("POST {url}: {e}"),
+            })?;
+        let text = r.text().await.map_err(|e| AdminSendError {
+            sent: true,
+            detail: format!("POST {url}: reading the body: {e}"),
+        })?;
+        let results: Vec<admin::BatchResult> =
+            serde_json::from_str(&text).map_err(|e| AdminSendError {
+                sent: true,
+                detail: format!("POST {url}: answered {text}, not a list of results ({e})"),
+            })?;
+        match results.into_iter().next() {
+            Some(r) => Ok(match r.error {
+                None => Response::AdminDone,
+                Some(e) => Response::Error { code: code(&e) },
+            }),
+            None => Err(AdminSendError {
+                sent: true,
+                detail: format!("POST {url}: no result for one operation"),
+            }),
+        }
+    }
+
+    /// The same client pointed at another `http://HOST:PORT` (a restarted server).
+    pub fn with_base(&self, base: String) -> Admin {
+        Admin {
+            base,
+            ..self.clone()
+        }
+    }
+}

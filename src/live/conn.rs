@@ -25,15 +25,14 @@ const READ_BUFFER: usize = 8 * 1024;
 /// How long the server may take to accept a connection and send `hello`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens `ws_base/v1/ws` as the holder of `token` and waits for the `hello` push.
-pub async fn connect(ws_base: &str, token: &str, client: UserId) -> Result<Ws, LiveError> {
+/// Opens `url` (`ws://HOST:PORT/v1/ws`, with a query through the fault proxy) as the holder
+/// of `token` and waits for the `hello` push.
+pub async fn connect(url: &str, token: &str, client: UserId) -> Result<Ws, LiveError> {
     let fail = |detail: String| LiveError::Connect {
         client: client.0,
         detail,
     };
-    let mut req = format!("{ws_base}/v1/ws")
-        .into_client_request()
-        .map_err(|e| fail(e.to_string()))?;
+    let mut req = url.into_client_request().map_err(|e| fail(e.to_string()))?;
     let auth =
         HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| fail(e.to_string()))?;
     req.headers_mut().insert("authorization", auth);
@@ -77,8 +76,16 @@ pub struct Conn {
     pub writer: JoinHandle<()>,
 }
 
-/// Starts the reader and writer of `ws`; frames and the close go to `inbound`.
-pub fn spawn(ws: Ws, client: UserId, inbound: UnboundedSender<Inbound>) -> Conn {
+/// Starts the reader and writer of `ws` (connection number `conn` of `client`); frames and
+/// the close go to `inbound`. With `announce`, the reader first hands the scheduler the
+/// frame sender as [`Inbound::Connected`], so the connection is known before its frames.
+pub fn spawn(
+    ws: Ws,
+    client: UserId,
+    conn: u64,
+    inbound: UnboundedSender<Inbound>,
+    announce: bool,
+) -> Conn {
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = unbounded_channel::<ClientFrame>();
     let writer = tokio::spawn(async move {
@@ -93,13 +100,27 @@ pub fn spawn(ws: Ws, client: UserId, inbound: UnboundedSender<Inbound>) -> Conn 
         }
         let _ = sink.close().await;
     });
+    let announce = announce.then(|| tx.clone());
     let reader = tokio::spawn(async move {
+        if let Some(tx) = announce
+            && inbound
+                .send(Inbound::Connected { client, conn, tx })
+                .is_err()
+        {
+            return;
+        }
         let reason = loop {
             match stream.next().await {
                 Some(Ok(Message::Text(t))) => {
                     let frame = Incoming::parse(t.as_str());
                     let at = Instant::now();
-                    if inbound.send(Inbound::Frame { client, at, frame }).is_err() {
+                    let f = Inbound::Frame {
+                        client,
+                        conn,
+                        at,
+                        frame,
+                    };
+                    if inbound.send(f).is_err() {
                         return;
                     }
                 }
@@ -109,7 +130,11 @@ pub fn spawn(ws: Ws, client: UserId, inbound: UnboundedSender<Inbound>) -> Conn 
                 None => break "closed".to_string(),
             }
         };
-        let _ = inbound.send(Inbound::Closed { client, reason });
+        let _ = inbound.send(Inbound::Closed {
+            client,
+            conn,
+            reason,
+        });
     });
     Conn { tx, reader, writer }
 }

@@ -9,10 +9,14 @@
 
 mod admin;
 mod conn;
+pub mod faults;
+pub mod proxy;
 pub mod sched;
-mod server;
+pub mod server;
 
-pub use sched::{DriveConfig, DriveStats, Inbound, Incoming, Scheduler, TimerQueue};
+pub use sched::{
+    DriveConfig, DriveStats, FaultLinks, FaultSetup, Inbound, Incoming, Scheduler, TimerQueue,
+};
 pub use server::parse_ready;
 
 use crate::history::{Event, Observer};
@@ -24,8 +28,8 @@ use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Where a live run goes.
@@ -159,7 +163,7 @@ pub fn run_live(
             let s = server::ChildServer::start(&opts.log_dir.join("server.log"))?;
             let base = format!("ws://{}", s.addr);
             let token = s.admin_token.clone();
-            child = Some(s);
+            child = Some(Arc::new(Mutex::new(s)));
             (base, token)
         }
         LiveTarget::Url(u) => {
@@ -182,12 +186,16 @@ pub fn run_live(
         violations: violations.clone(),
     });
     let result = rt.block_on(drive(
-        workload,
-        online,
-        scenario.duration.micros,
-        &ws_base,
-        http_base,
-        admin_token,
+        Setup {
+            scenario,
+            seed,
+            workload,
+            online,
+            ws_base: &ws_base,
+            http_base,
+            admin_token,
+            child: child.clone(),
+        },
         opts,
         violations,
         &mut pipe,
@@ -195,8 +203,8 @@ pub fn run_live(
     // The scheduler's sockets are closed by now; give the runtime a moment to finish.
     rt.shutdown_timeout(Duration::from_secs(2));
     let observers = pipe.finish().inner;
-    if let Some(mut s) = child {
-        s.stop();
+    if let Some(s) = child {
+        s.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
     let (stats, peak_clients, setup_seconds) = result?;
     Ok(LiveOutcome {
@@ -208,19 +216,36 @@ pub fn run_live(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn drive<O: Observer>(
+/// What `drive` works on.
+struct Setup<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
     workload: Workload,
     online: Vec<UserId>,
-    duration: u64,
-    ws_base: &str,
+    ws_base: &'a str,
     http_base: String,
     admin_token: String,
+    child: Option<Arc<Mutex<server::ChildServer>>>,
+}
+
+async fn drive<O: Observer>(
+    setup: Setup<'_>,
     opts: &LiveOptions,
     violations: Arc<AtomicU64>,
     obs: &mut O,
 ) -> Result<(DriveStats, u64, f64), LiveError> {
-    let setup = Instant::now();
+    let Setup {
+        scenario,
+        seed,
+        workload,
+        online,
+        ws_base,
+        http_base,
+        admin_token,
+        child,
+    } = setup;
+    let duration = scenario.duration.micros;
+    let started = Instant::now();
     let admin = admin::Admin::new(http_base, admin_token)?;
     admin.wait_healthy(Duration::from_secs(30)).await?;
     let reqs = workload.plan().provisioning();
@@ -246,35 +271,84 @@ async fn drive<O: Observer>(
             resp,
         });
     }
+    // With faults, clients go through the loopback fault proxy, which can delay, stall and
+    // cut each one's connection; the admin API goes to the server directly.
+    // The workload drew the fault plan (after swarm) for exactly these online users.
+    let plan = workload.fault_plan().clone();
+    let faulty = plan.active || scenario.churn.per_minute > 0.0;
+    let proxy = if faulty {
+        let up = faults::upstream_of(ws_base).await?;
+        Some(Arc::new(proxy::Proxy::start(up, seed).await?))
+    } else {
+        None
+    };
+    let url = |u: UserId| match &proxy {
+        Some(p) => format!("ws://{}{}", p.addr, proxy::client_path(u)),
+        None => format!("{ws_base}/v1/ws"),
+    };
     // Tokens outlive the run comfortably.
     let ttl = duration / 1_000_000 + 3600;
-    let conns: Vec<Result<(UserId, conn::Ws), LiveError>> = futures_util::stream::iter(online)
-        .map(|u| {
-            let admin = admin.clone();
-            async move {
-                let token = admin.token(wire::user_str(u), ttl).await?;
-                let ws = conn::connect(ws_base, &token, u).await?;
-                Ok((u, ws))
-            }
-        })
-        .buffered(opts.connect_parallelism.max(1))
-        .collect()
-        .await;
+    let conns: Vec<Result<(UserId, String, conn::Ws), LiveError>> =
+        futures_util::stream::iter(online)
+            .map(|u| {
+                let admin = admin.clone();
+                let url = url(u);
+                async move {
+                    let token = admin.token(wire::user_str(u), ttl).await?;
+                    let ws = conn::connect(&url, &token, u).await?;
+                    Ok((u, token, ws))
+                }
+            })
+            .buffered(opts.connect_parallelism.max(1))
+            .collect()
+            .await;
     let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Inbound>();
     let users = workload.plan().users as usize;
     let mut senders = vec![None; users];
+    let mut tokens = vec![None; users];
     let mut tasks = Vec::new();
     let mut peak = 0u64;
     for c in conns {
-        let (u, ws) = c?;
-        let conn = conn::spawn(ws, u, in_tx.clone());
+        let (u, token, ws) = c?;
+        let conn = conn::spawn(ws, u, 0, in_tx.clone(), false);
         senders[u.0 as usize] = Some(conn.tx);
+        tokens[u.0 as usize] = Some(token);
         tasks.push((conn.reader, conn.writer));
         peak += 1;
         obs.observe(&Event::Connect { t: 0, client: u });
     }
+    let fault_setup = proxy.map(|proxy| {
+        let f = &plan.faults;
+        if f.drop > 0.0 || f.duplicate > 0.0 || f.reorder > 0.0 {
+            eprintln!(
+                "live: faults drop/duplicate/reorder are ignored (simulator only: a TCP stream \
+                 cannot lose, repeat or reorder a frame without breaking)"
+            );
+        }
+        if child.is_none() && f.crashes > 0 {
+            eprintln!(
+                "live: crashes are skipped: --target {ws_base} is not a server this run started"
+            );
+        }
+        FaultSetup {
+            links: Box::new(faults::LiveLinks {
+                inbound: in_tx.clone(),
+                proxy,
+                tokens: Arc::new(tokens),
+                server: child,
+                admin: Arc::new(Mutex::new(admin.clone())),
+                delay: Some(proxy::DelayFault {
+                    p: f.delay,
+                    dist: f.extra_delay.clone(),
+                }),
+            }),
+            schedule: plan.schedule.clone(),
+            until: plan.until,
+            request_timeout: Duration::from_micros(f.request_timeout.micros),
+        }
+    });
     drop(in_tx);
-    let setup_seconds = setup.elapsed().as_secs_f64();
+    let setup_seconds = started.elapsed().as_secs_f64();
     if opts.progress {
         eprintln!(
             "live: {} admin operations, {peak} clients connected in {setup_seconds:.1}s",
@@ -287,9 +361,11 @@ async fn drive<O: Observer>(
         violations: Some(violations),
         ..DriveConfig::default()
     };
-    let stats = Scheduler::new(workload, senders, obs, Instant::now(), cfg)
-        .drive(&mut in_rx)
-        .await;
+    let mut sched = Scheduler::new(workload, senders, obs, Instant::now(), cfg);
+    if let Some(f) = fault_setup {
+        sched = sched.with_faults(f);
+    }
+    let stats = sched.drive(&mut in_rx).await;
     // The scheduler dropped the senders: writers close their sockets.
     let close = async {
         for (_, w) in &mut tasks {

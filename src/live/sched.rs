@@ -6,13 +6,14 @@
 //! still in flight; `Event::Invoke` carries the intended time (latency counts from it) and
 //! the actual send time (the harness's own lateness).
 
-use crate::history::{Event, Observer, OpId, OwnedEvent};
-use crate::protocol::{Micros, Request, Response, UserId};
+use crate::faults::{Scheduled, ScheduledFault};
+use crate::history::{Event, FaultKind, Observer, OpId, OwnedEvent};
+use crate::protocol::{AdminRequest, Micros, Request, Response, UserId};
 use crate::wire::{ClientFrame, Ids, PushFrame, ResponseFrame};
 use crate::workload::{Action, Tag, Timer, Workload};
-use rustc_hash::FxHashMap;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
@@ -50,17 +51,75 @@ fn truncate(s: &str, n: usize) -> &str {
     }
 }
 
-/// What a connection's reader task hands the scheduler.
+/// What a connection's reader task (or a fault task) hands the scheduler. `conn` numbers the
+/// client's connections (0 = the first): anything from a connection the scheduler already
+/// gave up on is stale and ignored.
 #[derive(Debug)]
 pub enum Inbound {
     Frame {
         client: UserId,
+        conn: u64,
         /// When the reader got it off the socket.
         at: Instant,
         frame: Incoming,
     },
     /// The connection ended (server closed it, or a read failed).
-    Closed { client: UserId, reason: String },
+    Closed {
+        client: UserId,
+        conn: u64,
+        reason: String,
+    },
+    /// A new connection of `client` is open (after [`FaultLinks::reconnect`]).
+    Connected {
+        client: UserId,
+        conn: u64,
+        tx: UnboundedSender<ClientFrame>,
+    },
+    /// Reconnecting `client` failed for good (bounded attempts).
+    ReconnectFailed {
+        client: UserId,
+        conn: u64,
+        detail: String,
+    },
+    /// The crashed server is up again (Ok) or could not be restarted (Err: why).
+    ServerUp(Result<(), String>),
+    /// A churn admin operation invoked at `invoked` was answered (Err: it could not be sent).
+    AdminDone {
+        invoked: Micros,
+        at: Instant,
+        req: AdminRequest,
+        resp: Result<Response, String>,
+    },
+}
+
+/// What the scheduler needs from the outside world to inject faults and reconnect. Results
+/// come back on the inbound channel ([`Inbound::Connected`], [`Inbound::ServerUp`], ...),
+/// so the scheduler never blocks on them.
+pub trait FaultLinks: Send {
+    /// Opens connection number `conn` of `client` (retrying with backoff, bounded).
+    fn reconnect(&self, client: UserId, conn: u64);
+    /// Cuts the client's connection; false if it has none to cut.
+    fn cut(&self, client: UserId) -> bool;
+    /// Stalls the client's connection; false if it has none.
+    fn stall(&self, client: UserId, length: Duration) -> bool;
+    /// Turns the extra delay of the fault phase on or off.
+    fn delay(&self, on: bool);
+    /// Kills the server and restarts it after `downtime`; false if this target cannot be
+    /// crashed (someone else's server).
+    fn crash(&self, downtime: Duration) -> bool;
+    /// Applies a churn admin operation invoked at `invoked`.
+    fn admin(&self, req: AdminRequest, invoked: Micros);
+}
+
+/// The fault side of a live run: the schedule, the links that carry it out, and the
+/// timeout after which an unanswered request is lost.
+pub struct FaultSetup {
+    pub links: Box<dyn FaultLinks>,
+    /// Sorted by time.
+    pub schedule: Vec<Scheduled>,
+    /// End of the fault phase: `Calm` is emitted once it has passed and every client is back.
+    pub until: Micros,
+    pub request_timeout: Duration,
 }
 
 /// Timers in (intended time, insertion sequence) order.
@@ -163,8 +222,31 @@ pub struct DriveStats {
     pub bad_frames: u64,
     /// A few examples of what went wrong, for the terminal.
     pub problems: Vec<String>,
-    /// Connections the server closed during the run.
+    /// Connections closed during the run that no injected fault explains.
     pub disconnects: u64,
+    /// Operations given up on (request timeout, or the connection closed first).
+    pub lost: u64,
+    /// Responses that arrived after their operation was given up on (ignored).
+    pub late_responses: u64,
+    /// Frames from a connection the scheduler had already given up on (ignored).
+    pub stale_frames: u64,
+    /// Injected faults carried out: cuts, stalls, crashes; and restarts and reconnects.
+    pub cuts: u64,
+    pub stalls: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub reconnects: u64,
+    /// Clients that could not reconnect, and server restarts that failed.
+    pub reconnect_failures: u64,
+    pub restart_failures: u64,
+    /// Churn admin operations applied, and those that could not be sent.
+    pub admin_ops: u64,
+    pub admin_failures: u64,
+    /// Online clients, and those connected when the run ended.
+    pub online: u64,
+    pub connected_at_end: u64,
+    /// What the run did about faults, once each (e.g. faults a TCP stream cannot carry).
+    pub notes: Vec<String>,
     /// Time of the last event (End).
     pub end: Micros,
 }
@@ -178,6 +260,21 @@ impl DriveStats {
         }
     }
 
+    /// Problems that make a live run incomplete. With faults configured, disconnects and
+    /// lost operations are expected (the workload recovers from them); without, a dropped
+    /// connection means the run did not do what it was asked.
+    pub fn incomplete(&self, faults: bool) -> u64 {
+        let unexpected = if faults { 0 } else { self.disconnects };
+        self.outstanding
+            + self.not_sent
+            + self.bad_frames
+            + unexpected
+            + self.reconnect_failures
+            + self.restart_failures
+            + self.admin_failures
+            + self.online.saturating_sub(self.connected_at_end)
+    }
+
     fn problem(&mut self, p: String) {
         if self.problems.len() < 10 {
             self.problems.push(p);
@@ -189,6 +286,46 @@ struct InFlight {
     client: UserId,
     tag: Tag,
     req: Request,
+}
+
+/// Where a client's connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Never connects (offline user).
+    Never,
+    Up,
+    /// Cut on purpose; reconnects at the time in `Scheduler::offline`.
+    Offline,
+    /// A reconnect is under way.
+    Reconnecting,
+    /// Reconnecting failed for good.
+    Dead,
+}
+
+/// The fault state of a run with [`FaultSetup`].
+struct FaultState {
+    links: Box<dyn FaultLinks>,
+    schedule: VecDeque<Scheduled>,
+    until: Micros,
+    calm: bool,
+    timeout: Micros,
+    /// (deadline, op): deadlines are invoke time + a constant, so the queue stays sorted.
+    deadlines: VecDeque<(Micros, OpId)>,
+    /// Operations given up on, so their late responses are recognised.
+    lost: FxHashSet<OpId>,
+    /// (reconnect time, client) of clients cut on purpose.
+    offline: BinaryHeap<Reverse<(Micros, u32)>>,
+    /// Crashed and not yet restarted.
+    server_down: bool,
+    /// Closes are expected (a crash is in progress) until the restart.
+    crash_closes: bool,
+    /// Per client, the connection number it had when the server last crashed: its close
+    /// is expected even when it arrives after the restart (e.g. held by a stall).
+    crashed_conn: Vec<u64>,
+    admin_pending: u64,
+    /// Operations lost at once because their client was disconnected, for `on_lost` on the
+    /// next turn of the loop (not recursively, so a retry cannot loop within one call).
+    deferred: Vec<(Micros, UserId, Tag, Request)>,
 }
 
 /// The scheduler's state: everything the single driving task owns.
@@ -208,6 +345,11 @@ pub struct Scheduler<'o, O: Observer> {
     actions: Vec<Action>,
     cfg: DriveConfig,
     stats: DriveStats,
+    /// Per client: its connection's state and number.
+    link: Vec<Link>,
+    conn_no: Vec<u64>,
+    next_conn: u64,
+    faults: Option<FaultState>,
 }
 
 impl<'o, O: Observer> Scheduler<'o, O> {
@@ -219,7 +361,19 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         epoch: Instant,
         cfg: DriveConfig,
     ) -> Self {
+        let link: Vec<Link> = conns
+            .iter()
+            .map(|c| if c.is_some() { Link::Up } else { Link::Never })
+            .collect();
+        let stats = DriveStats {
+            online: link.iter().filter(|l| **l == Link::Up).count() as u64,
+            ..DriveStats::default()
+        };
         Scheduler {
+            conn_no: vec![0; conns.len()],
+            link,
+            next_conn: 1,
+            faults: None,
             epoch,
             workload,
             timers: TimerQueue::default(),
@@ -232,8 +386,30 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             last_activity: Instant::now(),
             actions: Vec::new(),
             cfg,
-            stats: DriveStats::default(),
+            stats,
         }
+    }
+
+    /// Injects `setup`'s faults during the traffic phase, and reconnects clients whose
+    /// connection drops.
+    pub fn with_faults(mut self, setup: FaultSetup) -> Self {
+        setup.links.delay(true);
+        self.faults = Some(FaultState {
+            links: setup.links,
+            schedule: setup.schedule.into(),
+            until: setup.until,
+            calm: false,
+            timeout: setup.request_timeout.as_micros() as Micros,
+            deadlines: VecDeque::new(),
+            lost: FxHashSet::default(),
+            offline: BinaryHeap::new(),
+            server_down: false,
+            crash_closes: false,
+            crashed_conn: vec![u64::MAX; self.conns.len()],
+            admin_pending: 0,
+            deferred: Vec::new(),
+        });
+        self
     }
 
     fn micros(&self, at: Instant) -> Micros {
@@ -262,6 +438,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         let t = self.now();
         self.obs.observe(&Event::End { t });
         self.stats.end = t;
+        self.stats.connected_at_end = self.link.iter().filter(|l| **l == Link::Up).count() as u64;
         self.stats
     }
 
@@ -286,6 +463,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                 self.apply(&mut actions, at);
             }
             self.actions = actions;
+            self.fault_turn(now);
             // Then what has arrived, bounded so timers are not starved.
             for _ in 0..1024 {
                 match rx.try_recv() {
@@ -316,7 +494,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             }
             if self.timers.is_empty() {
                 let idle = now_i.duration_since(self.last_activity);
-                if self.ops.is_empty() && idle >= self.cfg.settle {
+                if self.ops.is_empty() && idle >= self.cfg.settle && self.faults_settled() {
                     break;
                 }
                 if idle >= self.cfg.drain_timeout || (!inbound_open && !self.ops.is_empty()) {
@@ -330,6 +508,9 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                 wake = wake.min(next_progress);
             }
             if let Some(at) = self.timers.peek_at() {
+                wake = wake.min(self.epoch + Duration::from_micros(at));
+            }
+            if let Some(at) = self.next_fault_time() {
                 wake = wake.min(self.epoch + Duration::from_micros(at));
             }
             if wake <= Instant::now() {
@@ -371,48 +552,303 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         for a in actions.drain(..) {
             match a {
                 Action::Timer { at, timer } => self.timers.push(at, timer),
-                Action::Invoke { client, req, tag } => {
-                    let op = self.next_op;
-                    self.next_op += 1;
-                    let frame = self.ids.request(op, &req);
-                    let Some(tx) = self.conns.get(client.0 as usize).and_then(|c| c.clone()) else {
-                        self.stats.not_sent += 1;
-                        continue;
-                    };
-                    let t = self.now().max(intended);
-                    self.last_t = t;
-                    self.obs.observe(&Event::Invoke {
-                        t,
-                        intended,
-                        client,
-                        op,
-                        req: &req,
-                    });
-                    if tx.send(frame).is_err() {
-                        // The writer is gone: the op is invoked but can never be answered.
-                        self.stats.outstanding += 1;
-                        continue;
-                    }
-                    self.stats.invoked += 1;
-                    self.last_activity = Instant::now();
-                    self.ops.insert(op, InFlight { client, tag, req });
-                }
+                Action::Invoke { client, req, tag } => self.invoke(client, req, tag, intended),
                 Action::Fault { kind, client } => {
-                    let t = self.now();
-                    self.obs.observe(&Event::Fault { t, kind, client });
+                    self.fault(kind, client);
                 }
-                Action::Admin { .. } => {
-                    // Churn over the admin API is not wired into the live driver yet.
-                    self.stats.not_sent += 1;
-                }
+                Action::Admin { req, kind } => self.churn(req, kind),
             }
         }
+    }
+
+    fn invoke(&mut self, client: UserId, req: Request, tag: Tag, intended: Micros) {
+        let tx = self.conns.get(client.0 as usize).and_then(|c| c.clone());
+        if tx.is_none() && self.faults.is_none() {
+            self.stats.not_sent += 1;
+            return;
+        }
+        let op = self.next_op;
+        self.next_op += 1;
+        let t = self.now().max(intended);
+        self.last_t = t;
+        self.obs.observe(&Event::Invoke {
+            t,
+            intended,
+            client,
+            op,
+            req: &req,
+        });
+        let sent = tx.is_some_and(|tx| tx.send(self.ids.request(op, &req)).is_ok());
+        if let Some(f) = &mut self.faults
+            && !sent
+        {
+            // A disconnected client cannot send: the operation is lost at once, and the
+            // workload hears of it on the next turn.
+            self.obs.observe(&Event::Lost { t, client, op });
+            self.stats.lost += 1;
+            f.deferred.push((t, client, tag, req));
+            return;
+        }
+        if !sent {
+            // The writer is gone: the op is invoked but can never be answered.
+            self.stats.outstanding += 1;
+            return;
+        }
+        self.stats.invoked += 1;
+        self.last_activity = Instant::now();
+        if let Some(f) = &mut self.faults {
+            f.deadlines.push_back((t + f.timeout, op));
+        }
+        self.ops.insert(op, InFlight { client, tag, req });
+    }
+
+    /// A churn change from the workload: applied through the admin API (the result comes
+    /// back as [`Inbound::AdminDone`]); the fault timeline names the user at once.
+    fn churn(&mut self, req: AdminRequest, kind: FaultKind) {
+        let user = match &req {
+            AdminRequest::AddMember { user, .. } | AdminRequest::RemoveMember { user, .. } => {
+                Some(*user)
+            }
+            _ => None,
+        };
+        let Some(f) = &mut self.faults else {
+            self.stats.not_sent += 1;
+            self.stats
+                .problem("a churn admin operation without the live fault links".into());
+            return;
+        };
+        f.admin_pending += 1;
+        let t = self.now();
+        self.obs.observe(&Event::Fault {
+            t,
+            kind,
+            client: user,
+        });
+        if let Some(f) = &self.faults {
+            f.links.admin(req, t);
+        }
+        self.last_activity = Instant::now();
+    }
+
+    /// Gives up on in-flight `op` at `t` (timeout or closed connection).
+    fn lose(&mut self, op: OpId, t: Micros) {
+        let Some(InFlight { client, tag, req }) = self.ops.remove(&op) else {
+            return;
+        };
+        self.obs.observe(&Event::Lost { t, client, op });
+        self.stats.lost += 1;
+        if let Some(f) = &mut self.faults {
+            f.lost.insert(op);
+        }
+        self.hook_on_lost(t, client, tag, &req);
+    }
+
+    /// `Workload::on_lost`: the workload may retry.
+    fn hook_on_lost(&mut self, t: Micros, client: UserId, tag: Tag, req: &Request) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.workload.on_lost(t, client, tag, req, &mut actions);
+        self.apply(&mut actions, t);
+        self.actions = actions;
+    }
+
+    /// `Workload::on_disconnect`.
+    fn hook_on_disconnect(&mut self, t: Micros, client: UserId) {
+        self.workload.on_disconnect(t, client);
+    }
+
+    /// `Workload::on_reconnect`: the workload pulls to catch up.
+    fn hook_on_reconnect(&mut self, t: Micros, client: UserId) {
+        let mut actions = std::mem::take(&mut self.actions);
+        self.workload.on_reconnect(t, client, &mut actions);
+        self.apply(&mut actions, t);
+        self.actions = actions;
+    }
+
+    /// Whether the fault side lets the phase end: the fault phase is over (Calm emitted),
+    /// the server is up, no client is waiting to reconnect, no churn operation is pending.
+    fn faults_settled(&self) -> bool {
+        let Some(f) = &self.faults else { return true };
+        f.calm
+            && !f.server_down
+            && f.admin_pending == 0
+            && !self
+                .link
+                .iter()
+                .any(|l| matches!(l, Link::Offline | Link::Reconnecting))
+    }
+
+    /// The next time the fault side must act (fault, timeout, reconnect, end of the phase).
+    fn next_fault_time(&self) -> Option<Micros> {
+        let f = self.faults.as_ref()?;
+        [
+            f.schedule.front().map(|x| x.at),
+            f.deadlines.front().map(|d| d.0),
+            f.offline.peek().map(|r| r.0.0),
+            (!f.calm).then_some(f.until),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Carries out what is due on the fault side at `now`.
+    fn fault_turn(&mut self, now: Micros) {
+        let Some(f) = &mut self.faults else { return };
+        for (t, client, tag, req) in std::mem::take(&mut f.deferred) {
+            self.hook_on_lost(t, client, tag, &req);
+        }
+        while let Some(f) = &mut self.faults
+            && let Some(&(deadline, op)) = f.deadlines.front()
+            && deadline <= now
+        {
+            f.deadlines.pop_front();
+            if self.ops.contains_key(&op) {
+                let t = self.now();
+                self.lose(op, t);
+            }
+        }
+        while let Some(f) = &mut self.faults
+            && f.schedule.front().is_some_and(|x| x.at <= now)
+        {
+            let Some(fault) = f.schedule.pop_front() else {
+                break;
+            };
+            self.inject(fault.what);
+        }
+        while let Some(f) = &mut self.faults
+            && let Some(&Reverse((at, u))) = f.offline.peek()
+            && (at <= now || f.calm || now >= f.until)
+        {
+            f.offline.pop();
+            if self.link[u as usize] == Link::Offline {
+                self.reconnect(UserId(u));
+            }
+        }
+        let Some(f) = &mut self.faults else { return };
+        if !f.calm && now >= f.until {
+            // The fault phase is over: no more faults, no extra delay, cut clients come back
+            // now; Calm once the server is up and every client is connected again.
+            f.schedule.clear();
+            f.links.delay(false);
+            if !self.faults_ready_for_calm() {
+                return;
+            }
+            let t = self.now();
+            if let Some(f) = &mut self.faults {
+                f.calm = true;
+            }
+            self.obs.observe(&Event::Calm { t });
+        }
+    }
+
+    fn faults_ready_for_calm(&self) -> bool {
+        let Some(f) = &self.faults else { return true };
+        !f.server_down
+            && f.offline.is_empty()
+            && !self
+                .link
+                .iter()
+                .any(|l| matches!(l, Link::Offline | Link::Reconnecting))
+    }
+
+    fn fault(&mut self, kind: FaultKind, client: Option<UserId>) -> Micros {
+        let t = self.now();
+        self.obs.observe(&Event::Fault { t, kind, client });
+        t
+    }
+
+    fn inject(&mut self, what: ScheduledFault) {
+        let Some(f) = &mut self.faults else { return };
+        match what {
+            ScheduledFault::Disconnect { client, offline } => {
+                if self.link.get(client.0 as usize) != Some(&Link::Up) || !f.links.cut(client) {
+                    return;
+                }
+                self.stats.cuts += 1;
+                let t = self.fault(FaultKind::Disconnect, Some(client));
+                self.disconnect(client, t);
+                self.link[client.0 as usize] = Link::Offline;
+                if let Some(f) = &mut self.faults {
+                    f.offline.push(Reverse((t + offline, client.0)));
+                }
+            }
+            ScheduledFault::Stall { client, length } => {
+                let up = self.link.get(client.0 as usize) == Some(&Link::Up);
+                if up && f.links.stall(client, Duration::from_micros(length)) {
+                    self.stats.stalls += 1;
+                    self.fault(FaultKind::Stall, Some(client));
+                }
+            }
+            ScheduledFault::Crash { downtime } => {
+                if f.server_down {
+                    return;
+                }
+                if !f.links.crash(Duration::from_micros(downtime)) {
+                    self.note("crashes skipped: the target is not a server this run started");
+                    return;
+                }
+                f.server_down = true;
+                f.crash_closes = true;
+                f.crashed_conn.clone_from(&self.conn_no);
+                self.stats.crashes += 1;
+                self.fault(FaultKind::Crash, None);
+            }
+        }
+    }
+
+    fn note(&mut self, n: &str) {
+        if !self.stats.notes.iter().any(|x| x == n) {
+            self.stats.notes.push(n.to_string());
+        }
+    }
+
+    /// `client`'s connection is gone at `t`: history says so, its in-flight operations are
+    /// lost, the workload hears of it, and anything still arriving from it is stale.
+    fn disconnect(&mut self, client: UserId, t: Micros) {
+        let c = client.0 as usize;
+        self.conns[c] = None;
+        self.conn_no[c] = u64::MAX;
+        self.obs.observe(&Event::Disconnect { t, client });
+        let mut lost: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, f)| f.client == client)
+            .map(|(op, _)| *op)
+            .collect();
+        lost.sort_unstable();
+        for op in lost {
+            self.lose(op, t);
+        }
+        self.hook_on_disconnect(t, client);
+    }
+
+    fn reconnect(&mut self, client: UserId) {
+        let Some(f) = &self.faults else { return };
+        let n = self.next_conn;
+        self.next_conn += 1;
+        self.conn_no[client.0 as usize] = n;
+        self.link[client.0 as usize] = Link::Reconnecting;
+        f.links.reconnect(client, n);
+    }
+
+    /// Whether `conn` is `client`'s current connection (frames from older ones are stale).
+    fn current(&self, client: UserId, conn: u64) -> bool {
+        self.conn_no.get(client.0 as usize) == Some(&conn)
     }
 
     fn handle(&mut self, m: Inbound) {
         self.last_activity = Instant::now();
         match m {
-            Inbound::Frame { client, at, frame } => {
+            Inbound::Frame {
+                client,
+                conn,
+                at,
+                frame,
+            } => {
+                if !self.current(client, conn) {
+                    self.stats.stale_frames += 1;
+                    return;
+                }
                 let t = self.micros(at).max(self.last_t);
                 self.last_t = t;
                 match frame {
@@ -425,32 +861,132 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                     }
                 }
             }
-            Inbound::Closed { client, reason } => {
-                self.stats.disconnects += 1;
-                self.stats.problem(format!(
-                    "client u{}: connection closed during the run: {reason}",
-                    client.0
-                ));
-                if let Some(c) = self.conns.get_mut(client.0 as usize) {
-                    *c = None;
+            Inbound::Closed {
+                client,
+                conn,
+                reason,
+            } => {
+                if !self.current(client, conn) {
+                    return;
                 }
-                let lost: Vec<OpId> = self
-                    .ops
-                    .iter()
-                    .filter(|(_, f)| f.client == client)
-                    .map(|(op, _)| *op)
-                    .collect();
-                self.stats.outstanding += lost.len() as u64;
-                for op in lost {
-                    self.ops.remove(&op);
+                let expected = self.faults.as_ref().is_some_and(|f| {
+                    f.crash_closes || f.crashed_conn.get(client.0 as usize) == Some(&conn)
+                });
+                if !expected {
+                    self.stats.disconnects += 1;
+                    self.stats.problem(format!(
+                        "client u{}: connection closed during the run: {reason}",
+                        client.0
+                    ));
+                }
+                if self.faults.is_none() {
+                    // No faults: nothing reconnects; the run reports the loss.
+                    if let Some(c) = self.conns.get_mut(client.0 as usize) {
+                        *c = None;
+                    }
+                    let lost: Vec<OpId> = self
+                        .ops
+                        .iter()
+                        .filter(|(_, f)| f.client == client)
+                        .map(|(op, _)| *op)
+                        .collect();
+                    self.stats.outstanding += lost.len() as u64;
+                    for op in lost {
+                        self.ops.remove(&op);
+                    }
+                    let t = self.now();
+                    self.obs.observe(&Event::Disconnect { t, client });
+                    return;
                 }
                 let t = self.now();
-                self.obs.observe(&Event::Disconnect { t, client });
+                self.disconnect(client, t);
+                self.reconnect(client);
+            }
+            Inbound::Connected { client, conn, tx } => {
+                let c = client.0 as usize;
+                if !self.current(client, conn) || self.link[c] != Link::Reconnecting {
+                    // A connection nobody waits for any more: dropping `tx` closes it.
+                    return;
+                }
+                self.conns[c] = Some(tx);
+                self.link[c] = Link::Up;
+                self.stats.reconnects += 1;
+                let t = self.now();
+                self.obs.observe(&Event::Connect { t, client });
+                self.fault(FaultKind::Reconnect, Some(client));
+                self.hook_on_reconnect(t, client);
+            }
+            Inbound::ReconnectFailed {
+                client,
+                conn,
+                detail,
+            } => {
+                if !self.current(client, conn) {
+                    return;
+                }
+                self.link[client.0 as usize] = Link::Dead;
+                self.stats.reconnect_failures += 1;
+                self.stats.problem(format!(
+                    "client u{}: could not reconnect: {detail}",
+                    client.0
+                ));
+            }
+            Inbound::ServerUp(r) => {
+                if let Some(f) = &mut self.faults {
+                    f.server_down = false;
+                    f.crash_closes = false;
+                }
+                match r {
+                    Ok(()) => {
+                        self.stats.restarts += 1;
+                        self.fault(FaultKind::Restart, None);
+                    }
+                    Err(e) => {
+                        self.stats.restart_failures += 1;
+                        self.stats
+                            .problem(format!("the crashed server did not restart: {e}"));
+                    }
+                }
+            }
+            Inbound::AdminDone {
+                invoked,
+                at,
+                req,
+                resp,
+            } => {
+                if let Some(f) = &mut self.faults {
+                    f.admin_pending = f.admin_pending.saturating_sub(1);
+                }
+                match resp {
+                    Ok(resp) => {
+                        let t = self.micros(at).max(self.last_t).max(invoked);
+                        self.last_t = t;
+                        self.stats.admin_ops += 1;
+                        self.obs.observe(&Event::Admin {
+                            t,
+                            invoked,
+                            req: &req,
+                            resp: &resp,
+                        });
+                    }
+                    Err(e) => {
+                        self.stats.admin_failures += 1;
+                        self.stats
+                            .problem(format!("churn admin operation {req:?} failed: {e}"));
+                    }
+                }
             }
         }
     }
 
     fn response(&mut self, t: Micros, client: UserId, r: ResponseFrame) {
+        if let (Some(op), Some(f)) = (r.id, &mut self.faults)
+            && f.lost.remove(&op)
+        {
+            // Given up on already (timeout): the workload has moved on.
+            self.stats.late_responses += 1;
+            return;
+        }
         let Some(f) = r.id.and_then(|op| self.ops.remove(&op).map(|f| (op, f))) else {
             self.stats.bad_frames += 1;
             self.stats.problem(format!(
@@ -623,6 +1159,7 @@ per_user_per_minute = 0.0
                         tokio::time::sleep(Duration::from_millis(300)).await;
                         let _ = in_tx.send(Inbound::Frame {
                             client,
+                            conn: 0,
                             at: Instant::now(),
                             frame: Incoming::Response(r),
                         });

@@ -2,8 +2,8 @@
 //! free loopback port with a fresh database in a temporary directory, and stop it after.
 
 use super::LiveError;
-use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,14 +15,33 @@ pub struct ChildServer {
     /// `HOST:PORT` it listens on.
     pub addr: String,
     pub admin_token: String,
+    /// Token signing secret, hex: passed on every start so tokens minted before a restart
+    /// stay valid after it.
+    secret: String,
     dir: PathBuf,
+    exe: PathBuf,
+    log: PathBuf,
+    /// Restarts so far (named in the log).
+    pub restarts: u32,
+}
+
+/// 16 random bytes, hex.
+fn random_hex() -> String {
+    let mut b = [0u8; 16];
+    rand::fill(&mut b[..]);
+    hex::encode(b)
 }
 
 impl ChildServer {
     /// Starts the server; its stderr goes to `log` (kept for post-mortems).
-    pub fn start(log: &std::path::Path) -> Result<ChildServer, LiveError> {
+    pub fn start(log: &Path) -> Result<ChildServer, LiveError> {
         let exe = std::env::current_exe()
             .map_err(|e| LiveError::Server(format!("cannot find this executable: {e}")))?;
+        ChildServer::start_exe(&exe, log)
+    }
+
+    /// Starts `exe serve` (`exe` is a readsim binary; tests pass the built one).
+    pub fn start_exe(exe: &Path, log: &Path) -> Result<ChildServer, LiveError> {
         let dir = std::env::temp_dir().join(format!(
             "readsim-live-{}-{}",
             std::process::id(),
@@ -36,20 +55,58 @@ impl ChildServer {
         if let Some(parent) = log.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let stderr = std::fs::File::create(log)
+        std::fs::File::create(log)
             .map_err(|e| LiveError::Server(format!("cannot create {}: {e}", log.display())))?;
-        let mut child = Command::new(&exe)
+        let mut server = ChildServer {
+            child: None,
+            addr: String::new(),
+            admin_token: random_hex(),
+            secret: hex::encode([random_hex(), random_hex()].concat()),
+            dir,
+            exe: exe.to_path_buf(),
+            log: log.to_path_buf(),
+            restarts: 0,
+        };
+        server.spawn("127.0.0.1:0")?;
+        Ok(server)
+    }
+
+    /// Appends a line to the server's log, so a post-mortem sees where the harness acted.
+    fn note(&self, what: &str) {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.log) {
+            let _ = writeln!(f, "=== readsim live driver: {what}");
+        }
+    }
+
+    /// Starts `readsim serve` on `listen` with this server's database and credentials and
+    /// waits for its ready line.
+    fn spawn(&mut self, listen: &str) -> Result<(), LiveError> {
+        let exe = &self.exe;
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.log)
+            .map_err(|e| LiveError::Server(format!("cannot open {}: {e}", self.log.display())))?;
+        let mut child = Command::new(exe)
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--db")
-            .arg(dir.join("readsim.db"))
+            .arg(self.dir.join("readsim.db"))
+            .arg("--secret")
+            .arg(&self.secret)
+            .arg("--admin-token")
+            .arg(&self.admin_token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
             .map_err(|e| LiveError::Server(format!("cannot start {} serve: {e}", exe.display())))?;
-        let stdout = child.stdout.take().expect("piped");
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(LiveError::Server("the child's stdout is not piped".into()));
+        };
+        self.child = Some(child);
         let (tx, rx) = std::sync::mpsc::channel();
         // Read the first line, then keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || {
@@ -59,30 +116,65 @@ impl ChildServer {
             let _ = tx.send(res);
             let _ = std::io::copy(&mut r.take(u64::MAX), &mut std::io::sink());
         });
-        let mut server = ChildServer {
-            child: Some(child),
-            addr: String::new(),
-            admin_token: String::new(),
-            dir,
-        };
         let line = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(Ok(line)) => line,
-            Ok(Err(e)) => return Err(server.fail(format!("reading its stdout: {e}"), log)),
-            Err(_) => return Err(server.fail("no ready line within 30s".into(), log)),
+            Ok(Err(e)) => return Err(self.fail(format!("reading its stdout: {e}"))),
+            Err(_) => return Err(self.fail("no ready line within 30s".into())),
         };
-        let Some((addr, token)) = parse_ready(&line) else {
-            return Err(server.fail(format!("unexpected first line {line:?}"), log));
+        let Some((addr, _)) = parse_ready(&line) else {
+            return Err(self.fail(format!("unexpected first line {line:?}")));
         };
-        server.addr = addr;
-        server.admin_token = token;
-        Ok(server)
+        self.addr = addr;
+        Ok(())
     }
 
-    fn fail(&mut self, what: String, log: &std::path::Path) -> LiveError {
-        self.stop();
+    /// Kills the server at once (SIGKILL: no graceful shutdown, in-flight work is lost) and
+    /// waits for it to exit. The database stays for [`ChildServer::restart`].
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.note(&format!("killed the server (SIGKILL), pid {}", child.id()));
+        }
+    }
+
+    /// Starts the server again on the same database with the same credentials, on the same
+    /// address if it can be bound again (else on a fresh port: `addr` says which). Returns
+    /// whether the address changed.
+    pub fn restart(&mut self) -> Result<bool, LiveError> {
+        self.kill();
+        self.restarts += 1;
+        self.note(&format!(
+            "restart #{} on {} (same database and credentials)",
+            self.restarts, self.addr
+        ));
+        let old = self.addr.clone();
+        let mut last = None;
+        // The port is usually free again at once (the listener binds with SO_REUSEADDR), but
+        // another socket may have taken it meanwhile: retry a little, then take any port.
+        for _ in 0..5 {
+            match self.spawn(&old) {
+                Ok(()) => return Ok(false),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.note(&format!(
+            "{old} could not be bound again ({}); restarting on a fresh port",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ));
+        self.spawn("127.0.0.1:0")?;
+        Ok(self.addr != old)
+    }
+
+    fn fail(&mut self, what: String) -> LiveError {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         LiveError::Server(format!(
             "`readsim serve` did not start: {what}; its stderr is in {}",
-            log.display()
+            self.log.display()
         ))
     }
 

@@ -1,0 +1,184 @@
+//! Fault execution for live runs: [`LiveLinks`] carries out the fault plan's cuts, stalls
+//! and crashes on the real clock through the fault proxy and the child
+//! server and reconnects clients (results go back to the scheduler on its inbound channel).
+
+use super::admin::Admin;
+use super::proxy::{DelayFault, Proxy, client_path};
+use super::sched::{FaultLinks, Inbound};
+use super::server::ChildServer;
+use super::{LiveError, conn};
+use crate::protocol::{AdminRequest, Micros, UserId};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Connection attempts per reconnect: 100 ms doubling to 2 s, about 45 s in all, which
+/// outlasts a server restart with room to spare.
+const RECONNECT_ATTEMPTS: u32 = 25;
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Attempts of one churn admin operation while the server is down (not sent each time).
+const ADMIN_ATTEMPTS: u32 = 120;
+
+/// Carries out faults against a live target.
+pub struct LiveLinks {
+    pub inbound: UnboundedSender<Inbound>,
+    pub proxy: Arc<Proxy>,
+    /// Each online user's token (minted at setup; valid across restarts: same secret).
+    pub tokens: Arc<Vec<Option<String>>>,
+    /// The child server, if this run started one (None: crashes cannot be done).
+    pub server: Option<Arc<Mutex<ChildServer>>>,
+    pub admin: Arc<Mutex<Admin>>,
+    /// The fault phase's extra delay.
+    pub delay: Option<DelayFault>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FaultLinks for LiveLinks {
+    fn reconnect(&self, client: UserId, conn_no: u64) {
+        let inbound = self.inbound.clone();
+        let url = format!("ws://{}{}", self.proxy.addr, client_path(client));
+        let token = self.tokens.get(client.0 as usize).cloned().flatten();
+        tokio::spawn(async move {
+            let Some(token) = token else {
+                let _ = inbound.send(Inbound::ReconnectFailed {
+                    client,
+                    conn: conn_no,
+                    detail: "no token for this client (it was offline at setup)".into(),
+                });
+                return;
+            };
+            let mut backoff = BACKOFF_FIRST;
+            let mut last = String::new();
+            for _ in 0..RECONNECT_ATTEMPTS {
+                match conn::connect(&url, &token, client).await {
+                    Ok(ws) => {
+                        // The reader announces the connection before any of its frames.
+                        conn::spawn(ws, client, conn_no, inbound, true);
+                        return;
+                    }
+                    Err(e) => last = e.to_string(),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            let _ = inbound.send(Inbound::ReconnectFailed {
+                client,
+                conn: conn_no,
+                detail: format!("{RECONNECT_ATTEMPTS} attempts failed, the last: {last}"),
+            });
+        });
+    }
+
+    fn cut(&self, client: UserId) -> bool {
+        self.proxy.cut(client)
+    }
+
+    fn stall(&self, client: UserId, length: Duration) -> bool {
+        self.proxy.stall(client, length)
+    }
+
+    fn delay(&self, on: bool) {
+        self.proxy
+            .set_delay(if on { self.delay.clone() } else { None });
+    }
+
+    fn crash(&self, downtime: Duration) -> bool {
+        let Some(server) = self.server.clone() else {
+            return false;
+        };
+        let inbound = self.inbound.clone();
+        let proxy = self.proxy.clone();
+        let admin = self.admin.clone();
+        tokio::spawn(async move {
+            let s = server.clone();
+            let _ = tokio::task::spawn_blocking(move || lock(&s).kill()).await;
+            tokio::time::sleep(downtime).await;
+            let s = server.clone();
+            let restarted = tokio::task::spawn_blocking(move || {
+                let mut s = lock(&s);
+                s.restart().map(|moved| (moved, s.addr.clone()))
+            })
+            .await;
+            let r = match restarted {
+                Ok(Ok((moved, addr))) => {
+                    if moved {
+                        // Another socket took the port: point the proxy and the admin
+                        // client at the new one.
+                        match addr.parse() {
+                            Ok(a) => proxy.set_upstream(a),
+                            Err(e) => {
+                                let _ = inbound.send(Inbound::ServerUp(Err(format!(
+                                    "restarted on an unreadable address {addr}: {e}"
+                                ))));
+                                return;
+                            }
+                        }
+                        let mut a = lock(&admin);
+                        *a = a.with_base(format!("http://{addr}"));
+                    }
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the restart task failed: {e}")),
+            };
+            let _ = inbound.send(Inbound::ServerUp(r));
+        });
+        true
+    }
+
+    fn admin(&self, req: AdminRequest, invoked: Micros) {
+        let inbound = self.inbound.clone();
+        let admin = self.admin.clone();
+        tokio::spawn(async move {
+            let mut last = String::new();
+            for _ in 0..ADMIN_ATTEMPTS {
+                let a = lock(&admin).clone();
+                match a.apply_one(&req).await {
+                    Ok(resp) => {
+                        let at = std::time::Instant::now();
+                        let _ = inbound.send(Inbound::AdminDone {
+                            invoked,
+                            at,
+                            req,
+                            resp: Ok(resp),
+                        });
+                        return;
+                    }
+                    // Refused: the server is down (a crash) and nothing was sent; retry.
+                    Err(e) if !e.sent => last = e.detail,
+                    Err(e) => {
+                        last = format!("{}; it may or may not have taken effect", e.detail);
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            let _ = inbound.send(Inbound::AdminDone {
+                invoked,
+                at: std::time::Instant::now(),
+                req,
+                resp: Err(last),
+            });
+        });
+    }
+}
+
+/// Resolves the `HOST:PORT` of a `ws://HOST:PORT` base URL for the proxy's upstream.
+pub async fn upstream_of(ws_base: &str) -> Result<std::net::SocketAddr, LiveError> {
+    let hostport = ws_base.trim_start_matches("ws://");
+    let hostport = hostport.split('/').next().unwrap_or(hostport);
+    tokio::net::lookup_host(hostport)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            LiveError::Usage(format!(
+                "--target {ws_base}: cannot resolve {hostport} for the fault proxy"
+            ))
+        })
+}
