@@ -12,6 +12,7 @@ pub mod model;
 pub mod pipe;
 pub mod progress;
 pub mod protocol;
+pub mod replay;
 pub mod report;
 pub mod rng;
 pub mod run;

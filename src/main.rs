@@ -88,6 +88,17 @@ enum Command {
         /// summary: verdict, SLOs, percentiles per hop, counts, wall-clock figures).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// On a violation (simulated runs), shrink the scenario right away and write
+        /// FILE's stem + `.shrunk.toml` with its one-line replay command.
+        #[arg(long, conflicts_with = "duration")]
+        shrink: bool,
+    },
+    /// Re-run the simulated run recorded in a report.json (its embedded scenario, seed and
+    /// target, planted bug included) and confirm it is the same run: same trace hash, same
+    /// violations. Exit 0 when it reproduces exactly, 1 when it does not.
+    Replay {
+        /// A report.json written by `readsim run`, or the directory holding it.
+        report: PathBuf,
     },
     /// Run many seeds of a scenario in the simulator, on all cores, and stop at the first
     /// failing seed with the commands that replay and shrink it.
@@ -179,6 +190,28 @@ enum Command {
     },
 }
 
+/// `run --shrink`: shrink the failing scenario and say where the small case is.
+fn shrink_and_report(file: &std::path::Path, seed: Option<u64>, bug: Option<Bug>) -> Result<()> {
+    eprintln!("shrinking {} ...", file.display());
+    let r = readsim::shrink::shrink_file(file, seed, bug, 500, None)?;
+    match (r.shrunk, r.written, r.replay, r.signature) {
+        (Some(s), Some(path), Some(cmd), Some(sig)) => {
+            eprintln!(
+                "shrunk `{}` failure in {} runs to {} users, {} groups, {} pairs, {} of traffic",
+                sig.name(),
+                s.runs,
+                s.scenario.population.users,
+                s.scenario.groups.iter().map(|g| g.count).sum::<u32>(),
+                s.scenario.c2c.pairs,
+                s.scenario.duration
+            );
+            eprintln!("wrote {}\nreplay: {cmd}", path.display());
+        }
+        _ => eprintln!("the failure did not reproduce from the file alone; nothing shrunk"),
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -204,6 +237,7 @@ fn real_main() -> Result<ExitCode> {
             quiet,
             plant_bug,
             format,
+            shrink,
         } => {
             if format == Format::Markdown {
                 eprintln!(
@@ -225,6 +259,8 @@ fn real_main() -> Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
+            let live_run = live.is_some();
+            let file_for_shrink = file.clone();
             let opts = RunOptions {
                 file,
                 seed,
@@ -266,6 +302,13 @@ fn real_main() -> Result<ExitCode> {
                             "{} violation(s) found; replay with: {}",
                             r.violations_total, r.replay
                         );
+                        if shrink {
+                            if live_run {
+                                eprintln!("--shrink: live runs are not shrunk (their timing is not reproducible); shrink a simulated run of the scenario");
+                            } else {
+                                shrink_and_report(&file_for_shrink, seed, plant_bug)?;
+                            }
+                        }
                         return Ok(ExitCode::from(1));
                     }
                     if r.incomplete > 0 {
@@ -295,6 +338,38 @@ fn real_main() -> Result<ExitCode> {
                 }
             }
         }
+        Command::Replay { report } => match readsim::replay::replay(&report) {
+            Ok(r) => {
+                println!(
+                    "replayed {} seed={} target={}: trace {} (recorded {}), {} violation(s) \
+                     (recorded {})",
+                    r.scenario,
+                    r.seed,
+                    r.target,
+                    r.replayed_hash,
+                    r.recorded_hash,
+                    r.violations_total,
+                    r.recorded_violations
+                );
+                for v in r.violations.iter().take(readsim::report::TERMINAL_VIOLATIONS) {
+                    println!("  - {v}");
+                }
+                if r.exact() {
+                    println!("REPRODUCED exactly");
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    println!(
+                        "NOT REPRODUCED: the trace differs (another readsim version, or a \
+                         determinism bug: please report it with the report.json)"
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::Validate { file } => match readsim::scenario::load_file(&file) {
             Ok(s) => {
                 println!("{}: ok (scenario {:?})", file.display(), s.name);

@@ -496,12 +496,12 @@ impl Observer for Metrics {
                     Push::C2cRead { .. } => {}
                 }
             }
-            Event::Lost { client, op, .. } => {
-                // No response will come: not a latency sample, but counted so a run with
-                // faults shows how many calls were given up.
-                if self.ops_in_flight.remove(&(client, op)).is_some() {
-                    *self.errors.entry("LOST_NO_RESPONSE").or_insert(0) += 1;
-                }
+            // No response will come: not a latency sample, but counted so a run with faults
+            // shows how many calls were given up.
+            Event::Lost { client, op, .. }
+                if self.ops_in_flight.remove(&(client, op)).is_some() =>
+            {
+                *self.errors.entry("LOST_NO_RESPONSE").or_insert(0) += 1;
             }
             Event::Admin {
                 req,

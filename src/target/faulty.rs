@@ -63,6 +63,11 @@ impl Bug {
     pub fn parse(s: &str) -> Option<Bug> {
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
+
+    /// The bug named by a target name such as `model+bug:page-skips-entry`.
+    pub fn from_target_name(target: &str) -> Option<Bug> {
+        target.strip_prefix("model+bug:").and_then(Bug::parse)
+    }
 }
 
 /// The model with `bug` planted.
@@ -149,7 +154,18 @@ impl FaultyTarget {
 
 impl Target for FaultyTarget {
     fn name(&self) -> &str {
-        "model+bug"
+        // The bug's name is part of the target's: a report says which bug it ran with, so
+        // `readsim replay` can plant it again.
+        match self.bug {
+            Bug::LostNotification => "model+bug:lost-notification",
+            Bug::PageSkipsEntry => "model+bug:page-skips-entry",
+            Bug::CountsOneTooMany => "model+bug:counts-one-too-many",
+            Bug::UnreadListsReader => "model+bug:unread-lists-reader",
+            Bug::LostNotificationAfterReconnect => "model+bug:lost-notification-after-reconnect",
+            Bug::LaterJoinerCounted => "model+bug:later-joiner-counted",
+            Bug::DuplicateCountedTwice => "model+bug:duplicate-counted-twice",
+            Bug::CountBackwardsAfterRestart => "model+bug:count-backwards-after-restart",
+        }
     }
 
     fn admin(&mut self, now: Micros, req: &AdminRequest) -> Response {
