@@ -304,7 +304,9 @@ fn real_main() -> Result<ExitCode> {
                         );
                         if shrink {
                             if live_run {
-                                eprintln!("--shrink: live runs are not shrunk (their timing is not reproducible); shrink a simulated run of the scenario");
+                                eprintln!(
+                                    "--shrink: live runs are not shrunk (their timing is not reproducible); shrink a simulated run of the scenario"
+                                );
                             } else {
                                 shrink_and_report(&file_for_shrink, seed, plant_bug)?;
                             }
@@ -351,7 +353,11 @@ fn real_main() -> Result<ExitCode> {
                     r.violations_total,
                     r.recorded_violations
                 );
-                for v in r.violations.iter().take(readsim::report::TERMINAL_VIOLATIONS) {
+                for v in r
+                    .violations
+                    .iter()
+                    .take(readsim::report::TERMINAL_VIOLATIONS)
+                {
                     println!("  - {v}");
                 }
                 if r.exact() {

@@ -7,14 +7,16 @@ use crate::check::{CheckConfig, Violation};
 use crate::model::Model;
 use crate::scenario::Scenario;
 use crate::sim;
-use crate::target::faulty::{Bug, FaultyTarget};
 use crate::target::ModelTarget;
+use crate::target::faulty::{Bug, FaultyTarget};
 use std::path::{Path, PathBuf};
 
 /// Why a recording cannot be replayed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("cannot read {path}: {source}; pass a report.json written by `readsim run`, or the directory holding it")]
+    #[error(
+        "cannot read {path}: {source}; pass a report.json written by `readsim run`, or the directory holding it"
+    )]
     Io {
         path: PathBuf,
         #[source]
@@ -92,11 +94,8 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
         ),
     };
     let model = ModelTarget::new(Model::new(scenario.receipts.config()));
-    let check = CheckConfig::for_scenario(
-        &scenario,
-        format!("readsim replay {}", file.display()),
-        100,
-    );
+    let check =
+        CheckConfig::for_scenario(&scenario, format!("readsim replay {}", file.display()), 100);
     let out = match bug {
         None => sim::run(&scenario, seed, &mut { model }, check),
         Some(b) => sim::run(&scenario, seed, &mut FaultyTarget::new(model, b), check),

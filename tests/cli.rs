@@ -278,3 +278,62 @@ fn a_bad_slo_key_exits_2_with_line_and_path() {
     let o = readsim(&["run", &file, "--out", _dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_failing_run_shrinks_itself_and_its_report_replays_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tiny.toml");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml"),
+        &file,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = readsim(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plant-bug",
+        "counts-one-too-many",
+        "--shrink",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("shrunk `"), "{err}");
+    let shrunk = dir.path().join("tiny.shrunk.toml");
+    let text = std::fs::read_to_string(&shrunk).unwrap();
+    assert!(text.contains("--plant-bug counts-one-too-many"), "{text}");
+
+    // The report alone replays the run: same trace, same violations.
+    let r = readsim(&["replay", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(r.status.code(), Some(0), "{stdout}{}", stderr(&r));
+    assert!(stdout.contains("REPRODUCED exactly"), "{stdout}");
+    assert!(
+        stdout.contains("target=model+bug:counts-one-too-many"),
+        "{stdout}"
+    );
+
+    // A report that was tampered with does not pass as a replay.
+    let path = out.join("report.json");
+    let report = std::fs::read_to_string(&path).unwrap();
+    let hash = serde_json::from_str::<serde_json::Value>(&report).unwrap()["trace_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(&path, report.replace(&hash, "0000000000000000")).unwrap();
+    let r = readsim(&["replay", path.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("NOT REPRODUCED"));
+
+    // Not a report at all: bad input, exit 2.
+    let r = readsim(&["replay", file.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("not a readsim report.json"),
+        "{}",
+        stderr(&r)
+    );
+}
