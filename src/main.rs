@@ -79,9 +79,11 @@ enum Command {
         /// No progress bar or line on stderr (they are also off when stderr is not a terminal).
         #[arg(long)]
         quiet: bool,
-        /// Simulate a copy of the model with a planted bug (lost-notification,
-        /// page-skips-entry, counts-one-too-many, unread-lists-reader) to watch readsim catch
-        /// it; replay commands of such runs carry this flag.
+        /// Simulate a copy of the model with a planted bug to watch readsim catch it:
+        /// lost-notification, page-skips-entry, counts-one-too-many, unread-lists-reader, and
+        /// (with faults or churn, e.g. scenarios/faults.toml) lost-notification-after-reconnect,
+        /// later-joiner-counted, duplicate-counted-twice, count-backwards-after-restart.
+        /// Replay commands of such runs carry this flag.
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
         /// What to print on stdout: `text` (the summary table) or `json` (a machine-readable
@@ -118,8 +120,9 @@ enum Command {
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
     },
-    /// Reduce a failing scenario (users, groups, sizes, pairs, duration, rates) to a small one
-    /// that breaks the same invariant under the same seed; write it and its replay command.
+    /// Reduce a failing scenario (group classes, users, groups, sizes, pairs, page sizes,
+    /// duration, rates, each fault kind, churn) to a small one that breaks the same invariant
+    /// under the same seed; write it and its replay command.
     Shrink {
         /// Scenario file (TOML) that fails.
         file: PathBuf,

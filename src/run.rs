@@ -272,7 +272,7 @@ fn simulate_on<T: Target>(
             ops_per_second: per_second(total_ops, virtual_seconds),
         },
     );
-    let faults = report::FaultEntry::from_log(&obs.faults);
+    let faults = fault_entries(scenario, seed, &obs.faults);
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -335,7 +335,7 @@ fn run_live(
             ops_per_second: per_second(total_ops, elapsed),
         },
     );
-    let faults = report::FaultEntry::from_log(&obs.faults);
+    let faults = fault_entries(scenario, seed, &obs.faults);
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -424,4 +424,40 @@ fn write_file(dir: &Path, name: &str, text: &str) -> Result<(), ReportError> {
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let path = dir.join(name);
     std::fs::write(&path, text).map_err(io(path.clone()))
+}
+
+/// The report's fault list: what the run injected, preceded (when the scenario has faults) by
+/// the effective fault parameters the seed drew (they differ from the file's under `swarm`).
+fn fault_entries(
+    scenario: &Scenario,
+    seed: u64,
+    log: &crate::history::FaultLog,
+) -> Vec<report::FaultEntry> {
+    let mut out = Vec::new();
+    if scenario.faults.any() {
+        let plan = crate::workload::Workload::new(scenario, seed)
+            .fault_plan()
+            .clone();
+        let f = &plan.faults;
+        out.push(report::FaultEntry {
+            t_us: 0,
+            kind: "plan".into(),
+            detail: format!(
+                "fault phase until {}; drop {:.4}, duplicate {:.4}, reorder {:.4}, delay {:.4}; \
+                 stalls {:.2}/min, disconnects {:.2}/min, crashes {}, bursts {}{}",
+                crate::scenario::Dur::from_micros(plan.until),
+                f.drop,
+                f.duplicate,
+                f.reorder,
+                f.delay,
+                f.stalls_per_minute,
+                f.disconnects_per_minute,
+                f.crashes,
+                f.bursts,
+                if f.swarm { " (drawn by swarm)" } else { "" }
+            ),
+        });
+    }
+    out.extend(report::FaultEntry::from_log(log));
+    out
 }
