@@ -233,6 +233,9 @@ pub struct Checker {
     groups: FxHashMap<GroupId, GroupInfo>,
     /// Connection epoch per user and whether it is connected now.
     conn: FxHashMap<UserId, (u32, bool)>,
+    /// When each user's current connection opened (pushes reach only connections that were
+    /// open when the server produced them).
+    connected_since: FxHashMap<UserId, Micros>,
     msgs: MsgMap<MsgState>,
     /// Seqs seen per conversation, for uniqueness and gap checks.
     seqs: FxHashMap<ConvKey, RoaringBitmap>,
@@ -277,6 +280,7 @@ impl Checker {
             users: RoaringBitmap::new(),
             groups: FxHashMap::default(),
             conn: FxHashMap::default(),
+            connected_since: FxHashMap::default(),
             msgs: MsgMap::default(),
             seqs: FxHashMap::default(),
             pending: FxHashMap::default(),
@@ -346,6 +350,13 @@ impl Checker {
 
     fn still_online(&self, u: UserId, epoch: u32) -> bool {
         self.online(u) == Some(epoch)
+    }
+
+    /// `u`'s connection epoch if it has been connected since at least `since`: only then was
+    /// it surely connected when an operation invoked at `since` took effect, and owed its push.
+    fn online_throughout(&self, u: UserId, since: Micros) -> Option<u32> {
+        self.online(u)
+            .filter(|_| self.connected_since.get(&u).is_some_and(|&c| c <= since))
     }
 
     // ---- world knowledge -------------------------------------------------------------
@@ -437,6 +448,18 @@ impl Checker {
                 .get(&g)
                 .and_then(|v| v.last())
                 .is_some_and(|(t, _)| *t >= since)
+    }
+
+    /// The send `client` invoked at `invoked_at` in `key` is no longer in flight.
+    fn end_send_in_flight(&mut self, client: UserId, key: ConvKey, invoked_at: Micros) {
+        if let Some(v) = self.sends_in_flight.get_mut(&(client, key)) {
+            if let Some(i) = v.iter().position(|&x| x == invoked_at) {
+                v.swap_remove(i);
+            }
+            if v.is_empty() {
+                self.sends_in_flight.remove(&(client, key));
+            }
+        }
     }
 
     fn is_member(&self, g: GroupId, u: UserId) -> bool {
@@ -1089,14 +1112,7 @@ impl Checker {
                 expect,
                 invoked_at,
             } => {
-                if let Some(v) = self.sends_in_flight.get_mut(&(client, key)) {
-                    if let Some(i) = v.iter().position(|&x| x == invoked_at) {
-                        v.swap_remove(i);
-                    }
-                    if v.is_empty() {
-                        self.sends_in_flight.remove(&(client, key));
-                    }
-                }
+                self.end_send_in_flight(client, key, invoked_at);
                 let got = match resp {
                     Response::Sent { .. } => Ok(()),
                     Response::Error { code } => Err(*code),
@@ -1148,7 +1164,7 @@ impl Checker {
                             Audience::Peer(_) => false,
                         });
                         let expect = if unsettled { &Expect::Unknown } else { expect };
-                        self.on_receipt_result(t, client, r, *id, expect);
+                        self.on_receipt_result(t, client, r, *id, expect, invoked_at);
                     }
                 }
                 Response::Error { code } => {
@@ -1219,7 +1235,7 @@ impl Checker {
                     mark.acked_max_invoked =
                         Some(mark.acked_max_invoked.unwrap_or(0).max(invoked_at));
                     if self.calm
-                        && let Some(epoch) = self.online(peer)
+                        && let Some(epoch) = self.online_throughout(peer, invoked_at)
                     {
                         self.add_due(
                             t + self.cfg.liveness_bound,
@@ -1244,6 +1260,7 @@ impl Checker {
         r: &PerMessage<()>,
         id: MsgId,
         expect: &Expect,
+        invoked_at: Micros,
     ) {
         if r.msg_id != id {
             self.violate(
@@ -1289,7 +1306,7 @@ impl Checker {
                 let repeat = m.unknown.contains(client.0);
                 if self.calm
                     && !repeat
-                    && let Some(epoch) = self.online(sender)
+                    && let Some(epoch) = self.online_throughout(sender, invoked_at)
                 {
                     self.add_due(
                         t + self.cfg.liveness_bound,
@@ -1488,14 +1505,7 @@ impl Checker {
             PendingOp::Send {
                 key, invoked_at, ..
             } => {
-                if let Some(v) = self.sends_in_flight.get_mut(&(client, key)) {
-                    if let Some(i) = v.iter().position(|&x| x == invoked_at) {
-                        v.swap_remove(i);
-                    }
-                    if v.is_empty() {
-                        self.sends_in_flight.remove(&(client, key));
-                    }
-                }
+                self.end_send_in_flight(client, key, invoked_at);
                 let e = self.lost_sends.entry((client, key)).or_insert(invoked_at);
                 *e = (*e).min(invoked_at);
             }
@@ -1554,10 +1564,11 @@ impl Observer for Checker {
         match *ev {
             Event::Admin { t, req, resp, .. } => self.on_admin(t, req, resp),
             Event::AdminInvoke { req, .. } => self.on_admin_invoke(req),
-            Event::Connect { client, .. } => {
+            Event::Connect { t, client } => {
                 let e = self.conn.entry(client).or_insert((0, false));
                 e.0 += 1;
                 e.1 = true;
+                self.connected_since.insert(client, t);
             }
             Event::Disconnect { client, .. } => {
                 if let Some(e) = self.conn.get_mut(&client) {

@@ -624,6 +624,9 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             kind,
             client: user,
         });
+        // The change is in flight until it is answered: the checker treats the membership
+        // as unsettled meanwhile.
+        self.obs.observe(&Event::AdminInvoke { t, req: &req });
         if let Some(f) = &self.faults {
             f.links.admin(req, t);
         }
@@ -973,6 +976,18 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                         self.stats.admin_failures += 1;
                         self.stats
                             .problem(format!("churn admin operation {req:?} failed: {e}"));
+                        // Close the call in the history; whether it took effect is unknown,
+                        // and the checker treats the membership as changed either way.
+                        let t = self.micros(at).max(self.last_t).max(invoked);
+                        self.last_t = t;
+                        self.obs.observe(&Event::Admin {
+                            t,
+                            invoked,
+                            req: &req,
+                            resp: &Response::Error {
+                                code: crate::protocol::ErrorCode::Internal,
+                            },
+                        });
                     }
                 }
             }

@@ -119,21 +119,6 @@ impl Network {
         }
     }
 
-    /// Arrival of a frame without faults (the calm path, also used by the fault path).
-    fn arrival(&mut self, now: Micros, client: UserId, up: bool) -> Micros {
-        self.send(
-            now,
-            client,
-            if up {
-                Frame::Request { idempotent: false }
-            } else {
-                Frame::Push
-            },
-        )
-        .at
-        .unwrap_or(now)
-    }
-
     fn send(&mut self, now: Micros, client: UserId, frame: Frame) -> Fate {
         let up = matches!(frame, Frame::Request { .. });
         let l = &mut self.links[client.0 as usize];
@@ -378,42 +363,37 @@ impl<O: Observer> Sim<'_, O> {
     }
 
     fn apply_actions<T: Target>(&mut self, target: &mut T, actions: &mut Vec<Action>) {
-        // Retries of lost operations come back as further actions: loop until none are left.
-        let mut more = Vec::new();
-        while !actions.is_empty() {
-            for a in actions.drain(..) {
-                match a {
-                    Action::Timer { at, timer } => {
-                        self.schedule(at.max(self.now), SimEvent::Timer(timer))
-                    }
-                    Action::Invoke { client, req, tag } => self.invoke(client, req, tag, &mut more),
-                    Action::Admin { req, kind } => {
-                        let user = match req {
-                            AdminRequest::AddMember { user, .. }
-                            | AdminRequest::RemoveMember { user, .. } => Some(user),
-                            _ => None,
-                        };
-                        self.fault(kind, user);
-                        self.obs.observe(&Event::AdminInvoke {
-                            t: self.now,
-                            req: &req,
-                        });
-                        let resp = target.admin(self.now, &req);
-                        self.obs.observe(&Event::Admin {
-                            t: self.now,
-                            invoked: self.now,
-                            req: &req,
-                            resp: &resp,
-                        });
-                    }
-                    Action::Fault { kind, client } => self.fault(kind, client),
+        for a in actions.drain(..) {
+            match a {
+                Action::Timer { at, timer } => {
+                    self.schedule(at.max(self.now), SimEvent::Timer(timer))
                 }
+                Action::Invoke { client, req, tag } => self.invoke(client, req, tag),
+                Action::Admin { req, kind } => {
+                    let user = match req {
+                        AdminRequest::AddMember { user, .. }
+                        | AdminRequest::RemoveMember { user, .. } => Some(user),
+                        _ => None,
+                    };
+                    self.fault(kind, user);
+                    self.obs.observe(&Event::AdminInvoke {
+                        t: self.now,
+                        req: &req,
+                    });
+                    let resp = target.admin(self.now, &req);
+                    self.obs.observe(&Event::Admin {
+                        t: self.now,
+                        invoked: self.now,
+                        req: &req,
+                        resp: &resp,
+                    });
+                }
+                Action::Fault { kind, client } => self.fault(kind, client),
             }
-            std::mem::swap(actions, &mut more);
         }
     }
 
-    fn invoke(&mut self, client: UserId, req: Request, tag: Tag, out: &mut Vec<Action>) {
+    fn invoke(&mut self, client: UserId, req: Request, tag: Tag) {
         let op = self.next_op;
         self.next_op += 1;
         self.obs.observe(&Event::Invoke {
@@ -431,29 +411,6 @@ impl<O: Observer> Sim<'_, O> {
                 client,
                 op,
             });
-            let _ = out;
-            return;
-        }
-        if !self.plan.active {
-            let at = self.net.arrival(self.now, client, true);
-            self.ops.insert(
-                op,
-                InFlight {
-                    client,
-                    tag,
-                    req: None,
-                },
-            );
-            let conn = self.conn_epoch[c];
-            self.schedule(
-                at,
-                SimEvent::AtServer {
-                    client,
-                    op,
-                    req,
-                    conn,
-                },
-            );
             return;
         }
         let idempotent = !matches!(
@@ -463,27 +420,28 @@ impl<O: Observer> Sim<'_, O> {
         let fate = self
             .net
             .send(self.now, client, Frame::Request { idempotent });
-        if let Some(kind) = fate.fault {
-            self.fault(kind, Some(client));
-        }
+        self.log_fate(&fate, client);
         let conn = self.conn_epoch[c];
         if let Some(at) = fate.dup_at {
+            let req = req.clone();
             self.schedule(
                 at,
                 SimEvent::AtServer {
                     client,
                     op,
-                    req: req.clone(),
+                    req,
                     conn,
                 },
             );
         }
+        // With faults the request is kept, so a lost call can be retried.
+        let kept = self.plan.active.then(|| req.clone());
         self.ops.insert(
             op,
             InFlight {
                 client,
                 tag,
-                req: Some(req.clone()),
+                req: kept,
             },
         );
         if let Some(at) = fate.at {
@@ -497,8 +455,10 @@ impl<O: Observer> Sim<'_, O> {
                 },
             );
         }
-        let timeout = self.plan.faults.request_timeout.micros;
-        self.schedule(self.now + timeout, SimEvent::Timeout { op });
+        if self.plan.active {
+            let timeout = self.plan.faults.request_timeout.micros;
+            self.schedule(self.now + timeout, SimEvent::Timeout { op });
+        }
     }
 
     /// The client gives up on `op`: history says so and the workload may retry.
@@ -539,7 +499,7 @@ impl<O: Observer> Sim<'_, O> {
         }
     }
 
-    fn on_fault<T: Target>(&mut self, target: &mut T, index: u32, actions: &mut Vec<Action>) {
+    fn on_fault(&mut self, index: u32, actions: &mut Vec<Action>) {
         match self.plan.schedule[index as usize].what.clone() {
             ScheduledFault::Disconnect { client, offline } => {
                 if !self.connected[client.0 as usize] {
@@ -575,7 +535,6 @@ impl<O: Observer> Sim<'_, O> {
                     }
                 }
                 self.schedule(self.restart_at, SimEvent::Restart);
-                let _ = target;
             }
         }
     }
@@ -645,7 +604,7 @@ impl<O: Observer> Sim<'_, O> {
                     });
                 }
                 SimEvent::Timeout { op } => self.lose(op, &mut actions),
-                SimEvent::Fault { index } => self.on_fault(target, index, &mut actions),
+                SimEvent::Fault { index } => self.on_fault(index, &mut actions),
                 SimEvent::Reconnect { client } => {
                     let c = client.0 as usize;
                     if !self.server_up {
@@ -675,23 +634,8 @@ impl<O: Observer> Sim<'_, O> {
     }
 
     fn respond(&mut self, client: UserId, op: OpId, resp: Response, conn: u32) {
-        if !self.plan.active {
-            let at = self.net.arrival(self.now, client, false);
-            self.schedule(
-                at,
-                SimEvent::Response {
-                    client,
-                    op,
-                    resp,
-                    conn,
-                },
-            );
-            return;
-        }
         let fate = self.net.send(self.now, client, Frame::Response);
-        if let Some(kind) = fate.fault {
-            self.fault(kind, Some(client));
-        }
+        self.log_fate(&fate, client);
         if let Some(at) = fate.at {
             self.schedule(
                 at,
@@ -707,28 +651,15 @@ impl<O: Observer> Sim<'_, O> {
 
     fn push(&mut self, to: UserId, push: Push) {
         let conn = self.conn_epoch[to.0 as usize];
-        if !self.plan.active {
-            let at = self.net.arrival(self.now, to, false);
+        let fate = self.net.send(self.now, to, Frame::Push);
+        self.log_fate(&fate, to);
+        if let Some(at) = fate.dup_at {
+            let push = push.clone();
             self.schedule(
                 at,
                 SimEvent::Push {
                     client: to,
                     push,
-                    conn,
-                },
-            );
-            return;
-        }
-        let fate = self.net.send(self.now, to, Frame::Push);
-        if let Some(kind) = fate.fault {
-            self.fault(kind, Some(to));
-        }
-        if let Some(at) = fate.dup_at {
-            self.schedule(
-                at,
-                SimEvent::Push {
-                    client: to,
-                    push: push.clone(),
                     conn,
                 },
             );
@@ -742,6 +673,12 @@ impl<O: Observer> Sim<'_, O> {
                     conn,
                 },
             );
+        }
+    }
+
+    fn log_fate(&mut self, fate: &Fate, client: UserId) {
+        if let Some(kind) = fate.fault {
+            self.fault(kind, Some(client));
         }
     }
 }

@@ -501,43 +501,31 @@ impl Workload {
         need_read_receipt: bool,
         out: &mut Vec<Action>,
     ) {
-        if let ConvKey::Group(g) = key
-            && need_read_receipt
-            && let Some(&(_, until)) = self.bursts.iter().find(|(b, _)| *b == g)
-            && now < until
-        {
+        let burst = matches!(key, ConvKey::Group(g) if need_read_receipt
+            && self.bursts.iter().any(|&(b, until)| b == g && now < until));
+        let (delay, need, mark) = if burst {
+            // Everyone reads at once, spread over a few milliseconds.
             let spread = self.faults.faults.burst_spread.micros;
             let mut rng = self
                 .streams
                 .rng(Purpose::Bursts, entity(&[msg_id.0, u64::from(client.0)]));
-            let delay = rng.random_range(0..=spread);
-            out.push(Action::Timer {
-                at: now + delay,
-                timer: Timer::Read {
-                    user: client,
-                    msg: msg_id,
-                    key,
-                    sender,
-                    need: true,
-                    mark: false,
-                    burst: true,
-                },
-            });
-            return;
-        }
-        let [k, a, b] = conv_entity(key);
-        let mut rng = self
-            .streams
-            .rng(Purpose::Reads, entity(&[k, a, b, seq, u64::from(client.0)]));
-        let r = &self.scenario.reading;
-        if !rng.random_bool(r.read_probability) {
-            return;
-        }
-        let delay = sample_delay(&r.delay, &mut rng);
-        let mark = matches!(key, ConvKey::Pair(..)) && rng.random_bool(r.c2c_mark_read_share);
-        if !mark && !need_read_receipt {
-            return;
-        }
+            (rng.random_range(0..=spread), true, false)
+        } else {
+            let [k, a, b] = conv_entity(key);
+            let mut rng = self
+                .streams
+                .rng(Purpose::Reads, entity(&[k, a, b, seq, u64::from(client.0)]));
+            let r = &self.scenario.reading;
+            if !rng.random_bool(r.read_probability) {
+                return;
+            }
+            let delay = sample_delay(&r.delay, &mut rng);
+            let mark = matches!(key, ConvKey::Pair(..)) && rng.random_bool(r.c2c_mark_read_share);
+            if !mark && !need_read_receipt {
+                return;
+            }
+            (delay, need_read_receipt, mark)
+        };
         out.push(Action::Timer {
             at: now + delay,
             timer: Timer::Read {
@@ -545,9 +533,9 @@ impl Workload {
                 msg: msg_id,
                 key,
                 sender,
-                need: need_read_receipt,
+                need,
                 mark,
-                burst: false,
+                burst,
             },
         });
     }
