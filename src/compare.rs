@@ -195,8 +195,12 @@ pub enum Certainty {
     BeyondSpread,
     /// The change is within the run-to-run spread: not called.
     WithinSpread,
-    /// One live run per side: no spread to judge noise by; called only past twice the threshold.
+    /// One live run per side: no spread to judge noise by, so nothing is called.
     SingleRun,
+    /// One live run per side and a change past twice the threshold that sampling alone does
+    /// not explain: worth re-running with several runs per side, but not called (runs of one
+    /// build differ by that much on a busy machine).
+    SingleRunSuspect,
     /// The harness's own lateness in a live run: context for the other figures, never called.
     Harness,
 }
@@ -207,7 +211,11 @@ impl Certainty {
             Certainty::Exact => "exact (deterministic simulation)",
             Certainty::BeyondSpread => "beyond the run-to-run spread",
             Certainty::WithinSpread => "within the run-to-run spread: not called",
-            Certainty::SingleRun => "one live run per side: noise unknown, needs 2x threshold",
+            Certainty::SingleRun => "one live run per side: noise unknown, not called",
+            Certainty::SingleRunSuspect => {
+                "possible regression, but one live run per side cannot tell it from run-to-run \
+                 noise: not called; compare 3-5 runs per side (--runs)"
+            }
             Certainty::Harness => "the harness's own lateness: context, not called",
         }
     }
@@ -263,8 +271,9 @@ impl Comparison {
                 100.0 * separation_chance(n, m)
             )
         } else {
-            "one live run on a side: the run-to-run noise is unknown, so only changes past \
-             twice the threshold are called; give 3-5 runs per side to be sure"
+            "one live run on a side: the run-to-run noise is unknown, so no regression is \
+             called; changes past twice the threshold whose 99.9% sampling intervals do not \
+             overlap are marked as possible; give 3-5 runs per side (--runs) for a verdict"
                 .to_string()
         }
     }
@@ -347,7 +356,40 @@ fn verdict(
         }
         return (worse_pct > threshold, Certainty::BeyondSpread);
     }
-    (worse_pct > 2.0 * threshold, Certainty::SingleRun)
+    // One run on a side: two runs of one build differ beyond their sampling error (machine
+    // load, warm-up), so a single pair never proves a regression. A change past twice the
+    // threshold that sampling does not explain (`within_spread` is then the quantiles'
+    // confidence overlap) is flagged as suspect, for a re-run with several runs per side.
+    if worse_pct > 2.0 * threshold && !within_spread {
+        (false, Certainty::SingleRunSuspect)
+    } else {
+        (false, Certainty::SingleRun)
+    }
+}
+
+/// A distribution-free 99.9% confidence interval of quantile `q` (percent) of the population
+/// `h` samples, from the order statistics: the ranks n·p ± 3.29·sqrt(n·p·(1-p)). A tail
+/// percentile of a short run rests on a handful of samples, and its interval says so (the
+/// upper end is unbounded when the rank runs past the largest sample).
+pub fn quantile_interval(h: &Histogram<u64>, q: f64) -> (f64, f64) {
+    let n = h.len() as f64;
+    if n == 0.0 {
+        return (0.0, f64::INFINITY);
+    }
+    let p = q / 100.0;
+    let sd = (n * p * (1.0 - p)).sqrt();
+    let (lo_rank, hi_rank) = (n * p - 3.29 * sd, n * p + 3.29 * sd + 1.0);
+    let lo = if lo_rank <= 1.0 {
+        h.min() as f64
+    } else {
+        h.value_at_quantile(lo_rank / n) as f64
+    };
+    let hi = if hi_rank >= n {
+        f64::INFINITY
+    } else {
+        h.value_at_quantile(hi_rank / n) as f64
+    };
+    (lo, hi)
 }
 
 /// Compares `new` with `base` under `thresholds`.
@@ -377,8 +419,15 @@ pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
             let d = delta(bv, nv);
             let threshold = thresholds.get(hop.name(), key);
             // Live: every new run must be worse than every baseline run by more than the
-            // threshold, so one noisy run on either side cannot make a regression.
-            let within = nlo <= bhi * (1.0 + threshold / 100.0) && blo <= nhi;
+            // threshold, so one noisy run on either side cannot make a regression. With one
+            // run on a side, the quantiles' sampling intervals must separate instead.
+            let within = if runs.0 >= 2 && runs.1 >= 2 {
+                nlo <= bhi * (1.0 + threshold / 100.0) && blo <= nhi
+            } else {
+                let (_, b_hi) = quantile_interval(b, q);
+                let (n_lo, _) = quantile_interval(n, q);
+                n_lo <= b_hi * (1.0 + threshold / 100.0)
+            };
             let (mut regression, mut certainty) = verdict(simulated, runs, d, threshold, within);
             if hop == Hop::HarnessLateness && !simulated {
                 // The harness's own timer lateness says how trustworthy the other figures
@@ -457,6 +506,8 @@ pub fn render_markdown(c: &Comparison) -> String {
             "same".to_string()
         } else if r.certainty == Certainty::WithinSpread {
             "within run-to-run spread".to_string()
+        } else if r.certainty == Certainty::SingleRunSuspect {
+            "possible regression (one run per side: re-run with `--runs`)".to_string()
         } else {
             "ok".to_string()
         };
@@ -515,7 +566,10 @@ pub fn render(c: &Comparison) -> String {
             )
         } else if r.delta_pct == 0.0 {
             "same".to_string()
-        } else if matches!(r.certainty, Certainty::WithinSpread | Certainty::Harness) {
+        } else if matches!(
+            r.certainty,
+            Certainty::WithinSpread | Certainty::Harness | Certainty::SingleRunSuspect
+        ) {
             r.certainty.describe().to_string()
         } else {
             "ok".to_string()
@@ -596,7 +650,26 @@ mod tests {
         );
         assert_eq!(
             verdict(false, (1, 1), 11.0, 5.0, false),
-            (true, Certainty::SingleRun)
+            (false, Certainty::SingleRunSuspect)
         );
+        assert_eq!(
+            verdict(false, (1, 1), 30.0, 5.0, true),
+            (false, Certainty::SingleRun)
+        );
+    }
+
+    #[test]
+    fn quantile_intervals_widen_in_the_tail_of_few_samples() {
+        let mut h = crate::metrics::new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 10).unwrap();
+        }
+        let (lo, hi) = quantile_interval(&h, 50.0);
+        assert!(lo < 5000.0 && hi > 5000.0 && hi - lo < 1200.0, "{lo} {hi}");
+        // p99.9 of 1000 samples rests on one sample: no upper bound.
+        let (lo, hi) = quantile_interval(&h, 99.9);
+        assert!(lo < 9990.0 && hi.is_infinite(), "{lo} {hi}");
+        let empty = crate::metrics::new_histogram();
+        assert_eq!(quantile_interval(&empty, 50.0), (0.0, f64::INFINITY));
     }
 }
