@@ -74,6 +74,8 @@ impl Bug {
 pub struct FaultyTarget {
     inner: ModelTarget,
     bug: Bug,
+    /// `model+bug:<bug name>`.
+    name: String,
     /// Users that reconnected (LostNotificationAfterReconnect).
     reconnected: FxHashSet<UserId>,
     /// Receipts accepted so far, per (message, reader) (DuplicateCountedTwice).
@@ -94,6 +96,7 @@ impl FaultyTarget {
         FaultyTarget {
             inner,
             bug,
+            name: format!("model+bug:{}", bug.name()),
             reconnected: FxHashSet::default(),
             accepted: FxHashSet::default(),
             skew: FxHashMap::default(),
@@ -156,16 +159,7 @@ impl Target for FaultyTarget {
     fn name(&self) -> &str {
         // The bug's name is part of the target's: a report says which bug it ran with, so
         // `readsim replay` can plant it again.
-        match self.bug {
-            Bug::LostNotification => "model+bug:lost-notification",
-            Bug::PageSkipsEntry => "model+bug:page-skips-entry",
-            Bug::CountsOneTooMany => "model+bug:counts-one-too-many",
-            Bug::UnreadListsReader => "model+bug:unread-lists-reader",
-            Bug::LostNotificationAfterReconnect => "model+bug:lost-notification-after-reconnect",
-            Bug::LaterJoinerCounted => "model+bug:later-joiner-counted",
-            Bug::DuplicateCountedTwice => "model+bug:duplicate-counted-twice",
-            Bug::CountBackwardsAfterRestart => "model+bug:count-backwards-after-restart",
-        }
+        &self.name
     }
 
     fn admin(&mut self, now: Micros, req: &AdminRequest) -> Response {
