@@ -1535,10 +1535,13 @@ impl Checker {
 
     fn on_end(&mut self, t: Micros) {
         self.expire(None);
+        // Conversations where a lost send may have made a message nobody saw.
+        let lost_convs: rustc_hash::FxHashSet<ConvKey> =
+            self.lost_sends.keys().map(|&(_, k)| k).collect();
         let mut gaps: Vec<(ConvKey, u64, u64)> = self
             .seqs
             .iter()
-            .filter(|(k, _)| !self.lost_sends.keys().any(|(_, lk)| lk == *k))
+            .filter(|(k, _)| !lost_convs.contains(*k))
             .filter_map(|(k, s)| {
                 let max = s.max().map_or(0, u64::from);
                 (s.len() != max).then_some((*k, s.len(), max))

@@ -137,13 +137,12 @@ impl Network {
             dup_at: None,
             fault: None,
         };
-        let Some((f, until)) = self.faults.as_ref().filter(|(_, until)| now < *until) else {
+        let Some((f, _)) = self.faults.as_ref().filter(|(_, until)| now < *until) else {
             let at = (now + lat).max(*free);
             *free = at;
             fate.at = Some(at);
             return fate;
         };
-        let _ = until;
         // Every draw happens in the same order whatever the outcome, so one frame's fault
         // never shifts another frame's draws.
         let drop = rng.random_bool(f.drop);

@@ -562,7 +562,7 @@ impl Workload {
     /// `user` is connected again: it sends the receipts it queued, then catches up as
     /// SEMANTICS.md asks of a reconnecting client: history of each conversation (reading
     /// what it missed), then the receipt counts of its own messages found there.
-    pub fn on_reconnect(&mut self, now: Micros, user: UserId, out: &mut Vec<Action>) {
+    pub fn on_reconnect(&mut self, _now: Micros, user: UserId, out: &mut Vec<Action>) {
         if !self.offline.remove(&user) {
             return;
         }
@@ -582,7 +582,6 @@ impl Workload {
             }
             out.push(Self::catch_up_history(user, key, page));
         }
-        let _ = now;
     }
 
     /// The driver gave up on an operation (timeout, or its connection closed): receipts,
