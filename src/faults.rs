@@ -6,7 +6,7 @@
 
 use crate::protocol::{Micros, UserId};
 use crate::rng::{Purpose, Streams};
-use crate::scenario::{Faults, Scenario};
+use crate::scenario::{FAULT_KNOBS, Faults, Scenario};
 use crate::workload::dist::{next_arrival, sample_delay};
 use rand::RngExt;
 use serde::Serialize;
@@ -109,6 +109,21 @@ impl FaultPlan {
             schedule,
         }
     }
+
+    /// The effective parameters in one line, for the reports' fault list.
+    pub fn describe(&self) -> String {
+        let f = &self.faults;
+        let knobs: Vec<String> = FAULT_KNOBS
+            .iter()
+            .map(|k| format!("{} {}", k.label(), k.show(f)))
+            .collect();
+        format!(
+            "fault phase until {}; {}{}",
+            crate::scenario::Dur::from_micros(self.until),
+            knobs.join(", "),
+            if f.swarm { " (drawn by swarm)" } else { "" }
+        )
+    }
 }
 
 /// Swarm testing: each fault kind is kept with probability 1/2 and its intensity scaled by
@@ -116,21 +131,15 @@ impl FaultPlan {
 /// where one kind acts alone.
 fn swarm(f: &mut Faults, streams: &Streams) {
     let mut rng = streams.rng(Purpose::Faults, 0);
-    let mut pick = |v: f64| -> f64 {
-        if rng.random_bool(0.5) {
+    for k in &FAULT_KNOBS {
+        let v = (k.get)(f);
+        let v = if rng.random_bool(0.5) {
             v * rng.random_range(0.1..=1.0)
         } else {
             0.0
-        }
-    };
-    f.drop = pick(f.drop);
-    f.duplicate = pick(f.duplicate);
-    f.reorder = pick(f.reorder);
-    f.delay = pick(f.delay);
-    f.stalls_per_minute = pick(f.stalls_per_minute);
-    f.disconnects_per_minute = pick(f.disconnects_per_minute);
-    f.crashes = pick(f64::from(f.crashes)).round() as u32;
-    f.bursts = pick(f64::from(f.bursts)).round() as u32;
+        };
+        (k.set)(f, v);
+    }
 }
 
 #[cfg(test)]

@@ -3,25 +3,24 @@
 //! history -> checker -> report. `main.rs` is a thin CLI over this library.
 
 pub mod check;
-pub mod compare;
+pub mod cmd;
 pub mod faults;
 pub mod history;
+pub mod hop;
+pub mod human;
 pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod pipe;
 pub mod progress;
 pub mod protocol;
-pub mod replay;
 pub mod report;
 pub mod rng;
-pub mod run;
 pub mod scenario;
 pub mod server;
-pub mod shrink;
 pub mod sim;
 pub mod slo;
-pub mod sweep;
 pub mod target;
+pub mod verdict;
 pub mod wire;
 pub mod workload;

@@ -1,10 +1,9 @@
-//! readsim: a thin CLI over the library. Exit codes: 0 all checks and SLOs hold, 1 a
-//! violation, a missed SLO or a regression (or a failed determinism check), 2 bad usage or a
-//! bad scenario file.
+//! readsim: the clap types of the CLI and a short dispatch to `readsim::cmd`, where each
+//! command lives. Exit codes (`cmd::ExitStatus`): 0 pass, 1 the target failed a check, an SLO
+//! or a comparison, 2 bad usage or input, 3 readsim itself could not do its job.
 
-use anyhow::Result;
 use clap::{Parser, Subcommand};
-use readsim::run::{RunError, RunOptions};
+use readsim::cmd::{self, Classify, ExitStatus};
 use readsim::target::faulty::Bug;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,8 +23,10 @@ cycle (send -> read -> receipt -> notify -> pull) on a seeded virtual clock, che
 invariant of the receipt semantics, and records the latency of every hop.\n\n\
 Start with:  readsim run scenarios/smoke.toml\n\
 Reports go to reports/latest/ (report.json, report.md, report.html, run.json).\n\
-Exit codes: 0 all checks and SLOs hold, 1 a violation was found or an SLO missed, 2 bad usage \
-or a bad scenario file."
+Exit codes: 0 pass; 1 the target failed a check or an SLO (or compare found a regression, or a \
+replay differed); 2 bad usage or a bad input file; 3 readsim itself could not do its job (an I/O \
+error such as an unwritable --out, a server that would not start, provisioning that failed, a \
+determinism bug)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -193,216 +194,61 @@ enum Command {
     },
 }
 
-/// `run --shrink`: shrink the failing scenario and say where the small case is.
-fn shrink_and_report(file: &std::path::Path, seed: Option<u64>, bug: Option<Bug>) -> Result<()> {
-    eprintln!("shrinking {} ...", file.display());
-    let r = readsim::shrink::shrink_file(file, seed, bug, 500, None)?;
-    match (r.shrunk, r.written, r.replay, r.signature) {
-        (Some(s), Some(path), Some(cmd), Some(sig)) => {
-            eprintln!(
-                "shrunk `{}` failure in {} runs to {} users, {} groups, {} pairs, {} of traffic",
-                sig.name(),
-                s.runs,
-                s.scenario.population.users,
-                s.scenario.groups.iter().map(|g| g.count).sum::<u32>(),
-                s.scenario.c2c.pairs,
-                s.scenario.duration
-            );
-            eprintln!("wrote {}\nreplay: {cmd}", path.display());
-        }
-        _ => eprintln!("the failure did not reproduce from the file alone; nothing shrunk"),
-    }
-    Ok(())
-}
-
 fn main() -> ExitCode {
-    match real_main() {
-        Ok(code) => code,
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // clap prints help and version on stdout (exit 0) and usage errors on stderr.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
-    }
+    };
+    let status = dispatch(cli.command).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        e.exit_status()
+    });
+    ExitCode::from(status.code())
 }
 
-fn real_main() -> Result<ExitCode> {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run {
-            file,
-            seed,
-            out,
-            check_determinism,
-            target,
-            admin_token,
-            duration,
-            drain_timeout,
-            quiet,
-            plant_bug,
-            format,
-            shrink,
-        } => {
-            if format == Format::Markdown {
-                eprintln!(
-                    "error: run writes report.md itself; --format takes text or json for run"
-                );
-                return Ok(ExitCode::from(2));
-            }
-            let live = match readsim::live::LiveTarget::parse(&target) {
-                Ok(t) => t.map(|target| readsim::live::LiveOptions {
-                    target,
-                    admin_token,
-                    progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                    log_dir: out.clone(),
-                    drain_timeout,
-                    connect_parallelism: 64,
-                }),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
-            let live_run = live.is_some();
-            let file_for_shrink = file.clone();
-            let opts = RunOptions {
-                file,
-                seed,
-                out: out.clone(),
-                check_determinism,
-                live,
-                duration: duration
-                    .map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
-                plant_bug,
-                progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            };
-            match readsim::run::run(&opts) {
-                Ok(r) => {
-                    if format == Format::Json {
-                        let mut v = r.json_summary(&out);
-                        if check_determinism {
-                            v["determinism_check"] = "passed".into();
-                        }
-                        println!("{}", serde_json::to_string_pretty(&v)?);
-                    } else {
-                        print!("{}", r.terminal);
-                        if check_determinism {
-                            println!(
-                                "determinism check: passed (two runs, identical trace and \
-                                 report.json)"
-                            );
-                        }
-                        println!("reports written to {}", out.display());
-                    }
-                    let failed_slo = readsim::slo::failed_names(&r.slo);
-                    if !failed_slo.is_empty() {
-                        eprintln!(
-                            "SLO not met: {}; see the slo lines above and report.md",
-                            failed_slo.join(", ")
-                        );
-                    }
-                    if r.violations_total > 0 {
-                        eprintln!(
-                            "{} violation(s) found; replay with: {}",
-                            r.violations_total, r.replay
-                        );
-                        if shrink {
-                            if live_run {
-                                eprintln!(
-                                    "--shrink: live runs are not shrunk (their timing is not reproducible); shrink a simulated run of the scenario"
-                                );
-                            } else {
-                                shrink_and_report(&file_for_shrink, seed, plant_bug)?;
-                            }
-                        }
-                        return Ok(ExitCode::from(1));
-                    }
-                    if r.incomplete > 0 {
-                        eprintln!(
-                            "the live run is incomplete ({} operations or connections lost, see \
-                             `problem:` lines above); replay with: {}",
-                            r.incomplete, r.replay
-                        );
-                        return Ok(ExitCode::from(1));
-                    }
-                    if !failed_slo.is_empty() {
-                        return Ok(ExitCode::from(1));
-                    }
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(RunError::Live(e @ readsim::live::LiveError::Usage(_))) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(RunError::Scenario(e)) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(2))
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        Command::Replay { report } => match readsim::replay::replay(&report) {
-            Ok(r) => {
-                println!(
-                    "replayed {} seed={} target={}: trace {} (recorded {}), {} violation(s) \
-                     (recorded {})",
-                    r.scenario,
-                    r.seed,
-                    r.target,
-                    r.replayed_hash,
-                    r.recorded_hash,
-                    r.violations_total,
-                    r.recorded_violations
-                );
-                for v in r
-                    .violations
-                    .iter()
-                    .take(readsim::report::TERMINAL_VIOLATIONS)
-                {
-                    println!("  - {v}");
-                }
-                if r.exact() {
-                    println!("REPRODUCED exactly");
-                    Ok(ExitCode::SUCCESS)
-                } else {
-                    println!(
-                        "NOT REPRODUCED: the trace differs (another readsim version, or a \
-                         determinism bug: please report it with the report.json)"
-                    );
-                    Ok(ExitCode::from(1))
-                }
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                Ok(ExitCode::from(2))
-            }
-        },
-        Command::Validate { file } => match readsim::scenario::load_file(&file) {
-            Ok(s) => {
-                println!("{}: ok (scenario {:?})", file.display(), s.name);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                Ok(ExitCode::from(2))
-            }
-        },
+/// Any command's error, with the exit status it means.
+type CmdResult = Result<ExitStatus, Box<dyn Classify>>;
+
+fn boxed<E: Classify + 'static>(r: Result<ExitStatus, E>) -> CmdResult {
+    r.map_err(|e| Box::new(e) as Box<dyn Classify>)
+}
+
+fn dispatch(command: Command) -> CmdResult {
+    match command {
+        Command::Run { .. } => run(command),
+        Command::Replay { report } => boxed(cmd::replay::execute(&report)),
+        Command::Validate { file } => boxed(cmd::validate::execute(&file)),
+        Command::Schema => Ok(cmd::validate::schema()),
         Command::Sweep {
             file,
             seeds,
             jobs,
             keep_going,
             plant_bug,
-        } => sweep(&file, &seeds, jobs, keep_going, plant_bug),
+        } => boxed(cmd::sweep::execute(&cmd::sweep::SweepOptions {
+            file,
+            seeds,
+            jobs,
+            keep_going,
+            bug: plant_bug,
+        })),
         Command::Shrink {
             file,
             seed,
             out,
             max_runs,
             plant_bug,
-        } => shrink(&file, seed, out.as_deref(), max_runs, plant_bug),
+        } => boxed(cmd::shrink::execute(
+            &file,
+            seed,
+            out.as_deref(),
+            max_runs,
+            plant_bug,
+        )),
         Command::Compare {
             baseline,
             new,
@@ -410,70 +256,85 @@ fn real_main() -> Result<ExitCode> {
             runs,
             format,
             markdown,
-        } => compare(
-            &baseline,
-            &new,
-            &thresholds,
+        } => boxed(cmd::compare::execute(&cmd::compare::CompareOptions {
+            baseline,
+            new,
+            thresholds,
             runs,
-            format,
-            markdown.as_deref(),
-        ),
-        Command::Schema => {
-            println!("{}", readsim::scenario::json_schema());
-            Ok(ExitCode::SUCCESS)
-        }
+            format: match format {
+                Format::Text => cmd::compare::CompareFormat::Text,
+                Format::Json => cmd::compare::CompareFormat::Json,
+                Format::Markdown => cmd::compare::CompareFormat::Markdown,
+            },
+            markdown,
+        })),
         Command::Serve {
             listen,
             db,
             memory,
             secret,
             admin_token,
-        } => serve(listen, db.filter(|_| !memory), secret, admin_token),
+        } => boxed(cmd::serve::execute(cmd::serve::ServeOptions {
+            listen,
+            db: db.filter(|_| !memory),
+            secret,
+            admin_token,
+        })),
     }
 }
 
-fn serve(
-    listen: String,
-    db: Option<PathBuf>,
-    secret: Option<String>,
-    admin_token: Option<String>,
-) -> Result<ExitCode> {
-    use readsim::server::{ServerConfig, Store};
-    use std::io::Write;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let mut cfg = ServerConfig::random();
-    let secret_note = match secret {
-        Some(h) => {
-            cfg.secret =
-                hex::decode(h.trim()).map_err(|e| anyhow::anyhow!("--secret must be hex: {e}"))?;
-            String::new()
+fn run(command: Command) -> CmdResult {
+    let Command::Run {
+        file,
+        seed,
+        out,
+        check_determinism,
+        target,
+        admin_token,
+        duration,
+        drain_timeout,
+        quiet,
+        plant_bug,
+        format,
+        shrink,
+    } = command
+    else {
+        unreachable!("run() is only called for `run`")
+    };
+    let format = match format {
+        Format::Text => cmd::run::Format::Text,
+        Format::Json => cmd::run::Format::Json,
+        Format::Markdown => {
+            eprintln!("error: run writes report.md itself; --format takes text or json for run");
+            return Ok(ExitStatus::BadInput);
         }
-        None => format!(" secret={}", hex::encode(&cfg.secret)),
     };
-    if let Some(t) = admin_token {
-        cfg.admin_token = t;
-    }
-    let store = match &db {
-        Some(p) => Store::open(p)?,
-        None => Store::in_memory()?,
+    let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let live = match readsim::live::LiveTarget::parse(&target) {
+        Ok(t) => t.map(|target| readsim::live::LiveOptions {
+            target,
+            admin_token,
+            progress,
+            log_dir: out.clone(),
+            drain_timeout,
+            connect_parallelism: 64,
+        }),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitStatus::BadInput);
+        }
     };
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen).await?;
-        let addr = listener.local_addr()?;
-        let mut out = std::io::stdout();
-        writeln!(
-            out,
-            "readsim serve listening on {addr} admin_token={}{secret_note}",
-            cfg.admin_token
-        )?;
-        out.flush()?;
-        readsim::server::run(listener, store, cfg, readsim::server::shutdown_signal()).await?;
-        Ok(ExitCode::SUCCESS)
-    })
+    let opts = cmd::run::RunOptions {
+        file,
+        seed,
+        out,
+        check_determinism,
+        live,
+        duration: duration.map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
+        plant_bug,
+        progress,
+    };
+    boxed(cmd::run::execute(&opts, format, shrink))
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {
@@ -481,177 +342,4 @@ fn parse_bug(s: &str) -> Result<Bug, String> {
         let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
         format!("unknown bug {s:?}; plantable bugs: {}", names.join(", "))
     })
-}
-
-fn sweep(
-    file: &std::path::Path,
-    seeds: &str,
-    jobs: Option<usize>,
-    keep_going: bool,
-    bug: Option<Bug>,
-) -> Result<ExitCode> {
-    let range = match readsim::sweep::parse_seeds(seeds) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let scenario = match readsim::scenario::load_file(file) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let summary = readsim::sweep::sweep(
-        &scenario,
-        file,
-        range,
-        bug,
-        jobs,
-        keep_going,
-        |r| match &r.first {
-            None => println!("seed {:>6}  pass  {:>9} ops", r.seed, r.ops),
-            Some(v) => println!(
-                "seed {:>6}  FAIL  {} violation(s), first: {}",
-                r.seed, r.violations, v
-            ),
-        },
-    );
-    let failed = summary.results.iter().filter(|r| !r.passed()).count();
-    let ops = summary.total_ops();
-    println!(
-        "{} seeds: {} passed, {} failed; {} ops simulated in {:.1}s ({:.0} ops/s)",
-        summary.results.len(),
-        summary.results.len() - failed,
-        failed,
-        ops,
-        summary.wall_seconds,
-        ops as f64 / summary.wall_seconds.max(1e-9)
-    );
-    match summary.first_failure {
-        None => Ok(ExitCode::SUCCESS),
-        Some(seed) => {
-            let bug_flag = bug
-                .map(|b| format!(" --plant-bug {}", b.name()))
-                .unwrap_or_default();
-            eprintln!(
-                "seed {seed} fails. Replay: {}\nShrink:  readsim shrink {} --seed {seed}{bug_flag}",
-                readsim::sweep::replay(file, seed, bug),
-                file.display()
-            );
-            Ok(ExitCode::from(1))
-        }
-    }
-}
-
-fn shrink(
-    file: &std::path::Path,
-    seed: Option<u64>,
-    out: Option<&std::path::Path>,
-    max_runs: u32,
-    bug: Option<Bug>,
-) -> Result<ExitCode> {
-    match readsim::shrink::shrink_file(file, seed, bug, max_runs, out) {
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(2))
-        }
-        Ok(r) => match (r.signature, r.shrunk, r.written, r.replay) {
-            (Some(sig), Some(shrunk), Some(path), Some(replay)) => {
-                let s = &shrunk.scenario;
-                let groups: u32 = s.groups.iter().map(|g| g.count).sum();
-                println!(
-                    "shrunk `{}` failure in {} runs ({} steps) to {} users, {} groups, {} pairs, {} of traffic",
-                    sig.name(),
-                    shrunk.runs,
-                    shrunk.steps,
-                    s.population.users,
-                    groups,
-                    s.c2c.pairs,
-                    s.duration
-                );
-                println!("wrote {}", path.display());
-                println!("replay: {replay}");
-                Ok(ExitCode::SUCCESS)
-            }
-            _ => {
-                eprintln!(
-                    "{} passes with this seed: nothing to shrink (find a failing seed with \
-                     `readsim sweep`)",
-                    file.display()
-                );
-                Ok(ExitCode::from(2))
-            }
-        },
-    }
-}
-
-fn compare(
-    baseline: &str,
-    new: &str,
-    thresholds: &[String],
-    runs: Option<u32>,
-    format: Format,
-    markdown: Option<&std::path::Path>,
-) -> Result<ExitCode> {
-    use readsim::compare::{Side, Thresholds};
-    let paths = |s: &str| -> Result<Vec<PathBuf>, String> {
-        match runs {
-            Some(_) if s.contains(',') => Err(format!(
-                "--runs expands one prefix per side, but {s:?} lists several paths; \
-                 give a prefix (e.g. runs/a for runs/a1..runs/aN) or drop --runs"
-            )),
-            Some(n) => Ok((1..=n).map(|i| PathBuf::from(format!("{s}{i}"))).collect()),
-            None => Ok(s
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .collect()),
-        }
-    };
-    let (base_paths, new_paths) = match (paths(baseline), paths(new)) {
-        (Ok(b), Ok(n)) => (b, n),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let loaded = Thresholds::parse(thresholds).and_then(|t| {
-        Ok((
-            t,
-            Side::load(&base_paths, "baseline")?,
-            Side::load(&new_paths, "new")?,
-        ))
-    });
-    match loaded {
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(ExitCode::from(2))
-        }
-        Ok((t, b, n)) => {
-            let c = readsim::compare::compare(&b, &n, &t);
-            let md = readsim::compare::render_markdown(&c);
-            if let Some(path) = markdown {
-                std::fs::write(path, &md).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot write {}: {e}; choose a writable path",
-                        path.display()
-                    )
-                })?;
-            }
-            match format {
-                Format::Text => print!("{}", readsim::compare::render(&c)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&c.to_json())?),
-                Format::Markdown => print!("{md}"),
-            }
-            Ok(if c.has_regression() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-    }
 }

@@ -2,13 +2,13 @@
 //! measured. A pure function of the report's inputs, so a simulated run's SLO results are as
 //! deterministic as its report.json.
 
+use crate::human::{format_micros, format_rate};
 use crate::metrics::Metrics;
-use crate::report::{format_micros, format_rate};
 use crate::scenario::{Slo, latency_key};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One objective and how the run did against it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SloResult {
     /// The scenario key, canonical: `receipt_to_notified_p99`, `ops_per_second_min`, ...
     pub name: String,
@@ -19,9 +19,20 @@ pub struct SloResult {
     /// The bound and the measurement as numbers, in `unit`.
     pub limit_value: f64,
     pub actual_value: f64,
-    /// "us" (latency, a maximum), "per_second" (a minimum) or "count" (a maximum).
-    pub unit: &'static str,
+    pub unit: SloUnit,
     pub ok: bool,
+}
+
+/// The unit of an objective's numbers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SloUnit {
+    /// Microseconds of latency; the bound is a maximum.
+    Us,
+    /// A rate; the bound is a minimum.
+    PerSecond,
+    /// A count; the bound is a maximum.
+    Count,
 }
 
 /// What the SLOs are checked against.
@@ -58,7 +69,7 @@ pub fn evaluate(slo: &Slo, input: &SloInputs) -> Vec<SloResult> {
             },
             limit_value: limit.micros as f64,
             actual_value: actual as f64,
-            unit: "us",
+            unit: SloUnit::Us,
             ok: actual <= limit.micros,
         });
     }
@@ -70,7 +81,7 @@ pub fn evaluate(slo: &Slo, input: &SloInputs) -> Vec<SloResult> {
                 actual: format!("{}/s", format_rate(actual)),
                 limit_value: limit,
                 actual_value: round3(actual),
-                unit: "per_second",
+                unit: SloUnit::PerSecond,
                 ok: actual >= limit,
             });
         }
@@ -92,7 +103,7 @@ pub fn evaluate(slo: &Slo, input: &SloInputs) -> Vec<SloResult> {
             actual: input.violations_total.to_string(),
             limit_value: max as f64,
             actual_value: input.violations_total as f64,
-            unit: "count",
+            unit: SloUnit::Count,
             ok: input.violations_total <= max,
         });
     }

@@ -1,7 +1,7 @@
 //! `compare` on simulated reports: identical runs show no change; doubling the network
 //! latency flags the hops that cross the network.
 
-use readsim::compare::{Certainty, Side, Thresholds, compare};
+use readsim::cmd::compare::{Certainty, Side, Thresholds, compare};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,7 +67,7 @@ fn identical_reports_compare_equal_and_doubled_latency_regresses() {
         assert!(flagged.contains(&hop), "{hop} not flagged: {flagged:?}");
     }
     assert!(worse.rows.iter().all(|r| r.certainty == Certainty::Exact));
-    assert!(readsim::compare::render(&worse).contains("REGRESSION"));
+    assert!(readsim::cmd::compare::render(&worse).contains("REGRESSION"));
 }
 
 fn readsim(args: &[&str]) -> std::process::Output {

@@ -8,7 +8,7 @@
 //! - swarm 180: the sender removed while its own send was in flight.
 //!   (93 was found when faults.toml had `crashes = 2`; the seed is kept all the same.)
 
-use readsim::sweep::run_seed;
+use readsim::cmd::sweep::run_seed;
 use std::path::Path;
 
 fn clean(file: &str, seeds: &[u64]) {

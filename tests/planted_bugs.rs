@@ -2,9 +2,9 @@
 //! by a seed sweep, shrunk to a tiny scenario, and the shrunk case replays the same violation.
 
 use readsim::check::Invariant;
+use readsim::cmd::shrink::shrink;
+use readsim::cmd::sweep::{run_seed, sweep};
 use readsim::scenario::{Scenario, parse_str};
-use readsim::shrink::shrink;
-use readsim::sweep::{run_seed, sweep};
 use readsim::target::faulty::Bug;
 use std::path::Path;
 
@@ -179,16 +179,22 @@ fn shrink_file_writes_a_small_scenario_that_replays_the_failure() {
         |_| {},
     );
     let seed = found.first_failure.expect("found");
-    let text = readsim::shrink::to_toml(&scenario(), "original");
+    let text = readsim::cmd::shrink::to_toml(&scenario(), "original");
     std::fs::write(&file, text).unwrap();
 
-    let report =
-        readsim::shrink::shrink_file(&file, Some(seed), Some(Bug::LostNotification), 400, None)
-            .unwrap();
+    let report = readsim::cmd::shrink::shrink_file(
+        &file,
+        Some(seed),
+        Some(Bug::LostNotification),
+        400,
+        None,
+    )
+    .unwrap();
     assert_eq!(report.signature, Some(Invariant::Liveness));
     let written = report.written.unwrap();
     assert_eq!(written, dir.path().join("planted.shrunk.toml"));
     let replay = report.replay.unwrap();
+    let replay = replay.to_string();
     assert!(replay.contains(&format!("--seed {seed}")) && replay.contains("lost-notification"));
     let small = readsim::scenario::load_file(&written).unwrap();
     assert!(small.population.users <= 5);
@@ -198,6 +204,6 @@ fn shrink_file_writes_a_small_scenario_that_replays_the_failure() {
     );
 
     // A scenario that passes has nothing to shrink.
-    let clean = readsim::shrink::shrink_file(&file, Some(seed), None, 10, None).unwrap();
+    let clean = readsim::cmd::shrink::shrink_file(&file, Some(seed), None, 10, None).unwrap();
     assert!(clean.signature.is_none() && clean.written.is_none());
 }

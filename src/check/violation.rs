@@ -1,10 +1,10 @@
 //! What a checker reports: which invariant broke, where, what was seen, which bound it broke.
 
 use crate::protocol::{Micros, MsgId, UserId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The invariants of SEMANTICS.md, one checker each. Names are stable (reports, tests).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {
     /// read_count + unread_count = |audience| for every group receipt observed.
@@ -68,7 +68,7 @@ impl Invariant {
 }
 
 /// One broken invariant, with enough to find and replay it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub invariant: Invariant,
     /// When it was observed (virtual or monotonic microseconds).

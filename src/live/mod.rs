@@ -319,10 +319,12 @@ async fn drive<O: Observer>(
     }
     let fault_setup = proxy.map(|proxy| {
         let f = &plan.faults;
-        if f.drop > 0.0 || f.duplicate > 0.0 || f.reorder > 0.0 {
+        let sim_only = f.sim_only_kinds();
+        if !sim_only.is_empty() {
             eprintln!(
-                "live: faults drop/duplicate/reorder are ignored (simulator only: a TCP stream \
-                 cannot lose, repeat or reorder a frame without breaking)"
+                "live: faults {} are ignored (simulator only: a TCP stream cannot lose, repeat \
+                 or reorder a frame without breaking)",
+                sim_only.join("/")
             );
         }
         if child.is_none() && f.crashes > 0 {

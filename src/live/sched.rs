@@ -203,7 +203,7 @@ impl Default for DriveConfig {
 }
 
 /// Counters of a live run, beyond what the history says.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct DriveStats {
     /// Operations sent.
     pub invoked: u64,

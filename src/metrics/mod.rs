@@ -3,6 +3,7 @@
 //! Latency counts from an operation's intended start (wrk2-style: no coordinated omission).
 
 use crate::history::{Event, MsgMap, Observer, OpId};
+pub use crate::hop::Hop;
 use crate::protocol::{
     AdminRequest, Conv, GroupId, Micros, MsgId, OpKind, Push, ReceiptEntry, Request, Response,
     UserId,
@@ -11,62 +12,6 @@ use hdrhistogram::Histogram;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
-
-/// The hops of the send -> read -> receipt -> notify -> pull cycle that get a histogram.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Hop {
-    /// Send invoked -> its acknowledgement.
-    SendAck,
-    /// Send invoked -> the `new_message` push at each online recipient.
-    DeliveryPush,
-    /// Receipt batch invoked -> its acknowledgement.
-    ReceiptAck,
-    /// Receipt invoked -> the sender's first push that covers it.
-    ReceiptNotify,
-    /// Count pull (`get_message_read_receipts`) invoked -> response.
-    Pull,
-    /// Member-list page invoked -> response.
-    MemberListPage,
-    /// Receipt invoked -> the sender's first count pull that shows it.
-    ReceiptVisibleInPull,
-    /// History page invoked -> response.
-    HistoryPull,
-    /// `mark_c2c_message_as_read` invoked -> acknowledgement.
-    MarkReadAck,
-    /// How late the harness started operations after their intended time.
-    HarnessLateness,
-}
-
-impl Hop {
-    pub const ALL: [Hop; 10] = [
-        Hop::SendAck,
-        Hop::DeliveryPush,
-        Hop::ReceiptAck,
-        Hop::ReceiptNotify,
-        Hop::Pull,
-        Hop::MemberListPage,
-        Hop::ReceiptVisibleInPull,
-        Hop::HistoryPull,
-        Hop::MarkReadAck,
-        Hop::HarnessLateness,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Hop::SendAck => "send_ack",
-            Hop::DeliveryPush => "delivery_push",
-            Hop::ReceiptAck => "receipt_ack",
-            Hop::ReceiptNotify => "receipt_to_notified",
-            Hop::Pull => "receipt_pull",
-            Hop::MemberListPage => "member_list_page",
-            Hop::ReceiptVisibleInPull => "receipt_to_visible_in_pull",
-            Hop::HistoryPull => "history_pull",
-            Hop::MarkReadAck => "mark_read_ack",
-            Hop::HarnessLateness => "harness_lateness",
-        }
-    }
-}
-
 /// Names of everything counted: operation kinds, then push kinds.
 const COUNTED: [&str; 9] = [
     "send_message",

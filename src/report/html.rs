@@ -26,7 +26,7 @@ pub fn hop_color(hop: Hop) -> &'static str {
 pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
     let mut s = String::with_capacity(64 * 1024);
     let title = format!("readsim: {} (seed {})", o.scenario.name, o.seed);
-    let passed = o.passed();
+    let passed = o.verdict.passed();
     // `write!` to a String cannot fail; results are ignored for that reason.
     let _ = write!(
         s,
@@ -55,25 +55,8 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
 }
 
 fn header(s: &mut String, o: &RunOutcome, stats: &RunStats, passed: bool) {
-    let failed_slo = crate::slo::failed_names(o.slo);
-    let mut why = Vec::new();
-    if o.violations_total > 0 {
-        why.push(format!(
-            "{} invariant violation{}",
-            o.violations_total,
-            if o.violations_total == 1 { "" } else { "s" }
-        ));
-    }
-    if !failed_slo.is_empty() {
-        why.push(format!("SLO not met: {}", failed_slo.join(", ")));
-    }
-    if why.is_empty() {
-        why.push(if o.slo.is_empty() {
-            "no invariant violations".to_string()
-        } else {
-            format!("no invariant violations, all {} SLOs met", o.slo.len())
-        });
-    }
+    let mut why = vec![o.verdict.summary(o.slo.len())];
+    why.extend(o.verdict.warnings.iter().map(|w| format!("warning: {w}")));
     let _ = write!(
         s,
         "<header><div class=\"title\"><h1>{}</h1><span class=\"badge {}\">{}</span></div>\

@@ -157,32 +157,14 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     s
 }
 
-/// The verdict line: `**PASS**: ...` or `**FAIL**: n violations ...`.
+/// The verdict line (`**PASS**: ...` or `**FAIL**: why`), then any warnings as quotes.
 fn verdict(o: &RunOutcome) -> String {
-    let failed = crate::slo::failed_names(o.slo);
-    let slo = if failed.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " SLO not met: {}.",
-            failed
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    let slo_met = if o.slo.is_empty() || !failed.is_empty() {
-        String::new()
-    } else {
-        format!(" All {} SLOs met.", o.slo.len())
-    };
-    match (o.violations_total, failed.is_empty()) {
-        (0, true) => format!("**PASS**: no invariant violations.{slo_met}"),
-        (0, false) => format!("**FAIL**: no invariant violations, but{slo}"),
-        (1, _) => format!("**FAIL**: 1 invariant violation.{slo}"),
-        (n, _) => format!("**FAIL**: {n} invariant violations.{slo}"),
+    let v = o.verdict;
+    let mut s = format!("**{}**: {}.", v.label(), v.summary(o.slo.len()));
+    for w in &v.warnings {
+        s.push_str(&format!("\n\n> warning: {w}"));
     }
+    s
 }
 
 /// `text` as an inline code span, fenced with more backticks than it contains.

@@ -7,6 +7,7 @@ mod human;
 mod json;
 mod markdown;
 mod rss;
+pub mod schema;
 mod svg;
 mod terminal;
 #[cfg(test)]
@@ -14,15 +15,17 @@ mod tests;
 
 pub use html::{HTML_VIOLATIONS, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
-pub use json::{decode_histogram, encode_histogram, report_json, report_json_string};
+pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
 pub use rss::peak_rss_bytes;
+pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
 
 use crate::check::Violation;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
 use crate::slo::SloResult;
+use crate::verdict::Verdict;
 use std::path::{Path, PathBuf};
 
 /// Everything a report says about one run, gathered by the runner.
@@ -47,13 +50,8 @@ pub struct RunOutcome<'a> {
     pub faults: &'a [FaultEntry],
     /// The scenario's SLOs and how the run did against each (empty without `[slo]`).
     pub slo: &'a [SloResult],
-}
-
-impl RunOutcome<'_> {
-    /// Whether every invariant and every SLO held.
-    pub fn passed(&self) -> bool {
-        self.violations_total == 0 && self.slo.iter().all(|r| r.ok)
-    }
+    /// The run's verdict, decided once by the runner; every report renders this value.
+    pub verdict: &'a Verdict,
 }
 
 /// One injected fault, for the fault timeline of the reports.
@@ -173,24 +171,51 @@ pub enum ReportError {
     HistogramDecode(#[from] hdrhistogram::serialization::DeserializeError),
 }
 
-/// Creates `dir` (and its parents) and writes `report.json` (deterministic),
-/// `run.json` (the wall-clock [`RunStats`]), `report.md` and `report.html` into it.
-pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(), ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut run = serde_json::to_string_pretty(stats)?;
-    run.push('\n');
-    let files = [
-        ("report.json", report_json_string(o)?),
-        ("run.json", run),
-        ("report.md", report_markdown(o, stats)),
-        ("report.html", report_html(o, stats)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })?;
+/// The four files of a run's report, rendered and not yet written.
+pub struct ReportFiles {
+    /// report.json as a typed document, and its exact bytes.
+    pub doc: ReportDoc,
+    pub json: String,
+    pub run_json: String,
+    pub markdown: String,
+    pub html: String,
+}
+
+impl ReportFiles {
+    /// Renders every report of `o`.
+    pub fn render(o: &RunOutcome, stats: &RunStats) -> Result<ReportFiles, ReportError> {
+        let doc = report_doc(o)?;
+        Ok(ReportFiles {
+            json: doc.to_json_string()?,
+            doc,
+            run_json: serde_json::to_string_pretty(stats)? + "\n",
+            markdown: report_markdown(o, stats),
+            html: report_html(o, stats),
+        })
     }
-    Ok(())
+
+    /// Creates `dir` (and its parents) and writes `report.json` (deterministic), `run.json`
+    /// (the wall-clock [`RunStats`]), `report.md` and `report.html` into it.
+    pub fn write(&self, dir: &Path) -> Result<(), ReportError> {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let files = [
+            ("report.json", &self.json),
+            ("run.json", &self.run_json),
+            ("report.md", &self.markdown),
+            ("report.html", &self.html),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| ReportError::Io { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders and writes every report of `o` into `dir` (see [`ReportFiles::write`]).
+pub fn write_reports(dir: &Path, o: &RunOutcome, stats: &RunStats) -> Result<(), ReportError> {
+    ReportFiles::render(o, stats)?.write(dir)
 }

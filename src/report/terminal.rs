@@ -96,23 +96,12 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         }
     }
 
-    let failed_slo = crate::slo::failed_names(o.slo);
-    if !failed_slo.is_empty() {
-        let _ = writeln!(s, "FAIL     SLO not met: {}", failed_slo.join(", "));
+    let v = o.verdict;
+    let _ = writeln!(s, "{:<8} {}", v.label(), v.summary(o.slo.len()));
+    for w in &v.warnings {
+        let _ = writeln!(s, "warning  {w}");
     }
-    if o.violations_total == 0 {
-        if failed_slo.is_empty() {
-            s.push_str("PASS     no invariant violations\n");
-        } else {
-            s.push_str("         no invariant violations\n");
-        }
-    } else {
-        let _ = writeln!(
-            s,
-            "FAIL     {} invariant violation{}",
-            o.violations_total,
-            if o.violations_total == 1 { "" } else { "s" }
-        );
+    if o.violations_total > 0 {
         let shown = o.violations.len().min(TERMINAL_VIOLATIONS);
         for v in &o.violations[..shown] {
             let _ = writeln!(s, "  - {v}");

@@ -4,6 +4,7 @@ use crate::history::{Event, Observer};
 use crate::metrics::{Hop, Metrics, new_histogram};
 use crate::protocol::{Conv, ErrorCode, GroupId, MsgId, Push, Request, Response, UserId};
 use crate::scenario::Scenario;
+use crate::verdict::{Findings, Verdict};
 
 /// The send's acknowledgement latency recorded by [`small_metrics`].
 const SEND_ACK_US: u64 = 12_345;
@@ -125,7 +126,21 @@ fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) 
         events: 5,
         faults: &[],
         slo: &[],
+        verdict: judged(total, &[]),
     }
+}
+
+/// The verdict the runner would give (leaked: tests build a handful).
+fn judged(violations: u64, slo: &[crate::slo::SloResult]) -> &'static Verdict {
+    Box::leak(Box::new(Verdict::judge(Findings {
+        violations,
+        slo_missed: crate::slo::failed_names(slo)
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        ops: 1,
+        ..Findings::default()
+    })))
 }
 
 fn stats() -> RunStats {
@@ -464,13 +479,14 @@ fn html_report_has_every_chart_with_data_and_escapes_text() {
         actual: "111ms".into(),
         limit_value: 1000.0,
         actual_value: 111_000.0,
-        unit: "us",
+        unit: crate::slo::SloUnit::Us,
         ok: false,
     }];
     let mut o = outcome(&s, &obs.metrics, &[], 0);
     o.virtual_seconds = end as f64 / 1e6;
     o.faults = &faults;
     o.slo = &slo;
+    o.verdict = judged(0, &slo);
     let html = report_html(&o, &stats());
     // One chart per section: latency, throughput, completeness, audience size, faults.
     for id in [

@@ -4,6 +4,7 @@
 //! error names the file, the 1-based line and the field path (`groups[1].size.max`).
 
 mod error;
+mod fault_knobs;
 mod load;
 mod schema;
 mod slo;
@@ -11,6 +12,7 @@ mod types;
 mod validate;
 
 pub use error::{FieldErrorKind, Invalid, ScenarioError};
+pub use fault_knobs::{FAULT_KNOBS, FaultKnob, KnobUnit};
 pub use load::{load_file, parse_str};
 pub use schema::json_schema;
 pub use slo::{

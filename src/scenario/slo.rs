@@ -6,7 +6,7 @@
 //! in the error.
 
 use super::types::Dur;
-use crate::metrics::Hop;
+use crate::hop::Hop;
 use schemars::JsonSchema;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde::ser::SerializeMap;

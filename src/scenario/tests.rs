@@ -583,7 +583,7 @@ fn slo_section_parses_keys_aliases_and_round_trips() {
         "t.toml",
     )
     .unwrap();
-    use crate::metrics::Hop;
+    use crate::hop::Hop;
     assert_eq!(
         s.slo.latency.get(&(Hop::SendAck, Stat::P99)),
         Some(&Dur::from_millis(50))

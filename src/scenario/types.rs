@@ -379,6 +379,10 @@ pub struct Checks {
     /// Share of group messages whose read and unread lists are paged to the end once quiet
     /// and compared with the audience (0..=1).
     pub final_list_share: f64,
+    /// A run in which no operation completes fails, since it checked nothing; set this when
+    /// such a run is intended (e.g. a scenario that only provisions).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_no_traffic: bool,
 }
 
 impl Default for Checks {
@@ -387,6 +391,7 @@ impl Default for Checks {
             liveness_bound: Dur::from_secs(5),
             final_pull_share: 1.0,
             final_list_share: 0.2,
+            allow_no_traffic: false,
         }
     }
 }
@@ -474,18 +479,6 @@ impl Default for Faults {
 }
 
 impl Faults {
-    /// Whether any fault is configured (swarm counts: it may switch kinds on).
-    pub fn any(&self) -> bool {
-        self.drop > 0.0
-            || self.duplicate > 0.0
-            || self.reorder > 0.0
-            || self.delay > 0.0
-            || self.stalls_per_minute > 0.0
-            || self.disconnects_per_minute > 0.0
-            || self.crashes > 0
-            || self.bursts > 0
-    }
-
     /// End of the fault phase for a run of `duration`.
     pub fn until_micros(&self, duration: Dur) -> u64 {
         self.until

@@ -8,28 +8,21 @@
 //! more than the threshold (the change is larger than the run-to-run spread). The harness's
 //! own lateness is shown but never called in live runs. The output says how sure each verdict is.
 
+use crate::cmd::{Classify, ExitStatus};
 use crate::metrics::{Hop, new_histogram};
-use crate::report::{ReportError, decode_histogram};
+use crate::report::{ReadError, ReportDoc, ReportError, decode_histogram};
 use hdrhistogram::Histogram;
-use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod render;
+pub use render::{render, render_markdown};
 
 /// Why reports could not be compared.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    #[error("cannot read {path}: {source}; pass a report.json or a directory holding one")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not a readsim report.json ({source}); pass the file `readsim run` wrote")]
-    NotAReport {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{path}: {source}")]
     Histogram {
         path: PathBuf,
@@ -43,25 +36,26 @@ pub enum CompareError {
     Threshold(String),
     #[error("no reports given for the {0} side; pass at least one report.json")]
     Empty(&'static str),
+    #[error(
+        "--runs expands one prefix per side, but {0:?} lists several paths; give a prefix \
+         (e.g. runs/a for runs/a1..runs/aN) or drop --runs"
+    )]
+    RunsWithList(String),
+    #[error("cannot write {path}: {source}; choose a writable path")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-#[derive(Deserialize)]
-struct ReportFile {
-    scenario: String,
-    driver: String,
-    violations_total: u64,
-    latency: BTreeMap<String, LatencyEntry>,
-    throughput: Throughput,
-}
-
-#[derive(Deserialize)]
-struct LatencyEntry {
-    hdr: String,
-}
-
-#[derive(Deserialize)]
-struct Throughput {
-    ops_per_virtual_second: f64,
+impl Classify for CompareError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            CompareError::Write { .. } => ExitStatus::HarnessFailed,
+            _ => ExitStatus::BadInput,
+        }
+    }
 }
 
 /// One side of a comparison: one or more runs.
@@ -74,14 +68,6 @@ pub struct Side {
     runs: BTreeMap<&'static str, Vec<Histogram<u64>>>,
     merged: BTreeMap<&'static str, Histogram<u64>>,
     throughput: Vec<f64>,
-}
-
-fn report_path(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.join("report.json")
-    } else {
-        p.to_path_buf()
-    }
 }
 
 impl Side {
@@ -100,16 +86,7 @@ impl Side {
             throughput: Vec::new(),
         };
         for p in paths {
-            let path = report_path(p);
-            let text = std::fs::read_to_string(&path).map_err(|source| CompareError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let r: ReportFile =
-                serde_json::from_str(&text).map_err(|source| CompareError::NotAReport {
-                    path: path.clone(),
-                    source,
-                })?;
+            let (r, path) = ReportDoc::read(p)?;
             side.scenario = r.scenario;
             side.simulated &= r.driver == "sim";
             side.violations += r.violations_total;
@@ -475,133 +452,64 @@ pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
     }
 }
 
-/// The comparison as Markdown for a PR comment: the verdict first, then one table with the
-/// biggest regressions first.
-pub fn render_markdown(c: &Comparison) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let n = c.regressions().count();
-    let _ = writeln!(
-        s,
-        "{}\n",
-        if n == 0 {
-            "**No regression.**".to_string()
-        } else {
-            format!("**{n} regression{}.**", if n == 1 { "" } else { "s" })
-        }
-    );
-    let _ = writeln!(s, "Confidence: {}.\n", c.confidence());
-    s.push_str("| hop | key | baseline | new | change | verdict |\n|---|---|---:|---:|---:|---|\n");
-    for r in c.worst_first() {
-        let fmt = |v: f64| {
-            if r.hop == "throughput" {
-                format!("{v:.1}/s")
-            } else {
-                crate::report::format_micros(v as u64)
-            }
-        };
-        let verdict = if r.regression {
-            format!("**REGRESSION** (> {}%)", r.threshold_pct)
-        } else if r.delta_pct == 0.0 {
-            "same".to_string()
-        } else if r.certainty == Certainty::WithinSpread {
-            "within run-to-run spread".to_string()
-        } else if r.certainty == Certainty::SingleRunSuspect {
-            "possible regression (one run per side: re-run with `--runs`)".to_string()
-        } else {
-            "ok".to_string()
-        };
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {:+.1}% | {verdict} |",
-            r.hop,
-            r.key,
-            fmt(r.base),
-            fmt(r.new),
-            r.delta_pct
-        );
-    }
-    if c.new_violations > 0 {
-        let _ = writeln!(
-            s,
-            "\nThe new side has {} invariant violation(s).",
-            c.new_violations
-        );
-    }
-    s
+/// What `readsim compare` was asked to do.
+pub struct CompareOptions {
+    /// Comma-separated report paths (or, with `runs`, one prefix) per side.
+    pub baseline: String,
+    pub new: String,
+    pub thresholds: Vec<String>,
+    pub runs: Option<u32>,
+    pub format: CompareFormat,
+    /// Also write the Markdown table here.
+    pub markdown: Option<PathBuf>,
 }
 
-/// The comparison as a terminal table, regressions first.
-pub fn render(c: &Comparison) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let mode = if c.simulated {
-        "simulated: exact".to_string()
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CompareFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// The report paths of one side: a comma-separated list, or `PREFIX1..PREFIXn` with `runs`.
+fn side_paths(s: &str, runs: Option<u32>) -> Result<Vec<PathBuf>, CompareError> {
+    match runs {
+        Some(_) if s.contains(',') => Err(CompareError::RunsWithList(s.to_string())),
+        Some(n) => Ok((1..=n).map(|i| PathBuf::from(format!("{s}{i}"))).collect()),
+        None => Ok(s
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect()),
+    }
+}
+
+/// `readsim compare`: prints the comparison; exit 1 on a regression.
+pub fn execute(o: &CompareOptions) -> Result<ExitStatus, CompareError> {
+    let t = Thresholds::parse(&o.thresholds)?;
+    let b = Side::load(&side_paths(&o.baseline, o.runs)?, "baseline")?;
+    let n = Side::load(&side_paths(&o.new, o.runs)?, "new")?;
+    let c = compare(&b, &n, &t);
+    let md = render_markdown(&c);
+    if let Some(path) = &o.markdown {
+        std::fs::write(path, &md).map_err(|source| CompareError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    match o.format {
+        CompareFormat::Text => super::print(&render(&c)),
+        CompareFormat::Json => super::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&c.to_json()).unwrap_or_default()
+        )),
+        CompareFormat::Markdown => super::print(&md),
+    }
+    Ok(if c.has_regression() {
+        ExitStatus::TargetFailed
     } else {
-        format!(
-            "live: {} vs {} runs, merged histograms",
-            c.base_runs, c.new_runs
-        )
-    };
-    let _ = writeln!(s, "compare ({mode})");
-    let _ = writeln!(s, "confidence: {}", c.confidence());
-    let _ = writeln!(
-        s,
-        "  {:<28} {:>5} {:>12} {:>12} {:>9}  verdict",
-        "hop", "key", "baseline", "new", "delta"
-    );
-    for r in c.worst_first() {
-        let fmt = |v: f64| {
-            if r.hop == "throughput" {
-                format!("{v:.1}")
-            } else {
-                crate::report::format_micros(v as u64)
-            }
-        };
-        let verdict = if r.regression {
-            format!(
-                "REGRESSION (> {}%, {})",
-                r.threshold_pct,
-                r.certainty.describe()
-            )
-        } else if r.delta_pct == 0.0 {
-            "same".to_string()
-        } else if matches!(
-            r.certainty,
-            Certainty::WithinSpread | Certainty::Harness | Certainty::SingleRunSuspect
-        ) {
-            r.certainty.describe().to_string()
-        } else {
-            "ok".to_string()
-        };
-        let _ = writeln!(
-            s,
-            "  {:<28} {:>5} {:>12} {:>12} {:>+8.1}%  {verdict}",
-            r.hop,
-            r.key,
-            fmt(r.base),
-            fmt(r.new),
-            r.delta_pct
-        );
-    }
-    let n = c.regressions().count();
-    let _ = writeln!(
-        s,
-        "{}",
-        if n == 0 {
-            "no regression".to_string()
-        } else {
-            format!("{n} regression(s)")
-        }
-    );
-    if c.new_violations > 0 {
-        let _ = writeln!(
-            s,
-            "note: the new side has {} violation(s)",
-            c.new_violations
-        );
-    }
-    s
+        ExitStatus::Pass
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! fails is taken, and the search restarts from it until no candidate fails.
 
 use crate::check::Invariant;
-use crate::scenario::{self, DelayDist, Dur, Scenario, SizeDist};
+use crate::cmd::{ExitStatus, ReplayCommand};
+use crate::scenario::{self, DelayDist, Dur, FAULT_KNOBS, Scenario, SizeDist};
 
 /// How a shrink went.
 #[derive(Clone, Debug)]
@@ -158,42 +159,18 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         push(&|c| c.c2c.pairs = halve(c.c2c.pairs, 1));
     }
     // Fault kinds and churn away, then weaker.
-    let f = &s.faults;
-    if f.drop > 0.0 {
-        push(&|c| c.faults.drop = 0.0);
-    }
-    if f.duplicate > 0.0 {
-        push(&|c| c.faults.duplicate = 0.0);
-    }
-    if f.reorder > 0.0 {
-        push(&|c| c.faults.reorder = 0.0);
-    }
-    if f.delay > 0.0 {
-        push(&|c| c.faults.delay = 0.0);
-    }
-    if f.stalls_per_minute > 0.0 {
-        push(&|c| c.faults.stalls_per_minute = 0.0);
-    }
-    if f.disconnects_per_minute > 0.0 {
-        push(&|c| c.faults.disconnects_per_minute = 0.0);
-    }
-    if f.crashes > 0 {
-        push(&|c| c.faults.crashes = 0);
-    }
-    if f.bursts > 0 {
-        push(&|c| c.faults.bursts = 0);
+    for k in &FAULT_KNOBS {
+        if (k.get)(&s.faults) > 0.0 {
+            push(&|c| (k.set)(&mut c.faults, 0.0));
+        }
     }
     if s.churn.per_minute > 0.0 {
         push(&|c| c.churn.per_minute = 0.0);
     }
-    if f.crashes > 1 {
-        push(&|c| c.faults.crashes = halve(c.faults.crashes, 1));
-    }
-    if f.bursts > 1 {
-        push(&|c| c.faults.bursts = halve(c.faults.bursts, 1));
-    }
-    if f.disconnects_per_minute > 0.5 {
-        push(&|c| c.faults.disconnects_per_minute /= 2.0);
+    for k in &FAULT_KNOBS {
+        if let Some(v) = k.weaker(&s.faults) {
+            push(&|c| (k.set)(&mut c.faults, v));
+        }
     }
     if s.churn.per_minute > 0.5 {
         push(&|c| c.churn.per_minute /= 2.0);
@@ -231,6 +208,31 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
 pub fn to_toml(s: &Scenario, replay: &str) -> String {
     let body = toml::to_string(s).unwrap_or_else(|e| format!("# cannot serialise: {e}\n"));
     format!("# Shrunk by readsim. Replay with:\n#   {replay}\n\n{body}")
+}
+
+/// `readsim shrink`: shrinks and prints what it wrote; exit 2 when the run does not fail.
+pub fn execute(
+    file: &std::path::Path,
+    seed: Option<u64>,
+    out: Option<&std::path::Path>,
+    max_runs: u32,
+    bug: Option<crate::target::faulty::Bug>,
+) -> Result<ExitStatus, crate::scenario::ScenarioError> {
+    let r = shrink_file(file, seed, bug, max_runs, out)?;
+    match r.describe() {
+        Some(text) => {
+            super::print(&format!("{text}\n"));
+            Ok(ExitStatus::Pass)
+        }
+        None => {
+            eprintln!(
+                "{} passes with this seed: nothing to shrink (find a failing seed with \
+                 `readsim sweep`)",
+                file.display()
+            );
+            Ok(ExitStatus::BadInput)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -302,7 +304,33 @@ pub struct ShrinkReport {
     pub shrunk: Option<Shrunk>,
     /// Where the small scenario was written, and the command that replays it.
     pub written: Option<std::path::PathBuf>,
-    pub replay: Option<String>,
+    pub replay: Option<ReplayCommand>,
+}
+
+impl ShrinkReport {
+    /// What was shrunk to what, where it was written and how to replay it (None when the
+    /// run did not fail and nothing was shrunk).
+    pub fn describe(&self) -> Option<String> {
+        let (sig, shrunk, path, replay) = (
+            self.signature?,
+            self.shrunk.as_ref()?,
+            self.written.as_ref()?,
+            self.replay.as_ref()?,
+        );
+        let s = &shrunk.scenario;
+        Some(format!(
+            "shrunk `{}` failure in {} runs ({} steps) to {} users, {} groups, {} pairs, {} of \
+             traffic\nwrote {}\nreplay: {replay}",
+            sig.name(),
+            shrunk.runs,
+            shrunk.steps,
+            s.population.users,
+            s.groups.iter().map(|g| g.count).sum::<u32>(),
+            s.c2c.pairs,
+            s.duration,
+            path.display()
+        ))
+    }
 }
 
 /// Runs `file` with `seed` (and `bug`), and if it fails, shrinks it and writes the small
@@ -314,7 +342,7 @@ pub fn shrink_file(
     max_runs: u32,
     out: Option<&std::path::Path>,
 ) -> Result<ShrinkReport, crate::scenario::ScenarioError> {
-    use crate::sweep::{replay, run_seed};
+    use crate::cmd::sweep::run_seed;
     let s = scenario::load_file(file)?;
     let seed = seed.unwrap_or(s.seed);
     let first = run_seed(&s, file, seed, bug).first.map(|v| v.invariant);
@@ -342,8 +370,8 @@ pub fn shrink_file(
     let mut small = shrunk.scenario.clone();
     small.seed = seed;
     small.name = format!("{}-shrunk", s.name);
-    let cmd = replay(&path, seed, bug);
-    std::fs::write(&path, to_toml(&small, &cmd)).map_err(|source| {
+    let cmd = ReplayCommand::new(&path, seed).with_bug(bug);
+    std::fs::write(&path, to_toml(&small, &cmd.to_string())).map_err(|source| {
         crate::scenario::ScenarioError::Io {
             path: path.clone(),
             source,

@@ -1,14 +1,18 @@
 //! `readsim sweep`: one scenario under many seeds, simulated against the model on all cores,
-//! stopping at the first failing seed with the command that replays it. Each seed's run is
-//! itself deterministic; only the order in which seeds finish depends on the machine.
+//! stopping at the first failing seed with the command that replays it. Each seed is judged
+//! exactly as `readsim run` judges it (invariants, SLOs, a run with no traffic), so a seed
+//! fails a sweep if and only if its run fails. Each seed's run is itself deterministic; only
+//! the order in which seeds finish depends on the machine.
 
 use crate::check::{CheckConfig, Violation};
+use crate::cmd::judge::{Measured, judge};
+use crate::cmd::{Classify, ExitStatus, ReplayCommand};
 use crate::model::Model;
-use crate::run::replay_command;
 use crate::scenario::Scenario;
 use crate::sim;
 use crate::target::ModelTarget;
 use crate::target::faulty::{Bug, FaultyTarget};
+use crate::verdict::Verdict;
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,11 +49,13 @@ pub struct SeedResult {
     /// Operations and pushes simulated.
     pub ops: u64,
     pub virtual_seconds: f64,
+    /// The same verdict `readsim run` gives this seed.
+    pub verdict: Verdict,
 }
 
 impl SeedResult {
     pub fn passed(&self) -> bool {
-        self.violations == 0
+        self.verdict.passed()
     }
 }
 
@@ -70,29 +76,39 @@ impl SweepSummary {
 }
 
 /// The command that replays one seed, with the planted bug if any.
-pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> String {
-    match bug {
-        None => replay_command(file, seed),
-        Some(b) => format!("{} --plant-bug {}", replay_command(file, seed), b.name()),
-    }
+pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> ReplayCommand {
+    ReplayCommand::new(file, seed).with_bug(bug)
 }
 
 /// Runs one seed of `scenario` in the simulator against the model (with `bug` planted).
 pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -> SeedResult {
     let config = scenario.receipts.config();
     let model = ModelTarget::new(Model::new(config));
-    let check = CheckConfig::for_scenario(scenario, replay(file, seed, bug), 1);
+    let check = CheckConfig::for_scenario(scenario, replay(file, seed, bug).to_string(), 1);
     let out = match bug {
         None => sim::run(scenario, seed, &mut { model }, check),
         Some(b) => sim::run(scenario, seed, &mut FaultyTarget::new(model, b), check),
     };
     let checker = &out.observers.checker;
+    let virtual_seconds = out.end as f64 / 1e6;
+    let (_, verdict) = judge(
+        scenario,
+        Measured {
+            metrics: &out.observers.metrics,
+            violations: checker.violations_total(),
+            seconds: virtual_seconds,
+            receipts_per_second: None,
+            incomplete: Vec::new(),
+            warnings: Vec::new(),
+        },
+    );
     SeedResult {
         seed,
         violations: checker.violations_total(),
         first: checker.violations().first().cloned(),
         ops: out.observers.metrics.total_ops(),
-        virtual_seconds: out.end as f64 / 1e6,
+        virtual_seconds,
+        verdict,
     }
 }
 
@@ -144,6 +160,82 @@ pub fn sweep(
         first_failure: results.iter().find(|r| !r.passed()).map(|r| r.seed),
         results,
         wall_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// What `readsim sweep` was asked to do.
+pub struct SweepOptions {
+    pub file: std::path::PathBuf,
+    /// `N` or `A..B`.
+    pub seeds: String,
+    pub jobs: Option<usize>,
+    pub keep_going: bool,
+    pub bug: Option<Bug>,
+}
+
+/// Why a sweep could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Seeds(#[from] SeedRangeError),
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+}
+
+impl Classify for SweepError {
+    fn exit_status(&self) -> ExitStatus {
+        ExitStatus::BadInput
+    }
+}
+
+/// `readsim sweep`: a line per seed, a total, and on a failure the replay and shrink commands.
+pub fn execute(o: &SweepOptions) -> Result<ExitStatus, SweepError> {
+    let range = parse_seeds(&o.seeds)?;
+    let scenario = crate::scenario::load_file(&o.file)?;
+    let jobs = o
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let summary = sweep(&scenario, &o.file, range, o.bug, jobs, o.keep_going, |r| {
+        super::print(&seed_line(r))
+    });
+    let failed = summary.results.iter().filter(|r| !r.passed()).count();
+    let ops = summary.total_ops();
+    super::print(&format!(
+        "{} seeds: {} passed, {} failed; {} ops simulated in {:.1}s ({:.0} ops/s)\n",
+        summary.results.len(),
+        summary.results.len() - failed,
+        failed,
+        ops,
+        summary.wall_seconds,
+        ops as f64 / summary.wall_seconds.max(1e-9)
+    ));
+    let Some(seed) = summary.first_failure else {
+        return Ok(ExitStatus::Pass);
+    };
+    let bug_flag = o
+        .bug
+        .map(|b| format!(" --plant-bug {}", b.name()))
+        .unwrap_or_default();
+    eprintln!(
+        "seed {seed} fails. Replay: {}\nShrink:  readsim shrink {} --seed {seed}{bug_flag}",
+        replay(&o.file, seed, o.bug),
+        o.file.display()
+    );
+    Ok(ExitStatus::TargetFailed)
+}
+
+fn seed_line(r: &SeedResult) -> String {
+    match (&r.first, r.passed()) {
+        (_, true) => format!("seed {:>6}  pass  {:>9} ops\n", r.seed, r.ops),
+        (Some(v), false) => format!(
+            "seed {:>6}  FAIL  {} violation(s), first: {}\n",
+            r.seed, r.violations, v
+        ),
+        (None, false) => format!(
+            "seed {:>6}  FAIL  {}\n",
+            r.seed,
+            r.verdict.reasons().join("; ")
+        ),
     }
 }
 

@@ -1,0 +1,236 @@
+//! `readsim run`: load a scenario, drive it (simulated or live), judge it, write the reports,
+//! print the summary. Driving is in `drive.rs`, turning what a run saw into reports and a
+//! verdict in `outcome.rs`, warnings about traffic a scenario cannot produce in `warnings.rs`.
+
+mod drive;
+mod outcome;
+mod warnings;
+
+pub use outcome::Rendered;
+pub use warnings::traffic_warnings;
+
+use super::{Classify, ExitStatus, ReplayCommand};
+use crate::live::{LiveError, LiveOptions};
+use crate::report::ReportError;
+use crate::scenario::{self, Dur, ScenarioError};
+use crate::target::faulty::Bug;
+use std::path::{Path, PathBuf};
+
+/// What `readsim run` was asked to do.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub file: PathBuf,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Where the reports go.
+    pub out: PathBuf,
+    /// Run twice and require identical traces and reports.
+    pub check_determinism: bool,
+    /// Drive a real server on the real clock instead of simulating the model (`--target`).
+    pub live: Option<LiveOptions>,
+    /// Overrides the scenario's traffic duration (`--duration`).
+    pub duration: Option<Dur>,
+    /// Simulate a copy of the model with this bug planted (`--plant-bug`), to see it caught.
+    pub plant_bug: Option<Bug>,
+    /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    #[error(
+        "determinism check failed: two runs of seed {seed} differ (trace hash {first:016x} vs {second:016x}{detail}). Replay with: {replay}. This is a readsim bug: please report it with the scenario file"
+    )]
+    Nondeterministic {
+        seed: u64,
+        first: u64,
+        second: u64,
+        detail: String,
+        replay: String,
+    },
+}
+
+impl Classify for RunError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            RunError::Scenario(_) | RunError::Live(LiveError::Usage(_)) => ExitStatus::BadInput,
+            RunError::Report(_) | RunError::Live(_) | RunError::Nondeterministic { .. } => {
+                ExitStatus::HarnessFailed
+            }
+        }
+    }
+}
+
+/// How `run` prints its summary on stdout.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The result of a completed run whose reports were written.
+pub struct RunSummary {
+    pub rendered: Rendered,
+    pub seed: u64,
+    pub replay: ReplayCommand,
+}
+
+impl RunSummary {
+    /// The machine-readable summary `run --format json` prints: the verdict, SLOs, latency
+    /// percentiles per hop (without the histograms), counts, and the wall-clock figures.
+    pub fn json_summary(&self, out: &Path) -> serde_json::Value {
+        let r = &self.rendered;
+        let doc = &r.doc;
+        let latency: serde_json::Map<String, serde_json::Value> = doc
+            .latency
+            .iter()
+            .map(|(hop, l)| (hop.clone(), serde_json::to_value(l.without_hdr()).unwrap()))
+            .collect();
+        serde_json::json!({
+            "verdict": doc.verdict.result,
+            "verdict_detail": doc.verdict,
+            "scenario": doc.scenario,
+            "seed": self.seed,
+            "target": doc.target,
+            "driver": doc.driver,
+            "violations_total": doc.violations_total,
+            "violations": doc.violations,
+            "slo": doc.slo,
+            "slo_failed": doc.verdict.slo_missed,
+            "incomplete": doc.verdict.incomplete,
+            "ops": doc.ops,
+            "errors": doc.errors,
+            "latency": latency,
+            "ops_per_virtual_second": doc.throughput.ops_per_virtual_second,
+            "run": r.stats,
+            "reports": out.display().to_string(),
+            "replay": self.replay.to_string(),
+        })
+    }
+}
+
+/// The replay command of the run `opts` describes.
+fn replay_command(opts: &RunOptions, seed: u64) -> ReplayCommand {
+    ReplayCommand {
+        duration: opts.duration,
+        target: opts.live.as_ref().map(|l| l.target.name()),
+        ..ReplayCommand::new(&opts.file, seed).with_bug(opts.plant_bug)
+    }
+}
+
+/// Runs a scenario (simulated, or live with `opts.live`), judges it and writes the reports.
+pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let mut scenario = scenario::load_file(&opts.file)?;
+    if let Some(d) = opts.duration {
+        scenario.duration = d;
+    }
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let replay = replay_command(opts, seed);
+    refuse_live_misuse(opts)?;
+    let first = drive::execute(&scenario, seed, &replay, opts)?;
+    let first = outcome::render(&scenario, seed, &first)?;
+    if opts.check_determinism {
+        let second = drive::execute(&scenario, seed, &replay, opts)?;
+        let second = outcome::render(&scenario, seed, &second)?;
+        if first.trace_hash != second.trace_hash || first.report_json != second.report_json {
+            let detail = if first.report_json != second.report_json {
+                ", and report.json differs"
+            } else {
+                ""
+            };
+            return Err(RunError::Nondeterministic {
+                seed,
+                first: first.trace_hash,
+                second: second.trace_hash,
+                detail: detail.into(),
+                replay: replay.to_string(),
+            });
+        }
+    }
+    first.write(&opts.out)?;
+    Ok(RunSummary {
+        rendered: first,
+        seed,
+        replay,
+    })
+}
+
+fn refuse_live_misuse(opts: &RunOptions) -> Result<(), RunError> {
+    if opts.live.is_none() {
+        return Ok(());
+    }
+    let usage = |m: &str| Err(LiveError::Usage(m.into()).into());
+    if opts.check_determinism {
+        return usage(
+            "--check-determinism needs the simulated target (--target model): live runs are \
+             not reproducible in time",
+        );
+    }
+    if opts.plant_bug.is_some() {
+        return usage("--plant-bug plants a bug in the simulated model; it needs --target model");
+    }
+    Ok(())
+}
+
+/// `readsim run`: runs, prints the summary in `format`, and on a failure says how to replay
+/// (and with `shrink`, shrinks a simulated failure). Returns the exit status of the verdict.
+pub fn execute(opts: &RunOptions, format: Format, shrink: bool) -> Result<ExitStatus, RunError> {
+    let r = run(opts)?;
+    let verdict = &r.rendered.doc.verdict;
+    match format {
+        Format::Json => {
+            let mut v = r.json_summary(&opts.out);
+            if opts.check_determinism {
+                v["determinism_check"] = "passed".into();
+            }
+            super::print(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap()));
+        }
+        Format::Text => {
+            let mut text = r.rendered.terminal.clone();
+            if opts.check_determinism {
+                text.push_str(
+                    "determinism check: passed (two runs, identical trace and report.json)\n",
+                );
+            }
+            text.push_str(&format!("reports written to {}\n", opts.out.display()));
+            super::print(&text);
+        }
+    }
+    if !verdict.passed() {
+        eprintln!(
+            "{}: {}; {} with: {}",
+            verdict.label(),
+            verdict.reasons().join("; "),
+            r.replay.verb(),
+            r.replay
+        );
+        if shrink && verdict.violations > 0 {
+            shrink_failure(opts, r.seed)?;
+        }
+    }
+    Ok(ExitStatus::of(verdict))
+}
+
+/// `run --shrink`: shrink the failing scenario and say where the small case is.
+fn shrink_failure(opts: &RunOptions, seed: u64) -> Result<(), RunError> {
+    if opts.live.is_some() {
+        eprintln!(
+            "--shrink: live runs are not shrunk (their timing is not reproducible); shrink a \
+             simulated run of the scenario"
+        );
+        return Ok(());
+    }
+    eprintln!("shrinking {} ...", opts.file.display());
+    let r = super::shrink::shrink_file(&opts.file, Some(seed), opts.plant_bug, 500, None)?;
+    match r.describe() {
+        Some(text) => eprintln!("{text}"),
+        None => eprintln!("the failure did not reproduce from the file alone; nothing shrunk"),
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! From an executed run to its verdict and reports: SLOs, the fault list, the verdict, every
+//! report file and the terminal summary. One path for simulated and live runs.
+
+use super::RunError;
+use super::drive::{Executed, LiveFacts};
+use crate::cmd::judge::{Measured, judge, per_second};
+use crate::live::DriveStats;
+use crate::report::{self, FaultEntry, ReportDoc, ReportFiles, RunOutcome, RunStats};
+use crate::scenario::Scenario;
+use crate::workload::Workload;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A judged run, its reports rendered.
+pub struct Rendered {
+    pub doc: ReportDoc,
+    pub trace_hash: u64,
+    pub report_json: String,
+    pub terminal: String,
+    pub stats: RunStats,
+    files: ReportFiles,
+}
+
+impl Rendered {
+    /// Writes report.json, report.md, report.html and run.json into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<(), RunError> {
+        Ok(self.files.write(dir)?)
+    }
+}
+
+/// run.json: the wall-clock figures, plus the live driver's counters on a live run.
+#[derive(serde::Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    stats: &'a RunStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<&'a DriveStats>,
+}
+
+/// Evaluates SLOs, decides the verdict and renders every report of `ex`.
+pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered, RunError> {
+    let obs = &ex.observers;
+    let workload = Workload::new(scenario, seed);
+    let seconds = ex.end as f64 / 1e6;
+    let total_ops = obs.metrics.total_ops();
+    let (slo, verdict) = judge(
+        scenario,
+        Measured {
+            metrics: &obs.metrics,
+            violations: obs.checker.violations_total(),
+            seconds,
+            receipts_per_second: ex
+                .live
+                .as_ref()
+                .map(|l| l.stats.acked_receipts_per_second()),
+            incomplete: ex
+                .live
+                .as_ref()
+                .map_or_else(Vec::new, |l| incomplete(scenario, l)),
+            warnings: super::traffic_warnings(scenario, workload.plan()),
+        },
+    );
+    let faults = fault_entries(scenario, &workload, &obs.faults);
+    let outcome = RunOutcome {
+        scenario,
+        seed,
+        target: ex.target.clone(),
+        driver: ex.driver.into(),
+        metrics: &obs.metrics,
+        violations: obs.checker.violations(),
+        violations_total: obs.checker.violations_total(),
+        virtual_seconds: seconds,
+        trace_hash: obs.trace.value(),
+        events: obs.trace.events,
+        faults: &faults,
+        slo: &slo,
+        verdict: &verdict,
+    };
+    let stats = run_stats(ex, total_ops, seconds);
+    let mut files = ReportFiles::render(&outcome, &stats)?;
+    let run_json = RunJson {
+        stats: &stats,
+        live: ex.live.as_ref().map(|l| &l.stats),
+    };
+    files.run_json = serde_json::to_string_pretty(&run_json).map_err(report::ReportError::Json)?;
+    files.run_json.push('\n');
+    let mut terminal = report::terminal_summary(&outcome, &stats);
+    if let Some(l) = &ex.live {
+        terminal.push_str(&live_lines(l, scenario.faults.any()));
+    }
+    Ok(Rendered {
+        doc: files.doc.clone(),
+        trace_hash: obs.trace.value(),
+        report_json: files.json.clone(),
+        terminal,
+        stats,
+        files,
+    })
+}
+
+fn run_stats(ex: &Executed, total_ops: u64, seconds: f64) -> RunStats {
+    // Live ops are counted over the traffic phase; simulated ones over the wall time.
+    let over = if ex.live.is_some() {
+        seconds
+    } else {
+        ex.wall_seconds
+    };
+    RunStats {
+        wall_seconds: ex.wall_seconds,
+        virtual_seconds: seconds,
+        ops_per_wall_second: per_second(total_ops, over),
+        peak_rss_bytes: report::peak_rss_bytes(),
+        acked_receipts_per_second: ex
+            .live
+            .as_ref()
+            .map(|l| l.stats.acked_receipts_per_second()),
+        peak_clients: ex.live.as_ref().map(|l| l.peak_clients),
+    }
+}
+
+/// Why a live run is incomplete, as sentences (empty when it is not).
+fn incomplete(scenario: &Scenario, l: &LiveFacts) -> Vec<String> {
+    let n = l.stats.incomplete(scenario.faults.any());
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "{n} operations or connections lost (unanswered, unsent, unreadable frames, \
+         unexplained disconnects, failed reconnects, restarts or churn calls)"
+    )];
+    out.extend(l.stats.problems.iter().cloned());
+    out
+}
+
+/// The live driver's counters for the terminal.
+fn live_lines(l: &LiveFacts, faulty: bool) -> String {
+    let s = &l.stats;
+    let mut t = format!(
+        "live     {} clients, setup {:.1}s, {} ops sent, {} answered, {} receipts acked ({:.0}/s), \
+         {} outstanding, {} not sent, {} bad frames, {} disconnects\n",
+        l.peak_clients,
+        l.setup_seconds,
+        s.invoked,
+        s.completed,
+        s.acked_receipts,
+        s.acked_receipts_per_second(),
+        s.outstanding,
+        s.not_sent,
+        s.bad_frames,
+        s.disconnects
+    );
+    if faulty {
+        let _ = writeln!(
+            t,
+            "faults   {} cuts, {} stalls, {} crashes, {} restarts, {} reconnects, {} ops lost \
+             ({} late responses ignored), {} churn admin ops, {}/{} clients connected at the end",
+            s.cuts,
+            s.stalls,
+            s.crashes,
+            s.restarts,
+            s.reconnects,
+            s.lost,
+            s.late_responses,
+            s.admin_ops,
+            s.connected_at_end,
+            s.online
+        );
+    }
+    for n in &s.notes {
+        let _ = writeln!(t, "  note: {n}");
+    }
+    for p in &s.problems {
+        let _ = writeln!(t, "  problem: {p}");
+    }
+    t
+}
+
+/// The report's fault list: what the run injected, preceded (when the scenario has faults) by
+/// the effective fault parameters the seed drew (they differ from the file's under `swarm`).
+fn fault_entries(
+    scenario: &Scenario,
+    workload: &Workload,
+    log: &crate::history::FaultLog,
+) -> Vec<FaultEntry> {
+    let mut out = Vec::new();
+    if scenario.faults.any() {
+        out.push(FaultEntry {
+            t_us: 0,
+            kind: "plan".into(),
+            detail: workload.fault_plan().describe(),
+        });
+    }
+    out.extend(FaultEntry::from_log(log));
+    out
+}

@@ -1,0 +1,86 @@
+//! `readsim serve`: the reference server on a listening address, until SIGINT or SIGTERM.
+
+use super::{Classify, ExitStatus};
+use crate::server::{self, ServerConfig, ServerError, Store};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// What `readsim serve` was asked to do.
+pub struct ServeOptions {
+    pub listen: String,
+    /// SQLite file; None keeps everything in memory.
+    pub db: Option<PathBuf>,
+    /// Token signing secret, hex (random if None).
+    pub secret: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--secret must be hex ({0}); give an even number of 0-9a-f digits")]
+    Secret(hex::FromHexError),
+    #[error("cannot listen on {addr}: {source}; choose a free address (port 0 picks one)")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl Classify for ServeError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            ServeError::Secret(_) => ExitStatus::BadInput,
+            _ => ExitStatus::HarnessFailed,
+        }
+    }
+}
+
+/// Serves until a signal; the first stdout line names the address and credentials.
+pub fn execute(o: ServeOptions) -> Result<ExitStatus, ServeError> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let mut cfg = ServerConfig::random();
+    let secret_note = match o.secret {
+        Some(h) => {
+            cfg.secret = hex::decode(h.trim()).map_err(ServeError::Secret)?;
+            String::new()
+        }
+        None => format!(" secret={}", hex::encode(&cfg.secret)),
+    };
+    if let Some(t) = o.admin_token {
+        cfg.admin_token = t;
+    }
+    let store = match &o.db {
+        Some(p) => Store::open(p)?,
+        None => Store::in_memory()?,
+    };
+    let rt = tokio::runtime::Runtime::new().map_err(ServeError::Runtime)?;
+    rt.block_on(async move {
+        let listen_err = |source| ServeError::Listen {
+            addr: o.listen.clone(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(&o.listen)
+            .await
+            .map_err(listen_err)?;
+        let addr = listener.local_addr().map_err(listen_err)?;
+        let mut out = std::io::stdout();
+        // The parent process reads this line to learn the address; if it cannot be written
+        // the server still serves.
+        let _ = writeln!(
+            out,
+            "readsim serve listening on {addr} admin_token={}{secret_note}",
+            cfg.admin_token
+        )
+        .and_then(|_| out.flush());
+        server::run(listener, store, cfg, server::shutdown_signal()).await?;
+        Ok(ExitStatus::Pass)
+    })
+}
