@@ -7,7 +7,7 @@
 use super::framing::{error_frame, push_frame};
 use super::planted::Planted;
 use super::registry::{ConnHandle, Registry};
-use super::semantics::{Online, Push, Semantics, answer};
+use super::semantics::{Online, OpResult, Push, Semantics, answer};
 use super::store::{Fatal, SqlResult, Store};
 use crate::protocol::ErrorCode;
 use crate::wire::{PushFrame, WireError, WireRequest, admin};
@@ -212,19 +212,7 @@ impl Writer {
             Job::Register(h) => outs.push(Out::Register(h)),
             Job::Unregister { user, conn } => outs.push(Out::Unregister { user, conn }),
             Job::Resolve { name, reply } => outs.push(Out::Resolve(reply, self.sem.resolve(&name))),
-            Job::Admin { op, reply } => {
-                let r = match op {
-                    AdminOp::Batch(op) => {
-                        answer(self.sem.admin(op))?.map(|()| serde_json::json!({}))
-                    }
-                    AdminOp::GetConfig => Ok(self.sem.config_json()),
-                    AdminOp::UserExists(name) => self
-                        .sem
-                        .user_exists(&name)
-                        .map(|()| serde_json::Value::Null),
-                };
-                outs.push(Out::Admin(reply, r));
-            }
+            Job::Admin { op, reply } => outs.push(Out::Admin(reply, answer(self.admin(op))?)),
             Job::AdminBatch { ops, reply } => {
                 let mut results = Vec::with_capacity(ops.len());
                 for op in ops {
@@ -238,6 +226,21 @@ impl Writer {
             Job::Shutdown => {}
         }
         Ok(())
+    }
+
+    /// A single admin operation's `ok` body.
+    fn admin(&mut self, op: AdminOp) -> OpResult<serde_json::Value> {
+        Ok(match op {
+            AdminOp::Batch(op) => {
+                self.sem.admin(op)?;
+                serde_json::json!({})
+            }
+            AdminOp::GetConfig => self.sem.config_json(),
+            AdminOp::UserExists(name) => {
+                self.sem.user_exists(&name)?;
+                serde_json::Value::Null
+            }
+        })
     }
 
     /// Releases a committed (or failed and rewritten) batch's outputs, in order.
