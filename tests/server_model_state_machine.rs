@@ -9,6 +9,8 @@
 //! probe's answer, and nothing may arrive that the model did not send.
 //!
 //! A second test plants `ServerBug::CountDuplicateReceipt` and asserts the run fails.
+//! (`ServerBug` and `ServerConfig::planted_bug` exist only with the `planted-bugs` feature,
+//! which the crate's dev-dependency on itself turns on for every `cargo test` build.)
 
 mod server_common;
 

@@ -4,24 +4,24 @@
 #![allow(clippy::result_large_err)]
 
 use super::App;
-use super::engine::{AdminOp, Job};
+use super::respond::{bearer, error_response};
+use super::writer::{AdminOp, Job};
 use crate::protocol::ErrorCode;
-use crate::wire::{MAX_ADMIN_BODY_BYTES, WireError, admin};
+use crate::wire::{MAX_ADMIN_BODY_BYTES, admin};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-pub(crate) fn router(app: Arc<App>) -> Router {
+/// The admin API and `/v1/health`; `mod.rs` adds `/v1/ws`, the body limit and the state.
+pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
-        .route("/v1/ws", get(super::ws::upgrade))
         .route("/v1/health", get(health))
         .route("/v1/admin/users", post(create_user))
         .route("/v1/admin/groups", post(create_group))
@@ -33,47 +33,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/receipt_config", get(get_config).put(set_config))
         .route("/v1/admin/tokens", post(issue_token))
         .route("/v1/admin/batch", post(batch))
-        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY_BYTES))
-        .with_state(app)
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: WireError,
-}
-
-/// The HTTP status of an error code (the JSON body is authoritative).
-pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
-    use ErrorCode::*;
-    match code {
-        FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        Unauthenticated => StatusCode::UNAUTHORIZED,
-        Forbidden => StatusCode::FORBIDDEN,
-        UserNotFound | GroupNotFound | MessageNotFound => StatusCode::NOT_FOUND,
-        Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        c if c.code() < 2000 => StatusCode::BAD_REQUEST,
-        _ => StatusCode::CONFLICT,
-    }
-}
-
-/// `{"error": {"code", "name", "message"}}` with the code's status; `detail` replaces the
-/// standard message when given.
-pub(crate) fn error_response(code: ErrorCode, detail: Option<String>) -> Response {
-    let mut error = WireError::from(code);
-    if let Some(d) = detail {
-        error.message = d;
-    }
-    (status_of(code), axum::Json(ErrorBody { error })).into_response()
-}
-
-/// The bearer token of a request, if any.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

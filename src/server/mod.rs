@@ -9,16 +9,29 @@
 //! already sent, a `closing` push and a close frame; the writer commits what is queued,
 //! checkpoints the WAL and stops.
 
+// Layout: `http` (admin API) and `ws` (client sockets) turn requests into writer jobs and
+// share only `respond`; `writer` runs the group-commit loop over `semantics` (the rules),
+// `store` (all SQL) and `registry` (open connections); `framing` makes the frames.
 mod auth;
-mod engine;
+mod framing;
 mod http;
+mod planted;
+mod registry;
+mod respond;
+mod semantics;
 mod store;
+mod writer;
 mod ws;
 
 pub use auth::{TokenError, mint_token, unix_now, verify_token};
+#[cfg(feature = "planted-bugs")]
+pub use planted::ServerBug;
 pub use store::Store;
 
-use engine::{Engine, Job};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use planted::Planted;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -45,16 +58,10 @@ pub struct ServerConfig {
     pub send_queue: usize,
     /// Most operations per transaction (default 4096).
     pub max_batch: usize,
-    /// Test-only: plants a bug so the model-vs-server test can prove it catches it. Always
-    /// `None` outside that test.
+    /// Tests only (feature `planted-bugs`, see `planted.rs`): plants a bug so the
+    /// model-vs-server test can prove it catches it.
+    #[cfg(feature = "planted-bugs")]
     pub planted_bug: Option<ServerBug>,
-}
-
-/// A deliberate defect for [`ServerConfig::planted_bug`] (test-only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerBug {
-    /// A repeated receipt from the same reader is counted again (read count + 1).
-    CountDuplicateReceipt,
 }
 
 impl ServerConfig {
@@ -64,6 +71,7 @@ impl ServerConfig {
             secret,
             send_queue: DEFAULT_SEND_QUEUE,
             max_batch: DEFAULT_MAX_BATCH,
+            #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
     }
@@ -96,7 +104,7 @@ pub enum ServerError {
 /// What the request handlers share.
 pub(crate) struct App {
     pub cfg: ServerConfig,
-    pub jobs: mpsc::Sender<Job>,
+    pub jobs: mpsc::Sender<writer::Job>,
     /// True once shutdown started: sockets stop reading and close.
     pub stop: watch::Receiver<bool>,
     pub next_conn: AtomicU64,
@@ -115,14 +123,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let online = Arc::new(AtomicUsize::new(0));
-    let mut engine = Engine::new(store, cfg.max_batch, Arc::clone(&online))?;
-    engine.planted_bug = cfg.planted_bug;
+    let bugs = Planted::from_config(&cfg);
+    let writer = writer::Writer::new(store, cfg.max_batch, Arc::clone(&online), bugs)?;
     let (jobs, rx) = mpsc::channel(65_536);
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("readsim-writer".into())
         .spawn(move || {
-            engine.run(rx);
+            writer.run(rx);
             let _ = done_tx.send(());
         })?;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -135,7 +143,7 @@ pub async fn run(
         online,
         _alive: alive_tx,
     });
-    let router = http::router(app);
+    let router = router(app);
     // Small frames in both directions: no Nagle delay.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
@@ -148,11 +156,19 @@ pub async fn run(
         .await;
     // Sockets are closing on their own; give them a bounded time to drain.
     let _ = tokio::time::timeout(Duration::from_secs(10), alive_rx.recv()).await;
-    let _ = jobs.send(Job::Shutdown).await;
+    let _ = jobs.send(writer::Job::Shutdown).await;
     drop(jobs);
     let _ = done_rx.await;
     served?;
     Ok(())
+}
+
+/// Every route. Built here so `http` and `ws` need not know each other.
+fn router(app: Arc<App>) -> Router {
+    http::routes()
+        .route("/v1/ws", get(ws::upgrade))
+        .layer(DefaultBodyLimit::max(crate::wire::MAX_ADMIN_BODY_BYTES))
+        .with_state(app)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -2,19 +2,23 @@
 //! and one writer task (bounded queue -> socket) per connection.
 
 use super::App;
-use super::engine::{ConnHandle, Job, error_frame};
-use super::http::{bearer, error_response};
+use super::framing::{error_frame, parse_request, push_frame};
+use super::registry::ConnHandle;
+use super::respond::{bearer, error_response};
+use super::writer::Job;
 use crate::protocol::ErrorCode;
-use crate::wire::{ClientFrame, MAX_FRAME_BYTES, PushFrame};
+use crate::wire::PushFrame;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// How long a closing connection may take to accept its `closing` push and close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
@@ -65,62 +69,41 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| connection(app, socket, user))
 }
 
-/// Reads just the `id` of a frame, for errors about frames that are not read in full.
-fn peek_id(text: &str) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct IdOnly {
-        #[serde(default)]
-        id: Option<serde_json::Value>,
-    }
-    serde_json::from_str::<IdOnly>(text).ok()?.id?.as_u64()
-}
-
 /// The job for one text frame: the operation, or the error reply for a bad frame.
 fn frame_job(user: i64, conn: u64, text: &str) -> Job {
-    let reply = |id: Option<u64>, code: ErrorCode| Job::Reply {
-        user,
-        conn,
-        frame: error_frame(id, code),
-    };
-    if text.len() > MAX_FRAME_BYTES {
-        return reply(peek_id(text), ErrorCode::FrameTooLarge);
-    }
-    match serde_json::from_str::<ClientFrame>(text) {
+    match parse_request(text) {
         Ok(f) => Job::Client {
             user,
             conn,
             req_id: f.id,
             op: f.op,
         },
-        // Not a valid request: BAD_REQUEST, with the id if the frame is JSON that has one.
-        Err(_) => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => reply(
-                v.get("id").and_then(serde_json::Value::as_u64),
-                ErrorCode::BadRequest,
-            ),
-            Err(_) => reply(None, ErrorCode::BadRequest),
+        Err(bad) => Job::Reply {
+            user,
+            conn,
+            frame: bad.frame(),
         },
     }
 }
 
-fn text_of<T: serde::Serialize>(v: &T) -> Message {
-    Message::Text(
-        serde_json::to_string(v)
-            .expect("wire types serialize")
-            .into(),
-    )
-}
+type Sink = SplitSink<WebSocket, Message>;
+/// Why the reader stopped, when the writer task should say so in its `closing` push.
+type Why = Arc<std::sync::Mutex<Option<String>>>;
 
-/// Resolves once shutdown has started.
-async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
+/// What the writer task of a connection reads from.
+struct SendSide {
+    rx: mpsc::Receiver<Utf8Bytes>,
+    kicked: Arc<(AtomicBool, Notify)>,
+    stop: watch::Receiver<bool>,
+    why: Why,
+    queue: usize,
 }
 
 /// Serves one connection. The writer sends the hello push once the connection is registered.
 async fn connection(app: Arc<App>, socket: WebSocket, user: i64) {
     let conn = app.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Utf8Bytes>(app.cfg.send_queue.max(1));
+    let (sink, stream) = socket.split();
+    let (tx, rx) = mpsc::channel::<Utf8Bytes>(app.cfg.send_queue.max(1));
     let kicked = Arc::new((AtomicBool::new(false), Notify::new()));
     let handle = ConnHandle {
         id: conn,
@@ -131,85 +114,48 @@ async fn connection(app: Arc<App>, socket: WebSocket, user: i64) {
     if app.jobs.send(Job::Register(handle)).await.is_err() {
         return;
     }
-    let stop = app.stop.clone();
-    let why = Arc::new(std::sync::Mutex::new(None::<String>));
-    let why_w = Arc::clone(&why);
-    let queue = app.cfg.send_queue;
-    let mut writer = tokio::spawn(async move {
-        let reason = loop {
-            tokio::select! {
-                biased;
-                _ = kicked.1.notified() => {
-                    break format!("slow consumer: more than {queue} frames queued");
-                }
-                f = rx.recv() => match f {
-                    Some(f) => {
-                        // Write what is queued, then flush once.
-                        let mut ok = sink.feed(Message::Text(f)).await.is_ok();
-                        let mut n = 0;
-                        while ok && n < 64 {
-                            match rx.try_recv() {
-                                Ok(f) => ok = sink.feed(Message::Text(f)).await.is_ok(),
-                                Err(_) => break,
-                            }
-                            n += 1;
-                        }
-                        if !ok || sink.flush().await.is_err() {
-                            return;
-                        }
-                    }
-                    None if kicked.0.load(Ordering::SeqCst) => {
-                        break format!("slow consumer: more than {queue} frames queued");
-                    }
-                    None if *stop.borrow() => break "server shutting down".to_string(),
-                    None => {
-                        break why_w
-                            .lock()
-                            .expect("not poisoned")
-                            .take()
-                            .unwrap_or_else(|| "connection closed".to_string());
-                    }
-                },
-            }
-        };
-        let closing = PushFrame::Closing {
-            reason: reason.clone(),
-        };
-        let code = if reason.starts_with("slow") {
-            close_code::POLICY
-        } else {
-            close_code::AWAY
-        };
-        // A consumer that reads nothing never takes these; do not wait for it forever.
-        let _ = tokio::time::timeout(CLOSE_GRACE, async {
-            sink.send(text_of(&closing)).await?;
-            sink.send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await?;
-            sink.close().await
-        })
-        .await;
-    });
+    let why = Why::default();
+    let side = SendSide {
+        rx,
+        kicked,
+        stop: app.stop.clone(),
+        why: Arc::clone(&why),
+        queue: app.cfg.send_queue,
+    };
+    let mut writer = tokio::spawn(send_loop(sink, side));
+    let writer_done = read_loop(&app, stream, &mut writer, user, conn, &why).await;
+    // The writer answers everything sent before this, then says why it closes.
+    let _ = app.jobs.send(Job::Unregister { user, conn }).await;
+    if !writer_done {
+        let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
+        writer.abort();
+    }
+}
+
+/// Turns frames into writer jobs until the client closes, shutdown starts or the writer task
+/// ends; returns whether the writer task ended.
+async fn read_loop(
+    app: &App,
+    mut stream: SplitStream<WebSocket>,
+    writer: &mut JoinHandle<()>,
+    user: i64,
+    conn: u64,
+    why: &Why,
+) -> bool {
     let stopped = stopped(app.stop.clone());
     tokio::pin!(stopped);
-    let mut writer_done = false;
     loop {
         tokio::select! {
-            _ = &mut stopped => break,
-            _ = &mut writer => {
-                writer_done = true;
-                break;
-            }
+            _ = &mut stopped => return false,
+            _ = &mut *writer => return true,
             msg = stream.next() => {
                 let job = match msg {
                     Some(Err(e)) => {
                         // E.g. a frame over the hard limit: say why before closing.
                         *why.lock().expect("not poisoned") = Some(format!("protocol error: {e}"));
-                        break;
+                        return false;
                     }
-                    None | Some(Ok(Message::Close(_))) => break,
+                    None | Some(Ok(Message::Close(_))) => return false,
                     Some(Ok(Message::Text(t))) => frame_job(user, conn, t.as_str()),
                     Some(Ok(Message::Binary(_))) => Job::Reply {
                         user,
@@ -219,15 +165,89 @@ async fn connection(app: Arc<App>, socket: WebSocket, user: i64) {
                     Some(Ok(_)) => continue,
                 };
                 if app.jobs.send(job).await.is_err() {
-                    break;
+                    return false;
                 }
             }
         }
     }
-    // The writer answers everything sent before this, then says why it closes.
-    let _ = app.jobs.send(Job::Unregister { user, conn }).await;
-    if !writer_done {
-        let _ = tokio::time::timeout(CLOSE_GRACE, &mut writer).await;
-        writer.abort();
+}
+
+/// The writer task: forwards queued frames, then says why the connection closes.
+async fn send_loop(mut sink: Sink, mut side: SendSide) {
+    if let Some(reason) = forward(&mut sink, &mut side).await {
+        goodbye(sink, reason).await;
     }
+}
+
+/// Writes queued frames until the connection must close; returns why, or None if the socket
+/// failed (then there is nobody to tell).
+async fn forward(sink: &mut Sink, side: &mut SendSide) -> Option<String> {
+    let slow = format!("slow consumer: more than {} frames queued", side.queue);
+    loop {
+        tokio::select! {
+            biased;
+            _ = side.kicked.1.notified() => return Some(slow),
+            f = side.rx.recv() => match f {
+                Some(f) => {
+                    if !write_queued(sink, &mut side.rx, f).await {
+                        return None;
+                    }
+                }
+                // The queue closes once the writer thread drops the connection's handle.
+                None if side.kicked.0.load(Ordering::SeqCst) => return Some(slow),
+                None if *side.stop.borrow() => return Some("server shutting down".into()),
+                None => {
+                    let why = side.why.lock().expect("not poisoned").take();
+                    return Some(why.unwrap_or_else(|| "connection closed".to_string()));
+                }
+            },
+        }
+    }
+}
+
+/// Writes `first` and what else is queued (up to 64 more), then flushes once; false if the
+/// socket failed.
+async fn write_queued(
+    sink: &mut Sink,
+    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+) -> bool {
+    let mut ok = sink.feed(Message::Text(first)).await.is_ok();
+    let mut n = 0;
+    while ok && n < 64 {
+        match rx.try_recv() {
+            Ok(f) => ok = sink.feed(Message::Text(f)).await.is_ok(),
+            Err(_) => break,
+        }
+        n += 1;
+    }
+    ok && sink.flush().await.is_ok()
+}
+
+/// The `closing` push and a close frame: POLICY for a slow consumer, else AWAY.
+async fn goodbye(mut sink: Sink, reason: String) {
+    let closing = PushFrame::Closing {
+        reason: reason.clone(),
+    };
+    let code = if reason.starts_with("slow") {
+        close_code::POLICY
+    } else {
+        close_code::AWAY
+    };
+    // A consumer that reads nothing never takes these; do not wait for it forever.
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        sink.send(Message::Text(push_frame(&closing))).await?;
+        sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await?;
+        sink.close().await
+    })
+    .await;
+}
+
+/// Resolves once shutdown has started.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }

@@ -1,0 +1,210 @@
+//! Read receipts: sending them, reading counts back, and the read / unread member lists.
+
+use super::{OpResult, Push, Semantics, answer, check_count, parse_msg_id};
+use crate::protocol::{ErrorCode, MAX_BATCH};
+use crate::server::framing::push_frame;
+use crate::server::planted::planted;
+use crate::server::store::MsgRow;
+use crate::wire::{PushFrame, WireEntry, WireError, WireFilter, WireReceiptResult, ok};
+use std::collections::BTreeMap;
+
+impl Semantics {
+    fn load_msg(&self, wire_id: &str) -> OpResult<Option<MsgRow>> {
+        match parse_msg_id(wire_id) {
+            Some(id) => Ok(self.store.message(id)?),
+            None => Ok(None),
+        }
+    }
+
+    /// The batch rules: 1..=100 ids, all known ones in one conversation.
+    fn load_batch(&self, ids: &[String]) -> OpResult<Vec<Option<MsgRow>>> {
+        if ids.is_empty() || ids.len() > MAX_BATCH {
+            return Err(ErrorCode::BatchSize.into());
+        }
+        let rows = ids
+            .iter()
+            .map(|s| self.load_msg(s))
+            .collect::<OpResult<Vec<_>>>()?;
+        let mut convs = rows.iter().flatten().map(|m| m.conv);
+        if let Some(first) = convs.next()
+            && convs.any(|c| c != first)
+        {
+            return Err(ErrorCode::MixedConversations.into());
+        }
+        Ok(rows)
+    }
+
+    /// The receipt state of a message as its sender sees it.
+    fn entry(&self, m: &MsgRow) -> OpResult<WireEntry> {
+        let msg_id = format!("m{}", m.id);
+        if m.conv > 0 {
+            return Ok(WireEntry {
+                msg_id,
+                group_id: Some(self.group_info[&m.conv].name.clone()),
+                read_count: Some(m.read_count as u32),
+                unread_count: Some((m.audience_len - m.read_count) as u32),
+                ..WireEntry::default()
+            });
+        }
+        let peer = m.peer.expect("1:1 messages have a peer");
+        // Read by a receipt, or covered by the peer's last read mark.
+        let read = m.read_count > 0 || self.store.pair_read_upto(-m.conv, peer)? >= m.seq;
+        Ok(WireEntry {
+            msg_id,
+            user_id: Some(self.name(peer)),
+            is_peer_read: Some(read),
+            ..WireEntry::default()
+        })
+    }
+
+    /// Whether `reader` may acknowledge `m`: in its audience, receipts requested, and (group)
+    /// still a member.
+    fn check_receipt(&self, reader: i64, m: &MsgRow) -> OpResult<()> {
+        let in_audience = reader != m.sender
+            && match m.group_ver {
+                Some(ver) => self.store.was_member(m.conv, reader, ver)?,
+                None => m.peer == Some(reader),
+            };
+        if !in_audience {
+            return Err(ErrorCode::NotInAudience.into());
+        }
+        if !m.need {
+            return Err(ErrorCode::ReceiptNotRequested.into());
+        }
+        if m.conv > 0 && !self.store.is_member(m.conv, reader)? {
+            return Err(ErrorCode::ReaderLeftGroup.into());
+        }
+        Ok(())
+    }
+
+    /// One receipt; a first one from this reader counts and notifies the sender (`notify`:
+    /// sender -> message ids), a repeat is a quiet success.
+    fn receipt(
+        &mut self,
+        reader: i64,
+        row: Option<MsgRow>,
+        notify: &mut BTreeMap<i64, Vec<i64>>,
+    ) -> OpResult<()> {
+        let m = row.ok_or(ErrorCode::MessageNotFound)?;
+        self.check_receipt(reader, &m)?;
+        let new = self.store.insert_receipt(m.id, reader)?;
+        if new || planted!(self.bugs, CountDuplicateReceipt) {
+            self.store.bump_read_count(m.id)?;
+            notify.entry(m.sender).or_default().push(m.id);
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_receipts(
+        &mut self,
+        reader: i64,
+        ids: &[String],
+        pushes: &mut Vec<Push>,
+    ) -> OpResult<ok::ReceiptsSent> {
+        let rows = self.load_batch(ids)?;
+        let mut results = Vec::with_capacity(ids.len());
+        let mut notify = BTreeMap::new();
+        for (wire_id, row) in ids.iter().zip(rows) {
+            // Per message: a rule error is this entry's answer, not the request's.
+            let r = answer(self.receipt(reader, row, &mut notify))?;
+            results.push(WireReceiptResult {
+                msg_id: wire_id.clone(),
+                error: r.err().map(WireError::from),
+            });
+        }
+        // One push per sender, with the counts after the whole request.
+        for (sender, msgs) in notify {
+            let mut entries = Vec::with_capacity(msgs.len());
+            for id in msgs {
+                let m = self.store.message(id)?.expect("just written");
+                entries.push(self.entry(&m)?);
+            }
+            pushes.push(Push {
+                user: sender,
+                frame: push_frame(&PushFrame::Receipts { entries }),
+            });
+        }
+        Ok(ok::ReceiptsSent { results })
+    }
+
+    pub(super) fn get_receipts(&self, user: i64, ids: &[String]) -> OpResult<ok::ReadReceipts> {
+        let rows = self.load_batch(ids)?;
+        let mut entries = Vec::with_capacity(ids.len());
+        for (wire_id, row) in ids.iter().zip(rows) {
+            let err = match &row {
+                None => Some(ErrorCode::MessageNotFound),
+                Some(m) if m.sender != user => Some(ErrorCode::NotMessageSender),
+                Some(m) if !m.need => Some(ErrorCode::ReceiptNotRequested),
+                Some(_) => None,
+            };
+            entries.push(match (err, row) {
+                (Some(code), _) => WireEntry {
+                    msg_id: wire_id.clone(),
+                    error: Some(code.into()),
+                    ..WireEntry::default()
+                },
+                (None, Some(m)) => WireEntry {
+                    // Echo the id as asked (it is canonical, else it would be unknown).
+                    msg_id: wire_id.clone(),
+                    ..self.entry(&m)?
+                },
+                (None, None) => unreachable!("unknown ids are errors"),
+            });
+        }
+        Ok(ok::ReadReceipts { entries })
+    }
+
+    pub(super) fn member_list(
+        &self,
+        user: i64,
+        msg_id: &str,
+        filter: WireFilter,
+        next_seq: u64,
+        count: u32,
+    ) -> OpResult<ok::MemberList> {
+        check_count(count)?;
+        let m = self.load_msg(msg_id)?.ok_or(ErrorCode::MessageNotFound)?;
+        if m.sender != user {
+            return Err(ErrorCode::NotMessageSender.into());
+        }
+        let ver = m.group_ver.ok_or(ErrorCode::NotGroupMessage)?;
+        if !m.need {
+            return Err(ErrorCode::ReceiptNotRequested.into());
+        }
+        let count = i64::from(count);
+        let (ids, next_seq, is_finished) = match filter {
+            WireFilter::Read => self.read_page(&m, next_seq, count)?,
+            WireFilter::Unread => self.unread_page(&m, ver, next_seq, count)?,
+        };
+        Ok(ok::MemberList {
+            members: ids.into_iter().map(|u| self.name(u)).collect(),
+            next_seq,
+            is_finished,
+        })
+    }
+
+    /// Readers, in read order. Cursor: a position in the append-only read order.
+    fn read_page(&self, m: &MsgRow, cursor: u64, count: i64) -> OpResult<(Vec<i64>, u64, bool)> {
+        let start = i64::try_from(cursor).unwrap_or(i64::MAX).min(m.read_count);
+        let ids = self.store.readers(m.id, start, count)?;
+        let end = start + ids.len() as i64;
+        Ok((ids, end as u64, end == m.read_count))
+    }
+
+    /// Audience members who have not read `m`, by ascending user id. Cursor: the smallest
+    /// user id still to consider. One extra row tells whether the list is finished.
+    fn unread_page(
+        &self,
+        m: &MsgRow,
+        ver: i64,
+        cursor: u64,
+        count: i64,
+    ) -> OpResult<(Vec<i64>, u64, bool)> {
+        let from = i64::try_from(cursor).unwrap_or(i64::MAX);
+        let mut ids = self.store.unread_members(m, ver, from, count + 1)?;
+        let is_finished = ids.len() as i64 <= count;
+        ids.truncate(count as usize);
+        let next = ids.last().map_or(cursor, |u| (u + 1) as u64);
+        Ok((ids, next, is_finished))
+    }
+}
