@@ -1,4 +1,4 @@
-//! The command line as users meet it: exit codes 0/1/2, reports written, determinism.
+//! The command line as users meet it: exit codes 0/1/2/3, reports written, determinism.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -216,7 +216,7 @@ fn an_slo_tighter_than_achieved_exits_1_and_every_report_names_it() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let first = md.lines().find(|l| l.starts_with("**")).unwrap();
     assert!(
-        first.contains("**FAIL**") && first.contains("`send_ack_p99`"),
+        first.contains("**FAIL**") && first.contains("SLO not met: send_ack_p99"),
         "{first}"
     );
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -336,4 +336,117 @@ fn a_failing_run_shrinks_itself_and_its_report_replays_exactly() {
         "{}",
         stderr(&r)
     );
+}
+
+/// tiny.toml with `edit` applied to its text, in a temporary directory.
+fn tiny_edited(edit: impl Fn(String) -> String) -> (tempfile::TempDir, String) {
+    let tiny = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml"),
+    )
+    .unwrap();
+    bad_file(&edit(tiny))
+}
+
+#[test]
+fn an_unwritable_out_directory_exits_3_not_1() {
+    let d = tempfile::tempdir().unwrap();
+    // A path below a regular file cannot be created, even by root.
+    let file = d.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = run_tiny(&file.join("out"), &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_live_target_that_is_not_there_exits_3() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out");
+    let o = run_tiny(
+        &out,
+        &[
+            "--target",
+            "ws://127.0.0.1:1",
+            "--admin-token",
+            "t",
+            "--quiet",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+#[test]
+fn a_run_that_exercised_nothing_fails_unless_the_scenario_allows_it() {
+    let quiet = |t: String| {
+        t.replace(
+            "group_messages_per_sec = 4.0",
+            "group_messages_per_sec = 0.0",
+        )
+        .replace("c2c_messages_per_sec = 2.0", "c2c_messages_per_sec = 0.0")
+        .replace("per_user_per_minute = 2.0", "per_user_per_minute = 0.0")
+    };
+    let (d, p) = tiny_edited(quiet);
+    let out = d.path().join("out");
+    let o = readsim(&["run", &p, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no operation ran"), "{}", stderr(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("**FAIL**") && !md.contains("**PASS**"), "{md}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("badge fail") && !html.contains("badge pass"));
+    assert!(
+        md.contains("warning: the scenario sends no messages"),
+        "{md}"
+    );
+
+    let (d, p) = tiny_edited(|t| quiet(t).replace("[checks]", "[checks]\nallow_no_traffic = true"));
+    let out = d.path().join("out");
+    let o = readsim(&["run", &p, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn sweep_and_run_agree_on_a_seed_that_only_misses_an_slo() {
+    let (dir, file) = tiny_with_slo("send_ack_p99 = \"1ms\"\n");
+    let out = dir.path().join("out");
+    let run = readsim(&["run", &file, "--out", out.to_str().unwrap(), "--seed", "4"]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let sweep = readsim(&["sweep", &file, "--seeds", "4"]);
+    assert_eq!(sweep.status.code(), Some(1), "{}", stderr(&sweep));
+    let text = String::from_utf8_lossy(&sweep.stdout);
+    assert!(text.contains("SLO not met: send_ack_p99"), "{text}");
+    // Without the SLO both pass.
+    let (dir, file) = tiny_with_slo("send_ack_p99 = \"10s\"\n");
+    let out = dir.path().join("out");
+    let run = readsim(&["run", &file, "--out", out.to_str().unwrap(), "--seed", "4"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(
+        readsim(&["sweep", &file, "--seeds", "4"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .arg("schema")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then hang up, as `readsim schema | head -c1` does.
+    let mut one = [0u8; 1];
+    child.stdout.as_mut().unwrap().read_exact(&mut one).unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(status.code(), Some(101), "{err}");
 }

@@ -9,7 +9,8 @@ use crate::verdict::{Findings, Verdict};
 /// The send's acknowledgement latency recorded by [`small_metrics`].
 const SEND_ACK_US: u64 = 12_345;
 
-const REQUIRED_KEYS: [&str; 18] = [
+const REQUIRED_KEYS: [&str; 20] = [
+    "format_version",
     "readsim_version",
     "scenario",
     "scenario_config",
@@ -19,6 +20,7 @@ const REQUIRED_KEYS: [&str; 18] = [
     "virtual_seconds",
     "events",
     "trace_hash",
+    "verdict",
     "ops",
     "errors",
     "violations_total",
@@ -534,4 +536,21 @@ fn html_report_without_faults_or_samples_says_so() {
     assert!(html.contains("no faults injected"));
     assert!(html.contains("No latency samples."));
     assert!(html.contains("badge pass"));
+}
+
+#[test]
+fn report_json_reads_back_into_the_schema_and_writes_the_same_bytes() {
+    let (s, m) = (scenario(), small_metrics());
+    let v = [violation(1)];
+    let o = outcome(&s, &m, &v, 3);
+    let text = report_json_string(&o).unwrap();
+    let doc = ReportDoc::parse(&text, std::path::Path::new("r.json")).unwrap();
+    assert_eq!(doc.violations, v);
+    assert_eq!(doc.verdict.violations, 3);
+    assert!(!doc.verdict.passed());
+    assert_eq!(doc.to_json_string().unwrap(), text, "lossless round trip");
+    // Another format version is refused with a message that says what to do.
+    let old = text.replacen("\"format_version\": 2", "\"format_version\": 1", 1);
+    let e = ReportDoc::parse(&old, std::path::Path::new("old.json")).unwrap_err();
+    assert!(e.to_string().contains("format 1"), "{e}");
 }

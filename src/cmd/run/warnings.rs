@@ -71,11 +71,11 @@ mod tests {
     #[test]
     fn pairs_beyond_the_online_users_and_groups_without_senders_are_named() {
         let w = warnings(
-            "name = \"t\"\nduration = \"10s\"\n[population]\nusers = 4\nonline_share = 1.0\n\
-             [c2c]\npairs = 100\n",
+            "name = \"t\"\nduration = \"10s\"\n[population]\nusers = 12\nonline_share = 0.3\n\
+             [c2c]\npairs = 60\n",
         );
         assert!(
-            w.iter().any(|x| x.contains("c2c.pairs asks for 100")),
+            w.iter().any(|x| x.contains("c2c.pairs asks for 60")),
             "{w:?}"
         );
         assert!(
