@@ -12,7 +12,7 @@
 //! (`ServerBug` and `ServerConfig::planted_bug` exist only with the `planted-bugs` feature,
 //! which the crate's dev-dependency on itself turns on for every `cargo test` build.)
 
-mod server_common;
+use crate::server_common;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestError, TestRng, TestRunner};

@@ -1,7 +1,7 @@
 //! End to end over real sockets: sends, receipts, pushes with the right counts, member
 //! lists, 1:1 read state, admin membership changes and the slow-consumer cut-off.
 
-mod server_common;
+use crate::server_common;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Bad frames and bad credentials: each gets its defined error code, the connection and the
 //! server stay up, and nothing changes (checked by pulling afterwards).
 
-mod server_common;
+use crate::server_common;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Durability: every acknowledged receipt and message survives SIGKILL of the real binary
 //! (`std::process::Child::kill` is SIGKILL on Unix) and a restart on the same database.
 
-mod server_common;
+use crate::server_common;
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! aside (the model's clock is virtual). Seeded and bounded; the proptest state machine of
 //! the live work goes further.
 
-mod server_common;
+use crate::server_common;
 
 use readsim::model::Model;
 use readsim::protocol::{

@@ -1,0 +1,8 @@
+//! Simulated runs: every invariant fires alone, planted bugs are found and shrunk, fault seeds
+//! that once failed stay fixed, and the model against a reference state machine. One test
+//! binary (it links once).
+
+mod checkers_fire;
+mod fault_seed_regressions;
+mod model_state_machine;
+mod planted_bugs;
