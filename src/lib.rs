@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod compare;
+pub mod dist;
 pub mod faults;
 pub mod history;
 pub mod live;

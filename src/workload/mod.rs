@@ -3,9 +3,13 @@
 //! arrive, and it answers with actions (operations to invoke, timers to set). Decisions come
 //! from per-entity streams, so the live driver replays the same decisions on the real clock.
 
-pub mod dist;
 pub mod plan;
 
+// `dist` moved to the crate root (the fault plan uses it too); this keeps the old path
+// compiling for code written against it.
+pub use crate::dist;
+
+use crate::dist::{next_arrival, sample_delay};
 use crate::faults::FaultPlan;
 use crate::history::FaultKind;
 use crate::protocol::{
@@ -14,7 +18,6 @@ use crate::protocol::{
 };
 use crate::rng::{Purpose, Streams, entity};
 use crate::scenario::Scenario;
-use dist::{next_arrival, sample_delay};
 pub use plan::Plan;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

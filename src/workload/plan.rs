@@ -1,7 +1,7 @@
 //! The population a scenario describes: users (and who is online), groups with members, and
 //! 1:1 pairs. Drawn once per run from per-entity streams.
 
-use super::dist::sample_size;
+use crate::dist::sample_size;
 use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::Scenario;
