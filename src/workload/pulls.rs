@@ -249,3 +249,214 @@ impl Workload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ErrorCode, GroupId, HistoryMessage};
+    use crate::workload::testkit;
+
+    fn pulling() -> (Workload, UserId) {
+        let text = format!(
+            "{}\n[pulls]\nper_user_per_minute = 600.0\nmember_list_share = 1.0\nmax_pages = 2\n",
+            testkit::SMALL
+        );
+        let w = testkit::workload(&text, 1);
+        let u = w.members.online(GroupId(0))[0];
+        (w, u)
+    }
+
+    fn own(msg: u64) -> HistoryMessage {
+        HistoryMessage {
+            msg_id: MsgId(msg),
+            sender: UserId(0),
+            is_self: true,
+            need_read_receipt: true,
+            seq: msg,
+            timestamp_ms: 0,
+        }
+    }
+
+    fn group_count(msg: u64) -> PerMessage<ReceiptEntry> {
+        PerMessage {
+            msg_id: MsgId(msg),
+            result: Ok(ReceiptEntry::Group {
+                msg_id: MsgId(msg),
+                group_id: GroupId(0),
+                read_count: 0,
+                unread_count: 1,
+            }),
+        }
+    }
+
+    fn list(next_seq: u64, is_finished: bool) -> Response {
+        Response::MemberList {
+            members: Vec::new(),
+            next_seq,
+            is_finished,
+        }
+    }
+
+    /// The single operation in `out`, as (request, tag).
+    fn only(out: &[Action]) -> (Request, Tag) {
+        let [Action::Invoke { req, tag, .. }] = out else {
+            panic!("one invoke expected: {out:?}");
+        };
+        (req.clone(), tag.clone())
+    }
+
+    fn pages(out: &[Action]) -> Vec<(MsgId, u64)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Invoke {
+                    req:
+                        Request::GetReadMemberList {
+                            msg_id, next_seq, ..
+                        },
+                    ..
+                } => Some((*msg_id, *next_seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flow_goes_history_counts_pages_then_ends() {
+        let (mut w, u) = pulling();
+        let mut out = Vec::new();
+        w.pull(0, u, &mut out);
+        out.retain(|a| matches!(a, Action::Invoke { .. }));
+        let (_, tag) = only(&out);
+        assert_eq!(tag, Tag::FlowHistory);
+
+        let mut out = Vec::new();
+        let history = Response::History {
+            messages: vec![own(1), own(2)],
+        };
+        w.on_response(1, u, Tag::FlowHistory, &history, &mut out);
+        let (req, tag) = only(&out);
+        assert_eq!(tag, Tag::FlowCounts);
+        assert_eq!(
+            req,
+            Request::GetReadReceipts {
+                msg_ids: vec![MsgId(1), MsgId(2)]
+            }
+        );
+
+        let counts = Response::ReadReceipts {
+            entries: vec![group_count(1), group_count(2)],
+        };
+        let mut out = Vec::new();
+        w.on_response(2, u, Tag::FlowCounts, &counts, &mut out);
+        // Message 1's list first, then (after max_pages pages) message 2's.
+        let (_, tag) = only(&out);
+        let Tag::FlowPage {
+            msg,
+            filter,
+            pages: 1,
+        } = tag
+        else {
+            panic!("{tag:?}")
+        };
+        assert_eq!(msg, MsgId(1));
+        let mut steps = Vec::new();
+        w.on_response(
+            3,
+            u,
+            Tag::FlowPage {
+                msg,
+                filter,
+                pages: 1,
+            },
+            &list(20, false),
+            &mut steps,
+        );
+        assert_eq!(pages(&steps), [(MsgId(1), 20)]);
+        steps.clear();
+        w.on_response(
+            4,
+            u,
+            Tag::FlowPage {
+                msg,
+                filter,
+                pages: 2,
+            },
+            &list(40, false),
+            &mut steps,
+        );
+        assert_eq!(pages(&steps), [(MsgId(2), 0)], "max_pages reached");
+        let (_, tag) = only(&steps);
+        steps.clear();
+        w.on_response(5, u, tag, &list(0, true), &mut steps);
+        assert!(steps.is_empty());
+        assert!(!w.flows.contains_key(&u), "the flow ended");
+    }
+
+    #[test]
+    fn a_busy_or_failed_flow_starts_nothing_new_until_it_ends() {
+        let (mut w, u) = pulling();
+        let mut out = Vec::new();
+        w.pull(0, u, &mut out);
+        w.pull(1, u, &mut out);
+        let histories = testkit::invokes(&out).len();
+        assert_eq!(histories, 1, "one flow at a time: {out:?}");
+        let pulls = out
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Timer {
+                        timer: Timer::Pull { .. },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(pulls, 2, "the pull process goes on");
+        let err = Response::Error {
+            code: ErrorCode::NotInAudience,
+        };
+        w.on_response(2, u, Tag::FlowHistory, &err, &mut Vec::new());
+        assert!(!w.flows.contains_key(&u), "an error ends the flow");
+    }
+
+    #[test]
+    fn final_checks_chunk_counts_and_page_one_list_at_a_time() {
+        let text = format!("{}\n[checks]\nfinal_list_share = 1.0\n", testkit::SMALL);
+        let mut w = testkit::workload(&text, 1);
+        let sender = UserId(3);
+        let key = ConvKey::Group(GroupId(0));
+        for m in 0..(MAX_BATCH as u64 + 5) {
+            let ack = Response::Sent {
+                msg_id: MsgId(m),
+                seq: m,
+                timestamp_ms: 0,
+            };
+            w.record_sent(sender, key, true, &ack);
+        }
+        let mut out = Vec::new();
+        w.final_checks(&mut out);
+        let counts: Vec<usize> = testkit::invokes(&out)
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Request::GetReadReceipts { msg_ids } => Some(msg_ids.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counts, [MAX_BATCH, 5]);
+        assert_eq!(pages(&out).len(), 1, "one list at a time per sender");
+        let Some(Action::Invoke { tag, .. }) = out.last().cloned() else {
+            panic!()
+        };
+        let (mut listed, mut tag) = (1, tag);
+        loop {
+            let mut next = Vec::new();
+            w.on_response(0, sender, tag, &list(0, true), &mut next);
+            let Some(Action::Invoke { tag: t, .. }) = next.pop() else {
+                break;
+            };
+            (listed, tag) = (listed + 1, t);
+        }
+        assert_eq!(listed, 2 * (MAX_BATCH + 5), "read and unread list of each");
+    }
+}

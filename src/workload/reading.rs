@@ -216,3 +216,126 @@ impl Workload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Conv, GroupId};
+    use crate::workload::testkit;
+
+    /// A group member of the small scenario who is online.
+    fn reader(w: &Workload) -> (UserId, ConvKey) {
+        let g = GroupId(0);
+        (w.members.online(g)[0], ConvKey::Group(g))
+    }
+
+    fn read(user: UserId, key: ConvKey, msg: u64) -> Timer {
+        read_as(user, key, msg, false, false)
+    }
+
+    /// A due read; a mark-read needs no receipt, anything else does.
+    fn read_as(user: UserId, key: ConvKey, msg: u64, mark: bool, burst: bool) -> Timer {
+        Timer::Read {
+            user,
+            msg: MsgId(msg),
+            key,
+            sender: UserId(0),
+            need: !mark,
+            mark,
+            burst,
+        }
+    }
+
+    #[test]
+    fn a_full_batch_goes_out_at_once_and_a_stale_flush_is_ignored() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = reader(&w);
+        let mut out = Vec::new();
+        for m in 1..=3 {
+            w.on_timer(10 * m, read(u, key, m), &mut out);
+        }
+        assert!(out.contains(&Action::Timer {
+            at: 10 + 500_000,
+            timer: Timer::Flush { user: u, key },
+        }));
+        assert_eq!(
+            testkit::receipts(&out),
+            [(u, vec![MsgId(1), MsgId(2), MsgId(3)])]
+        );
+        out.clear();
+        w.on_timer(200_000, read(u, key, 4), &mut out);
+        w.on_timer(500_010, Timer::Flush { user: u, key }, &mut out);
+        assert!(testkit::receipts(&out).is_empty(), "stale flush: {out:?}");
+        w.on_timer(700_000, Timer::Flush { user: u, key }, &mut out);
+        assert_eq!(testkit::receipts(&out), [(u, vec![MsgId(4)])]);
+    }
+
+    #[test]
+    fn offline_reader_queues_and_sends_in_allowed_sizes_on_reconnect() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = reader(&w);
+        w.on_disconnect(0, u);
+        let mut out = Vec::new();
+        for m in 1..=7 {
+            w.on_timer(m, read(u, key, m), &mut out);
+        }
+        assert!(testkit::receipts(&out).is_empty());
+        out.clear();
+        w.on_reconnect(100, u, &mut out);
+        let sizes: Vec<usize> = testkit::receipts(&out)
+            .iter()
+            .map(|(_, ids)| ids.len())
+            .collect();
+        assert_eq!(sizes, [3, 3, 1], "batch_max is 3");
+    }
+
+    #[test]
+    fn mark_read_and_burst_receipts_need_the_connection() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = reader(&w);
+        let mark = read_as(u, key, 1, true, false);
+        let burst = read_as(u, key, 2, false, true);
+        let mut out = Vec::new();
+        w.on_timer(1, mark.clone(), &mut out);
+        w.on_timer(1, burst.clone(), &mut out);
+        assert_eq!(testkit::invokes(&out).len(), 2);
+        assert_eq!(testkit::receipts(&out), [(u, vec![MsgId(2)])]);
+        out.clear();
+        w.on_disconnect(2, u);
+        w.on_timer(3, mark, &mut out);
+        w.on_timer(3, burst, &mut out);
+        assert!(testkit::invokes(&out).is_empty(), "{out:?}");
+        // The offline burst receipt waits in the batch instead.
+        assert!(w.has_batch(u, key));
+    }
+
+    #[test]
+    fn read_decisions_are_per_message_and_skip_own_messages() {
+        let text = format!("{}\nread_probability = 1.0\n", testkit::SMALL);
+        let mut w = testkit::workload(&text, 4);
+        let g = GroupId(0);
+        let (a, b) = (w.members.online(g)[0], w.members.online(g)[1]);
+        let push = |need_read_receipt| Push::NewMessage {
+            msg_id: MsgId(5),
+            conv: Conv::Group(g),
+            sender: a,
+            seq: 3,
+            timestamp_ms: 0,
+            need_read_receipt,
+        };
+        let mut own = Vec::new();
+        w.on_push(10, a, &push(true), &mut own);
+        assert!(own.is_empty(), "a sender does not read its own message");
+        let (mut first, mut again) = (Vec::new(), Vec::new());
+        w.on_push(10, b, &push(true), &mut first);
+        w.on_push(10, b, &push(true), &mut again);
+        assert_eq!(first.len(), 1, "read_probability 1 reads it: {first:?}");
+        assert_eq!(first, again, "same message, same decision");
+        let mut none = Vec::new();
+        w.on_push(10, b, &push(false), &mut none);
+        assert!(
+            none.is_empty(),
+            "a group read without receipt needs nothing"
+        );
+    }
+}

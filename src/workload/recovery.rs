@@ -138,3 +138,209 @@ fn catch_up_history(user: UserId, key: ConvKey, page: u32) -> Action {
         tag: Tag::CatchUpHistory { key },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Conv, MsgId, ReadFilter, Response};
+    use crate::workload::{Timer, testkit};
+
+    fn receipts_tag(key: ConvKey, attempt: u32) -> Tag {
+        Tag::Receipts { key, attempt }
+    }
+
+    /// An online user of group 0 and the group's key.
+    fn member(w: &Workload) -> (UserId, ConvKey) {
+        let g = GroupId(0);
+        (w.members.online(g)[0], ConvKey::Group(g))
+    }
+
+    #[test]
+    fn lost_receipts_are_retried_up_to_max_retries() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = member(&w);
+        let max = w.faults.faults.max_retries;
+        let req = Request::SendReadReceipts {
+            msg_ids: vec![MsgId(1)],
+        };
+        for attempt in 0..max {
+            let mut out = Vec::new();
+            w.on_lost(0, u, receipts_tag(key, attempt), &req, &mut out);
+            assert_eq!(
+                out,
+                [Action::Invoke {
+                    client: u,
+                    req: req.clone(),
+                    tag: receipts_tag(key, attempt + 1),
+                }]
+            );
+        }
+        let mut out = Vec::new();
+        w.on_lost(0, u, receipts_tag(key, max), &req, &mut out);
+        assert!(out.is_empty(), "retries exhausted: {out:?}");
+    }
+
+    #[test]
+    fn lost_receipts_of_an_offline_reader_wait_for_the_reconnect() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = member(&w);
+        w.on_disconnect(0, u);
+        let req = Request::SendReadReceipts {
+            msg_ids: vec![MsgId(1), MsgId(2)],
+        };
+        let mut out = Vec::new();
+        w.on_lost(0, u, receipts_tag(key, 0), &req, &mut out);
+        assert!(testkit::invokes(&out).is_empty());
+        out.clear();
+        w.on_reconnect(10, u, &mut out);
+        assert_eq!(testkit::receipts(&out), [(u, vec![MsgId(1), MsgId(2)])]);
+    }
+
+    #[test]
+    fn final_checks_are_retried_sends_and_flows_are_not() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = member(&w);
+        let page = Tag::FinalPage {
+            msg: MsgId(1),
+            filter: ReadFilter::Read,
+        };
+        let req = Request::GetReadMemberList {
+            msg_id: MsgId(1),
+            filter: ReadFilter::Read,
+            next_seq: 0,
+            count: 20,
+        };
+        let mut out = Vec::new();
+        w.on_lost(0, u, page.clone(), &req, &mut out);
+        assert_eq!(
+            out,
+            [Action::Invoke {
+                client: u,
+                req: req.clone(),
+                tag: page,
+            }]
+        );
+        out.clear();
+        let send = Request::SendMessage {
+            conv: Conv::Group(GroupId(0)),
+            need_read_receipt: true,
+            body_len: 1,
+        };
+        w.on_lost(0, u, Tag::Send { key, need: true }, &send, &mut out);
+        w.pull(0, u, &mut out);
+        assert!(w.flows.contains_key(&u));
+        w.on_lost(0, u, Tag::FlowHistory, &req, &mut out);
+        assert!(!w.flows.contains_key(&u), "a lost flow step ends the flow");
+        assert!(
+            testkit::invokes(&out)
+                .iter()
+                .all(|(_, r)| matches!(r, Request::GetHistory { .. })),
+            "only the pull's own history: {out:?}"
+        );
+    }
+
+    /// The conversations `out` catches up on, in order.
+    fn caught_up(out: &[Action]) -> Vec<ConvKey> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Invoke {
+                    tag: Tag::CatchUpHistory { key },
+                    ..
+                } => Some(*key),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reconnect_catches_up_where_the_user_still_is_and_where_it_joined() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = member(&w);
+        let ConvKey::Group(g) = key else {
+            unreachable!()
+        };
+        let other = (1..w.plan().groups.len() as u32)
+            .map(GroupId)
+            .find(|&h| !w.members.contains(h, u))
+            .expect("a group the user is not in");
+        w.members.remove(g, u);
+        w.members.add(other, u, true);
+        let mut out = Vec::new();
+        w.on_reconnect(0, u, &mut out);
+        assert!(out.is_empty(), "not offline: nothing to recover");
+        w.on_disconnect(1, u);
+        w.on_reconnect(2, u, &mut out);
+        let mut want: Vec<ConvKey> = w.plan().user_convs[u.0 as usize]
+            .iter()
+            .copied()
+            .filter(|&k| k != key)
+            .collect();
+        want.push(ConvKey::Group(other));
+        assert_eq!(caught_up(&out), want);
+    }
+
+    #[test]
+    fn joiner_catches_up_only_if_still_a_member_and_online() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let (u, key) = member(&w);
+        let ConvKey::Group(g) = key else {
+            unreachable!()
+        };
+        let timer = Timer::CatchUp { user: u, group: g };
+        let mut out = Vec::new();
+        w.on_timer(0, timer.clone(), &mut out);
+        assert_eq!(caught_up(&out), [key]);
+        out.clear();
+        w.on_disconnect(1, u);
+        w.on_timer(2, timer.clone(), &mut out);
+        w.on_reconnect(3, u, &mut Vec::new());
+        w.members.remove(g, u);
+        w.on_timer(4, timer, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn catching_up_reads_what_others_sent_and_counts_own_messages() {
+        let text = format!("{}\nread_probability = 1.0\n", testkit::SMALL);
+        let mut w = testkit::workload(&text, 1);
+        let (u, key) = member(&w);
+        let msg = |id: u64, is_self: bool, need: bool| HistoryMessage {
+            msg_id: MsgId(id),
+            sender: if is_self { u } else { UserId(u.0 + 1) },
+            is_self,
+            need_read_receipt: need,
+            seq: id,
+            timestamp_ms: 0,
+        };
+        let history = Response::History {
+            messages: vec![
+                msg(1, false, true),
+                msg(2, true, true),
+                msg(3, true, false),
+                msg(4, false, true),
+            ],
+        };
+        let mut out = Vec::new();
+        w.on_response(0, u, Tag::CatchUpHistory { key }, &history, &mut out);
+        let reads: Vec<MsgId> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Timer {
+                    timer: Timer::Read { msg, .. },
+                    ..
+                } => Some(*msg),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reads, [MsgId(1), MsgId(4)]);
+        assert_eq!(
+            testkit::invokes(&out),
+            [(
+                u,
+                &Request::GetReadReceipts {
+                    msg_ids: vec![MsgId(2)]
+                }
+            )]
+        );
+    }
+}

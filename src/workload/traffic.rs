@@ -162,3 +162,162 @@ impl Workload {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Push;
+    use crate::workload::testkit;
+
+    fn sends(out: &[Action]) -> Vec<(UserId, Conv, bool)> {
+        testkit::invokes(out)
+            .into_iter()
+            .filter_map(|(c, r)| match r {
+                Request::SendMessage {
+                    conv,
+                    need_read_receipt,
+                    ..
+                } => Some((c, *conv, *need_read_receipt)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn next_send(out: &[Action], conv: u32) -> Option<Micros> {
+        out.iter().find_map(|a| match a {
+            Action::Timer {
+                at,
+                timer: Timer::Send { conv: c },
+            } if *c == conv => Some(*at),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn offline_sender_skips_the_message_but_not_the_process() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let c = w
+            .plan()
+            .convs
+            .iter()
+            .position(|c| matches!(c.key, ConvKey::Pair(..)))
+            .unwrap();
+        let ConvKey::Pair(a, b) = w.plan().convs[c].key else {
+            unreachable!()
+        };
+        w.on_disconnect(0, a);
+        w.on_disconnect(0, b);
+        let mut out = Vec::new();
+        w.send(1_000, c, &mut out);
+        assert!(sends(&out).is_empty(), "{out:?}");
+        assert!(next_send(&out, c as u32).is_some_and(|at| at > 1_000));
+    }
+
+    #[test]
+    fn no_send_is_scheduled_at_or_after_the_end_of_traffic() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let end = w.traffic_end;
+        let mut out = Vec::new();
+        w.send(end - 1, 0, &mut out);
+        assert_eq!(sends(&out).len(), 1, "the due message still goes out");
+        assert_eq!(next_send(&out, 0), None);
+    }
+
+    #[test]
+    fn group_senders_are_online_members_and_ask_receipts_only_where_they_work() {
+        let text = format!(
+            "{}\n[[groups]]\nname = \"c\"\ncount = 2\ntype = \"Community\"\nsize = {{ dist = \"fixed\", value = 5 }}\n\n[traffic]\nreceipt_share = 1.0\nmisuse_share = 0.0\n",
+            testkit::SMALL
+        );
+        let mut w = testkit::workload(&text, 3);
+        let mut out = Vec::new();
+        for c in 0..w.plan().convs.len() {
+            for i in 0..20 {
+                w.send(i, c, &mut out);
+            }
+        }
+        let mut groups = 0;
+        for (sender, conv, need) in sends(&out) {
+            let Conv::Group(g) = conv else { continue };
+            groups += 1;
+            assert!(w.members.online(g).contains(&sender), "{sender:?} in {g:?}");
+            assert_eq!(need, w.plan().group(g).supports_receipts, "{g:?}");
+        }
+        assert!(groups > 0);
+    }
+
+    fn bursty() -> Workload {
+        let text = format!("{}\n[faults]\nbursts = 1\n", testkit::SMALL);
+        testkit::workload(&text, 2)
+    }
+
+    #[test]
+    fn burst_sends_to_a_big_enough_group_and_its_readers_read_at_once() {
+        let mut w = bursty();
+        let mut out = Vec::new();
+        let now = 5_000_000;
+        w.burst(now, &mut out);
+        assert!(matches!(
+            out[0],
+            Action::Fault {
+                kind: FaultKind::Burst,
+                ..
+            }
+        ));
+        let [(sender, Conv::Group(g), true)] = sends(&out)[..] else {
+            panic!("one receipt-needing group send: {out:?}");
+        };
+        assert!(w.members.online(g).len() >= 3);
+        assert!(w.plan().group(g).supports_receipts);
+        let reader = *w.members.online(g).iter().find(|&&u| u != sender).unwrap();
+        let push = |need_read_receipt| Push::NewMessage {
+            msg_id: MsgId(7),
+            conv: Conv::Group(g),
+            sender,
+            seq: 1,
+            timestamp_ms: 0,
+            need_read_receipt,
+        };
+        let spread = w.faults.faults.burst_spread.micros;
+        let mut reads = Vec::new();
+        w.on_push(now + 1, reader, &push(true), &mut reads);
+        let [
+            Action::Timer {
+                at,
+                timer: Timer::Read { burst: true, .. },
+            },
+        ] = reads[..]
+        else {
+            panic!("a burst read: {reads:?}");
+        };
+        assert!(at <= now + 1 + spread);
+        // After the window the same push is an ordinary read decision.
+        let mut later = Vec::new();
+        w.on_push(now + BURST_WINDOW, reader, &push(true), &mut later);
+        assert!(
+            !later.iter().any(|a| matches!(
+                a,
+                Action::Timer {
+                    timer: Timer::Read { burst: true, .. },
+                    ..
+                }
+            )),
+            "{later:?}"
+        );
+    }
+
+    #[test]
+    fn acks_are_recorded_for_the_final_checks() {
+        let mut w = testkit::workload(testkit::SMALL, 1);
+        let key = ConvKey::Group(GroupId(0));
+        let ack = Response::Sent {
+            msg_id: MsgId(9),
+            seq: 1,
+            timestamp_ms: 0,
+        };
+        w.record_sent(UserId(1), key, true, &ack);
+        w.record_sent(UserId(1), key, true, &Response::AdminDone);
+        assert_eq!(w.sent.len(), 1);
+        assert_eq!(w.sent[0].msg, MsgId(9));
+    }
+}
