@@ -4,10 +4,10 @@
 //! a failing seed reproduces them. Per-frame faults (drop, duplicate, reorder, delay) are
 //! drawn by the simulated network from each frame's own stream.
 
+use crate::dist::{next_arrival, sample_delay};
 use crate::protocol::{Micros, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::{FAULT_KNOBS, Faults, Scenario};
-use crate::workload::dist::{next_arrival, sample_delay};
 use rand::RngExt;
 use serde::Serialize;
 

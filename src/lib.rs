@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod cmd;
+pub mod dist;
 pub mod faults;
 pub mod history;
 pub mod hop;

@@ -323,7 +323,7 @@ async fn pump(
             let d = lock(&shared.delay);
             match &*d {
                 Some(f) if rng.random_bool(f.p.min(1.0)) => {
-                    Some(crate::workload::dist::sample_delay(&f.dist, &mut rng))
+                    Some(crate::dist::sample_delay(&f.dist, &mut rng))
                 }
                 _ => None,
             }

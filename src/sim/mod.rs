@@ -4,6 +4,7 @@
 //! It drives the workload against an in-process [`Target`] and streams history to observers.
 
 use crate::check::{CheckConfig, Checker};
+use crate::dist::sample_delay;
 use crate::faults::{FaultPlan, ScheduledFault};
 use crate::history::{Event, FaultKind, FaultLog, Observer, OpId, OwnedEvent, TraceHash};
 use crate::metrics::Metrics;
@@ -12,7 +13,6 @@ use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::{DelayDist, Faults, Scenario};
 use crate::target::Target;
-use crate::workload::dist::sample_delay;
 use crate::workload::{Action, Tag, Timer, Workload};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

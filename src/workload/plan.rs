@@ -1,7 +1,7 @@
 //! The population a scenario describes: users (and who is online), groups with members, and
 //! 1:1 pairs. Drawn once per run from per-entity streams.
 
-use super::dist::sample_size;
+use crate::dist::sample_size;
 use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::Scenario;
@@ -57,79 +57,20 @@ impl Plan {
             })
             .collect();
         let receipt_config = s.receipts.config();
-        let mut groups = Vec::new();
+        let groups = draw_groups(s, streams, &online, &receipt_config);
+        let pairs = draw_pairs(s, streams, &online);
+        // Each user's groups in id order, then its pairs in the order they were drawn.
         let mut user_convs: Vec<Vec<ConvKey>> = vec![Vec::new(); n as usize];
-        let mut gid = 0u32;
-        for class in &s.groups {
-            for _ in 0..class.count {
-                let mut rng = streams.rng(Purpose::Membership, u64::from(gid));
-                let size = sample_size(&class.size, &mut rng).clamp(1, n);
-                let mut members: Vec<UserId> = index::sample(&mut rng, n as usize, size as usize)
-                    .into_iter()
-                    .map(|u| UserId(u as u32))
-                    .collect();
-                members.sort_unstable();
-                let online_members: Vec<UserId> = members
-                    .iter()
-                    .copied()
-                    .filter(|u| online[u.0 as usize])
-                    .collect();
-                for u in &members {
-                    user_convs[u.0 as usize].push(ConvKey::Group(GroupId(gid)));
-                }
-                groups.push(GroupPlan {
-                    id: GroupId(gid),
-                    group_type: class.group_type,
-                    supports_receipts: receipt_config.supports(class.group_type)
-                        && members.len() as u64 <= u64::from(receipt_config.max_group_size),
-                    members,
-                    online_members,
-                    weight: class.traffic_weight,
-                });
-                gid += 1;
-            }
-        }
-        let online_users: Vec<u32> = (0..n).filter(|&u| online[u as usize]).collect();
-        let mut pairs = Vec::new();
-        if online_users.len() >= 2 {
-            let max_pairs = (online_users.len() as u64 * (online_users.len() as u64 - 1)) / 2;
-            let want = u64::from(s.c2c.pairs).min(max_pairs);
-            let mut rng = streams.rng(Purpose::Pairs, 0);
-            let mut seen = FxHashSet::default();
-            while (pairs.len() as u64) < want {
-                let a = online_users[rng.random_range(0..online_users.len())];
-                let b = online_users[rng.random_range(0..online_users.len())];
-                if a == b {
-                    continue;
-                }
-                let (lo, hi) = (UserId(a.min(b)), UserId(a.max(b)));
-                if seen.insert((lo, hi)) {
-                    pairs.push((lo, hi));
-                    user_convs[lo.0 as usize].push(ConvKey::Pair(lo, hi));
-                    user_convs[hi.0 as usize].push(ConvKey::Pair(lo, hi));
-                }
-            }
-        }
-        let total_weight: f64 = groups
-            .iter()
-            .filter(|g| !g.online_members.is_empty())
-            .map(|g| g.weight)
-            .sum();
-        let mut convs = Vec::new();
         for g in &groups {
-            if !g.online_members.is_empty() && total_weight > 0.0 {
-                convs.push(ConvPlan {
-                    key: ConvKey::Group(g.id),
-                    rate: s.traffic.group_messages_per_sec * g.weight / total_weight,
-                });
+            for u in &g.members {
+                user_convs[u.0 as usize].push(ConvKey::Group(g.id));
             }
         }
-        for &(a, b) in &pairs {
-            convs.push(ConvPlan {
-                key: ConvKey::Pair(a, b),
-                rate: s.traffic.c2c_messages_per_sec / pairs.len() as f64,
-            });
+        for &(lo, hi) in &pairs {
+            user_convs[lo.0 as usize].push(ConvKey::Pair(lo, hi));
+            user_convs[hi.0 as usize].push(ConvKey::Pair(lo, hi));
         }
+        let convs = traffic_convs(s, &groups, &pairs);
         Plan {
             users: n,
             online,
@@ -163,4 +104,95 @@ impl Plan {
         }));
         out
     }
+}
+
+/// Every group of every class, in class order; each from its own stream.
+fn draw_groups(
+    s: &Scenario,
+    streams: &Streams,
+    online: &[bool],
+    receipt_config: &ReceiptConfig,
+) -> Vec<GroupPlan> {
+    let n = s.population.users;
+    let mut groups = Vec::new();
+    for class in &s.groups {
+        for _ in 0..class.count {
+            let id = GroupId(groups.len() as u32);
+            let mut rng = streams.rng(Purpose::Membership, u64::from(id.0));
+            let size = sample_size(&class.size, &mut rng).clamp(1, n);
+            let mut members: Vec<UserId> = index::sample(&mut rng, n as usize, size as usize)
+                .into_iter()
+                .map(|u| UserId(u as u32))
+                .collect();
+            members.sort_unstable();
+            let online_members: Vec<UserId> = members
+                .iter()
+                .copied()
+                .filter(|u| online[u.0 as usize])
+                .collect();
+            groups.push(GroupPlan {
+                id,
+                group_type: class.group_type,
+                supports_receipts: receipt_config.supports(class.group_type)
+                    && members.len() as u64 <= u64::from(receipt_config.max_group_size),
+                members,
+                online_members,
+                weight: class.traffic_weight,
+            });
+        }
+    }
+    groups
+}
+
+/// Distinct 1:1 pairs of online users, (lower id, higher id), in the order drawn.
+fn draw_pairs(s: &Scenario, streams: &Streams, online: &[bool]) -> Vec<(UserId, UserId)> {
+    let online_users: Vec<u32> = (0..s.population.users)
+        .filter(|&u| online[u as usize])
+        .collect();
+    let mut pairs = Vec::new();
+    if online_users.len() < 2 {
+        return pairs;
+    }
+    let max_pairs = (online_users.len() as u64 * (online_users.len() as u64 - 1)) / 2;
+    let want = u64::from(s.c2c.pairs).min(max_pairs);
+    let mut rng = streams.rng(Purpose::Pairs, 0);
+    let mut seen = FxHashSet::default();
+    while (pairs.len() as u64) < want {
+        let a = online_users[rng.random_range(0..online_users.len())];
+        let b = online_users[rng.random_range(0..online_users.len())];
+        if a == b {
+            continue;
+        }
+        let (lo, hi) = (UserId(a.min(b)), UserId(a.max(b)));
+        if seen.insert((lo, hi)) {
+            pairs.push((lo, hi));
+        }
+    }
+    pairs
+}
+
+/// The traffic processes: groups with an online member (sharing the group rate by weight),
+/// then pairs (sharing the 1:1 rate evenly).
+fn traffic_convs(s: &Scenario, groups: &[GroupPlan], pairs: &[(UserId, UserId)]) -> Vec<ConvPlan> {
+    let total_weight: f64 = groups
+        .iter()
+        .filter(|g| !g.online_members.is_empty())
+        .map(|g| g.weight)
+        .sum();
+    let mut convs = Vec::new();
+    for g in groups {
+        if !g.online_members.is_empty() && total_weight > 0.0 {
+            convs.push(ConvPlan {
+                key: ConvKey::Group(g.id),
+                rate: s.traffic.group_messages_per_sec * g.weight / total_weight,
+            });
+        }
+    }
+    for &(a, b) in pairs {
+        convs.push(ConvPlan {
+            key: ConvKey::Pair(a, b),
+            rate: s.traffic.c2c_messages_per_sec / pairs.len() as f64,
+        });
+    }
+    convs
 }

@@ -1,4 +1,5 @@
-//! Sampling the scenario's distributions from a seeded stream.
+//! Sampling the scenario's distributions from a seeded stream. A core module: the workload
+//! and the fault plan both draw from it (so neither depends on the other for it).
 
 use crate::protocol::Micros;
 use crate::scenario::{DelayDist, SizeDist};
