@@ -160,6 +160,10 @@ mod tests {
         marks.invoke(B, A);
         marks.end(B, A, Some((150, 150)));
         assert!(marks.may_be_read(m) && !marks.must_be_read(m));
+        // Invoked when the send was acknowledged: may have committed before the send did.
+        marks.invoke(B, A);
+        marks.end(B, A, Some((300, 200)));
+        assert!(marks.may_be_read(m) && !marks.must_be_read(m));
         // Invoked after the send's ack: must cover it.
         marks.invoke(B, A);
         marks.end(B, A, Some((300, 201)));

@@ -299,7 +299,18 @@ impl Checker {
             Expect::Unknown => m.in_audience(client),
             Expect::Err(_) => false,
         };
-        if r.result.is_err() || !counts || !m.acked.insert(client.0) {
+        if r.result.is_ok() && counts {
+            self.ack_receipt(t, client, id, invoked_at);
+        }
+    }
+
+    /// `client`'s receipt for `id` was acknowledged: the first time, its sender, if online
+    /// since the receipt was invoked, is owed a push of the new count.
+    fn ack_receipt(&mut self, t: Micros, client: UserId, id: MsgId, invoked_at: Micros) {
+        let Some(m) = self.book.get_mut(&id) else {
+            return;
+        };
+        if !m.acked.insert(client.0) {
             return;
         }
         let need = match m.audience {
