@@ -7,10 +7,10 @@
 //! State is per live entity (message, conversation, in-flight op, open paging); liveness
 //! deadlines are dropped once checked.
 //!
-//! The parts: [`World`] (members, connections, membership changes), [`Book`] (messages,
-//! audiences, sightings), `expect` (what the rules prescribe), `counts`, [`Pagings`],
-//! [`Marks`], [`Liveness`] and the [`Sink`]. This file routes events to them; `ops.rs` follows
-//! each client operation from invoke to its answer.
+//! The parts: `World` (members, connections, membership changes), `Book` (messages,
+//! audiences, sightings), `expect` (what the rules prescribe), `counts`, `Pagings`, `Marks`,
+//! `Liveness` and the `Sink`. This file routes events to them; `ops.rs` follows each client
+//! operation from invoke to its answer.
 
 use super::book::{Book, Sighting};
 use super::counts::{self, Look, Lower};

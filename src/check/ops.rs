@@ -93,7 +93,8 @@ impl Checker {
                 let m = self.book.get(&msg_id);
                 let expect = expect::expect_page(client, count, m);
                 let acked = || m.map(|m| m.acked.clone()).unwrap_or_default();
-                (self.paging).request(client, msg_id, filter, next_seq, acked, self.quiet);
+                self.paging
+                    .request(client, msg_id, filter, next_seq, acked, self.quiet);
                 PendingOp::Page {
                     msg: msg_id,
                     filter,
