@@ -1,8 +1,20 @@
 //! Streaming invariant checkers over history (SEMANTICS.md, "Invariants every run checks").
+//!
+//! [`Checker`] routes each event to its parts, one file each: `world` (members, connections,
+//! membership changes), `book` (messages, audiences, sightings), `expect` (what the rules
+//! prescribe, pure), `counts`, `paging`, `marks` (1:1), `liveness`, and `sink` (violations).
 
-mod violation;
-
-pub use violation::{Invariant, Violation};
+mod book;
 mod checker;
+mod counts;
+mod expect;
+mod liveness;
+mod marks;
+mod ops;
+mod paging;
+mod sink;
+mod violation;
+mod world;
 
 pub use checker::{CheckConfig, Checker};
+pub use violation::{Invariant, Violation};

@@ -46,6 +46,11 @@ impl Invariant {
         Invariant::Sequencing,
     ];
 
+    /// Position in [`Invariant::ALL`] (declaration order), for per-invariant arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Invariant::CountSum => "count_sum",
@@ -98,5 +103,17 @@ impl std::fmt::Display for Violation {
             ": observed {}; expected {}. Replay: {}",
             self.observed, self.bound, self.replay
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, inv) in Invariant::ALL.iter().enumerate() {
+            assert_eq!(inv.index(), i, "{}", inv.name());
+        }
     }
 }

@@ -1,0 +1,386 @@
+//! What the rules prescribe for a call, and how an answer breaks it: pure functions of the
+//! checker's knowledge, so each rule is tested on its own.
+
+use super::book::{Audience, Book, MsgState};
+use super::sink::Finding;
+use super::violation::Invariant;
+use super::world::World;
+use crate::protocol::{Conv, ErrorCode, MAX_BATCH, MsgId, UserId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Expect {
+    Ok,
+    Err(ErrorCode),
+    /// The checker cannot tell (e.g. an id it never saw); anything goes.
+    Unknown,
+}
+
+pub(super) fn expect_send(world: &World, client: UserId, conv: Conv, need: bool) -> Expect {
+    let cfg = &world.receipt_config;
+    match conv {
+        Conv::Group(g) => {
+            let Some(info) = world.groups.get(&g) else {
+                return Expect::Err(ErrorCode::GroupNotFound);
+            };
+            if !info.members.contains(client.0) {
+                return Expect::Err(ErrorCode::NotGroupMember);
+            }
+            if need && !cfg.supports(info.group_type) {
+                return Expect::Err(ErrorCode::ReceiptsDisabledForGroupType);
+            }
+            if need && info.members.len() > u64::from(cfg.max_group_size) {
+                return Expect::Err(ErrorCode::GroupTooLargeForReceipts);
+            }
+            Expect::Ok
+        }
+        Conv::C2c(peer) if peer == client => Expect::Err(ErrorCode::SelfConversation),
+        Conv::C2c(peer) if !world.users.contains(peer.0) => Expect::Err(ErrorCode::UserNotFound),
+        Conv::C2c(_) => Expect::Ok,
+    }
+}
+
+/// Whether a batch obeys the batch rules, as far as the checker knows its messages.
+pub(super) fn batch_ok(book: &Book, ids: &[MsgId]) -> bool {
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return false;
+    }
+    let mut convs = ids.iter().filter_map(|id| book.get(id).map(|m| m.conv));
+    let first = convs.next();
+    convs.all(|c| Some(c) == first)
+}
+
+pub(super) fn expect_receipt(world: &World, reader: UserId, m: &MsgState) -> Expect {
+    if !m.in_audience(reader) && m.may_be_in_audience(reader) {
+        return Expect::Unknown;
+    }
+    if !m.in_audience(reader) {
+        return Expect::Err(ErrorCode::NotInAudience);
+    }
+    if !m.need {
+        return Expect::Err(ErrorCode::ReceiptNotRequested);
+    }
+    if let Audience::Group(g, _) = m.audience
+        && !world.is_member(g, reader)
+    {
+        return Expect::Err(ErrorCode::ReaderLeftGroup);
+    }
+    Expect::Ok
+}
+
+pub(super) fn expect_pull(client: UserId, m: Option<&MsgState>) -> Expect {
+    match m {
+        None => Expect::Unknown,
+        Some(m) if m.sender != client => Expect::Err(ErrorCode::NotMessageSender),
+        Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
+        Some(_) => Expect::Ok,
+    }
+}
+
+/// A member-list page of `count` members of `m`, asked by `client`.
+pub(super) fn expect_page(client: UserId, count: u32, m: Option<&MsgState>) -> Expect {
+    if count == 0 || count as usize > MAX_BATCH {
+        return Expect::Err(ErrorCode::CountOutOfRange);
+    }
+    match m {
+        None => Expect::Unknown,
+        Some(m) if m.sender != client => Expect::Err(ErrorCode::NotMessageSender),
+        Some(m) if m.peer().is_some() => Expect::Err(ErrorCode::NotGroupMessage),
+        Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
+        Some(_) => Expect::Ok,
+    }
+}
+
+/// How the result `got` of call `what` breaks `expect`, if it does.
+pub(super) fn result_finding<T>(
+    what: &str,
+    expect: &Expect,
+    got: &Result<T, ErrorCode>,
+) -> Option<Finding> {
+    let (observed, bound) = match (expect, got) {
+        (Expect::Unknown, _) | (Expect::Ok, Ok(_)) => return None,
+        (Expect::Err(e), Err(g)) if e == g => return None,
+        (Expect::Ok, Err(g)) => (
+            format!("{what} failed with {}", g.name()),
+            "success".to_string(),
+        ),
+        (Expect::Err(e), Ok(_)) => (format!("{what} succeeded"), format!("error {}", e.name())),
+        (Expect::Err(e), Err(g)) => (
+            format!("{what} failed with {}", g.name()),
+            format!("error {}", e.name()),
+        ),
+    };
+    Some(Finding::new(Invariant::ResultCodes, observed, bound))
+}
+
+/// The batch rules, as seen in an answer: a batch that breaks them is rejected whole; one
+/// that keeps them is answered with one result per requested id, in request order.
+/// `answer` is Ok(ids match the request) or the whole-request error.
+pub(super) fn batch_finding(
+    what: &str,
+    batch_ok: bool,
+    answer: Result<bool, ErrorCode>,
+) -> Option<Finding> {
+    let (observed, bound) = match answer {
+        Ok(_) if !batch_ok => (
+            format!("{what} accepted"),
+            "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".to_string(),
+        ),
+        Ok(false) => (
+            format!("{what} answered with other ids than requested"),
+            "one result per requested id, in request order".to_string(),
+        ),
+        Err(code) if batch_ok => (
+            format!("{what} rejected with {}", code.name()),
+            "a valid batch is accepted".to_string(),
+        ),
+        _ => return None,
+    };
+    Some(Finding::new(Invariant::ResultCodes, observed, bound))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::book::Sighting;
+    use crate::protocol::{
+        AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, Response, UserId,
+    };
+
+    const G: GroupId = GroupId(1);
+    const COMMUNITY: GroupId = GroupId(2);
+
+    fn u(i: u32) -> UserId {
+        UserId(i)
+    }
+
+    /// Users 1..=4; group 1 (work) of 1, 2, 3; group 2 (community) of 1, 2.
+    fn world() -> World {
+        let mut w = World::default();
+        for i in 1..=4 {
+            w.on_admin(
+                0,
+                &AdminRequest::CreateUser { user: u(i) },
+                &Response::AdminDone,
+            );
+        }
+        let groups = [
+            (G, GroupType::Work, 3),
+            (COMMUNITY, GroupType::Community, 2),
+        ];
+        for (group, group_type, n) in groups {
+            let members = (1..=n).map(u).collect();
+            let req = AdminRequest::CreateGroup {
+                group,
+                group_type,
+                members,
+            };
+            w.on_admin(0, &req, &Response::AdminDone);
+        }
+        w
+    }
+
+    fn book_with(w: &World, msgs: &[(u64, ConvKey, bool)]) -> Book {
+        let mut b = Book::default();
+        for (i, &(id, key, need)) in msgs.iter().enumerate() {
+            let s = Sighting {
+                id: MsgId(id),
+                key,
+                sender: u(1),
+                seq: i as u64 + 1,
+                timestamp_ms: 0,
+                need,
+                acked_send: Some(0),
+            };
+            b.sight(w, 0, &s);
+        }
+        b
+    }
+
+    #[test]
+    fn send_rules() {
+        let mut w = world();
+        let send = |w: &World, c: u32, conv, need| expect_send(w, u(c), conv, need);
+        assert_eq!(send(&w, 1, Conv::Group(G), true), Expect::Ok);
+        assert_eq!(
+            send(&w, 1, Conv::Group(GroupId(9)), false),
+            Expect::Err(ErrorCode::GroupNotFound)
+        );
+        assert_eq!(
+            send(&w, 4, Conv::Group(G), false),
+            Expect::Err(ErrorCode::NotGroupMember)
+        );
+        assert_eq!(
+            send(&w, 1, Conv::Group(COMMUNITY), true),
+            Expect::Err(ErrorCode::ReceiptsDisabledForGroupType)
+        );
+        assert_eq!(send(&w, 1, Conv::Group(COMMUNITY), false), Expect::Ok);
+        assert_eq!(
+            send(&w, 1, Conv::C2c(u(1)), false),
+            Expect::Err(ErrorCode::SelfConversation)
+        );
+        assert_eq!(
+            send(&w, 1, Conv::C2c(u(7)), false),
+            Expect::Err(ErrorCode::UserNotFound)
+        );
+        assert_eq!(send(&w, 1, Conv::C2c(u(2)), false), Expect::Ok);
+        // Three members (sender included) against a limit of three: still fine; of two: not.
+        let config = |max_group_size| ReceiptConfig {
+            max_group_size,
+            ..ReceiptConfig::default()
+        };
+        w.receipt_config = config(3);
+        assert_eq!(send(&w, 1, Conv::Group(G), true), Expect::Ok);
+        w.receipt_config = config(2);
+        assert_eq!(
+            send(&w, 1, Conv::Group(G), true),
+            Expect::Err(ErrorCode::GroupTooLargeForReceipts)
+        );
+        assert_eq!(send(&w, 1, Conv::Group(G), false), Expect::Ok);
+    }
+
+    #[test]
+    fn batch_rules() {
+        let w = world();
+        let pair = ConvKey::Pair(u(1), u(2));
+        let b = book_with(
+            &w,
+            &[(1, ConvKey::Group(G), true), (2, ConvKey::Group(G), true)],
+        );
+        assert!(batch_ok(&b, &[MsgId(1), MsgId(2)]));
+        assert!(!batch_ok(&b, &[]));
+        assert!(!batch_ok(&b, &vec![MsgId(1); MAX_BATCH + 1]));
+        assert!(batch_ok(&b, &vec![MsgId(1); MAX_BATCH]));
+        // Unknown ids do not count against mixing.
+        assert!(batch_ok(&b, &[MsgId(1), MsgId(77)]));
+        let b = book_with(&w, &[(1, ConvKey::Group(G), true), (2, pair, true)]);
+        assert!(!batch_ok(&b, &[MsgId(1), MsgId(2)]));
+    }
+
+    #[test]
+    fn receipt_rules() {
+        let mut w = world();
+        let b = book_with(
+            &w,
+            &[(1, ConvKey::Group(G), true), (2, ConvKey::Group(G), false)],
+        );
+        let m1 = b.get(&MsgId(1)).unwrap();
+        assert_eq!(expect_receipt(&w, u(2), m1), Expect::Ok);
+        assert_eq!(
+            expect_receipt(&w, u(1), m1),
+            Expect::Err(ErrorCode::NotInAudience),
+            "the sender is not its own audience"
+        );
+        assert_eq!(
+            expect_receipt(&w, u(4), m1),
+            Expect::Err(ErrorCode::NotInAudience)
+        );
+        let m2 = b.get(&MsgId(2)).unwrap();
+        assert_eq!(
+            expect_receipt(&w, u(2), m2),
+            Expect::Err(ErrorCode::ReceiptNotRequested)
+        );
+        let leave = AdminRequest::RemoveMember {
+            group: G,
+            user: u(3),
+        };
+        w.on_admin(1, &leave, &Response::AdminDone);
+        assert_eq!(
+            expect_receipt(&w, u(3), m1),
+            Expect::Err(ErrorCode::ReaderLeftGroup)
+        );
+    }
+
+    #[test]
+    fn a_maybe_member_may_get_either_answer() {
+        let mut w = world();
+        w.on_admin_invoke(&AdminRequest::AddMember {
+            group: G,
+            user: u(4),
+        });
+        let b = book_with(&w, &[(1, ConvKey::Group(G), true)]);
+        let m = b.get(&MsgId(1)).unwrap();
+        assert_eq!(expect_receipt(&w, u(4), m), Expect::Unknown);
+    }
+
+    #[test]
+    fn pull_and_page_rules() {
+        let w = world();
+        let pair = ConvKey::Pair(u(1), u(2));
+        let b = book_with(
+            &w,
+            &[
+                (1, ConvKey::Group(G), true),
+                (2, pair, true),
+                (3, ConvKey::Group(G), false),
+            ],
+        );
+        let m = |id| b.get(&MsgId(id));
+        assert_eq!(expect_pull(u(1), m(1)), Expect::Ok);
+        assert_eq!(expect_pull(u(1), m(2)), Expect::Ok);
+        assert_eq!(expect_pull(u(1), None), Expect::Unknown);
+        assert_eq!(
+            expect_pull(u(2), m(1)),
+            Expect::Err(ErrorCode::NotMessageSender)
+        );
+        assert_eq!(
+            expect_pull(u(1), m(3)),
+            Expect::Err(ErrorCode::ReceiptNotRequested)
+        );
+        assert_eq!(expect_page(u(1), 10, m(1)), Expect::Ok);
+        assert_eq!(expect_page(u(1), 10, None), Expect::Unknown);
+        for count in [0, MAX_BATCH as u32 + 1] {
+            assert_eq!(
+                expect_page(u(1), count, None),
+                Expect::Err(ErrorCode::CountOutOfRange)
+            );
+        }
+        assert_eq!(expect_page(u(1), MAX_BATCH as u32, m(1)), Expect::Ok);
+        assert_eq!(
+            expect_page(u(2), 1, m(1)),
+            Expect::Err(ErrorCode::NotMessageSender)
+        );
+        assert_eq!(
+            expect_page(u(1), 1, m(2)),
+            Expect::Err(ErrorCode::NotGroupMessage)
+        );
+        assert_eq!(
+            expect_page(u(1), 1, m(3)),
+            Expect::Err(ErrorCode::ReceiptNotRequested)
+        );
+    }
+
+    #[test]
+    fn result_findings_name_the_call_and_the_codes() {
+        let ok: Result<(), ErrorCode> = Ok(());
+        let refused: Result<(), ErrorCode> = Err(ErrorCode::NotInAudience);
+        assert_eq!(result_finding("x", &Expect::Ok, &ok), None);
+        assert_eq!(result_finding("x", &Expect::Unknown, &refused), None);
+        let same = Expect::Err(ErrorCode::NotInAudience);
+        assert_eq!(result_finding("x", &same, &refused), None);
+        let f = result_finding("read receipt", &Expect::Ok, &refused).unwrap();
+        assert_eq!(f.invariant, Invariant::ResultCodes);
+        assert_eq!(
+            (f.observed.as_str(), f.bound.as_str()),
+            ("read receipt failed with NOT_IN_AUDIENCE", "success")
+        );
+        let f = result_finding("send", &same, &ok).unwrap();
+        assert_eq!(f.observed, "send succeeded");
+        assert_eq!(f.bound, "error NOT_IN_AUDIENCE");
+        let other = Expect::Err(ErrorCode::ReaderLeftGroup);
+        let f = result_finding("r", &other, &refused).unwrap();
+        assert_eq!(f.bound, "error READER_LEFT_GROUP");
+    }
+
+    #[test]
+    fn batch_findings() {
+        assert_eq!(batch_finding("b", true, Ok(true)), None);
+        assert_eq!(batch_finding("b", false, Err(ErrorCode::BatchSize)), None);
+        let f = batch_finding("b", false, Ok(true)).unwrap();
+        assert_eq!(f.observed, "b accepted");
+        let f = batch_finding("b", true, Ok(false)).unwrap();
+        assert_eq!(f.observed, "b answered with other ids than requested");
+        let f = batch_finding("b", true, Err(ErrorCode::Internal)).unwrap();
+        assert_eq!(f.observed, "b rejected with INTERNAL");
+        assert_eq!(f.bound, "a valid batch is accepted");
+    }
+}

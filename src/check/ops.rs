@@ -1,0 +1,466 @@
+//! Client operations from invoke to answer (or loss): what each expects when it starts, and
+//! what its answer must show when it ends.
+
+use super::book::{Audience, Sighting};
+use super::checker::Checker;
+use super::counts::{Look, Lower};
+use super::expect::{self, Expect};
+use super::liveness::Due;
+use super::sink::Finding;
+use super::violation::Invariant;
+use crate::history::OpId;
+use crate::protocol::{
+    ConvKey, ErrorCode, Micros, MsgId, PerMessage, ReadFilter, ReceiptEntry, Request, Response,
+    UserId,
+};
+
+/// An operation in flight, with what the checker expected of it when it was invoked.
+pub(super) enum PendingOp {
+    Send {
+        key: ConvKey,
+        need: bool,
+        expect: Expect,
+        invoked_at: Micros,
+    },
+    Receipts {
+        batch_ok: bool,
+        per_msg: Vec<(MsgId, Expect)>,
+        invoked_at: Micros,
+    },
+    Pull {
+        batch_ok: bool,
+        /// Per message: expected result and the lower bound captured at invoke.
+        per_msg: Vec<(MsgId, Expect, Lower)>,
+    },
+    Page {
+        msg: MsgId,
+        filter: ReadFilter,
+        expect: Expect,
+    },
+    Mark {
+        peer: UserId,
+        invoked_at: Micros,
+    },
+    Other,
+}
+
+/// A single call's result as `Result`: its success variant, or its error code.
+fn outcome(resp: &Response, ok: bool) -> Result<(), ErrorCode> {
+    match resp {
+        _ if ok => Ok(()),
+        Response::Error { code } => Err(*code),
+        _ => Err(ErrorCode::Internal),
+    }
+}
+
+impl Checker {
+    // ---- invoke ----------------------------------------------------------------------
+
+    pub(super) fn on_invoke(&mut self, t: Micros, client: UserId, op: OpId, req: &Request) {
+        let pending = match *req {
+            Request::SendMessage {
+                conv,
+                need_read_receipt: need,
+                ..
+            } => {
+                let key = ConvKey::of(client, conv);
+                self.book.send_invoked(client, key, t);
+                let expect = expect::expect_send(&self.world, client, conv, need);
+                PendingOp::Send {
+                    key,
+                    need,
+                    expect,
+                    invoked_at: t,
+                }
+            }
+            Request::SendReadReceipts { ref msg_ids } => self.invoke_receipts(t, client, msg_ids),
+            Request::GetReadReceipts { ref msg_ids } => PendingOp::Pull {
+                batch_ok: expect::batch_ok(&self.book, msg_ids),
+                per_msg: msg_ids
+                    .iter()
+                    .map(|&id| {
+                        let expect = expect::expect_pull(client, self.book.get(&id));
+                        (id, expect, Lower::now(&self.book, &self.marks, id))
+                    })
+                    .collect(),
+            },
+            Request::GetReadMemberList {
+                msg_id,
+                filter,
+                next_seq,
+                count,
+            } => {
+                let m = self.book.get(&msg_id);
+                let expect = expect::expect_page(client, count, m);
+                let acked = || m.map(|m| m.acked.clone()).unwrap_or_default();
+                self.paging
+                    .request(client, msg_id, filter, next_seq, acked, self.quiet);
+                PendingOp::Page {
+                    msg: msg_id,
+                    filter,
+                    expect,
+                }
+            }
+            Request::MarkC2cRead { peer } => {
+                self.marks.invoke(client, peer);
+                PendingOp::Mark {
+                    peer,
+                    invoked_at: t,
+                }
+            }
+            Request::GetHistory { .. } => PendingOp::Other,
+        };
+        self.pending.insert((client, op), pending);
+    }
+
+    /// A receipt batch: readers eligible (or maybe eligible) become invoked at once, as the
+    /// receipt may take effect any time from now.
+    fn invoke_receipts(&mut self, t: Micros, client: UserId, msg_ids: &[MsgId]) -> PendingOp {
+        let batch_ok = expect::batch_ok(&self.book, msg_ids);
+        let mut per_msg = Vec::with_capacity(msg_ids.len());
+        for &id in msg_ids {
+            let expect = match self.book.get(&id) {
+                None => {
+                    self.book.early_receipt(id, client);
+                    Expect::Unknown
+                }
+                Some(m) => expect::expect_receipt(&self.world, client, m),
+            };
+            if batch_ok
+                && let Some(m) = self.book.get_mut(&id)
+                && (expect == Expect::Ok || m.may_be_in_audience(client))
+            {
+                m.invoked.insert(client.0);
+            }
+            per_msg.push((id, expect));
+        }
+        PendingOp::Receipts {
+            batch_ok,
+            per_msg,
+            invoked_at: t,
+        }
+    }
+
+    // ---- complete --------------------------------------------------------------------
+
+    pub(super) fn on_complete(&mut self, t: Micros, client: UserId, op: OpId, resp: &Response) {
+        let Some(pending) = self.pending.remove(&(client, op)) else {
+            return;
+        };
+        match pending {
+            PendingOp::Send {
+                key,
+                need,
+                expect,
+                invoked_at,
+            } => self.complete_send(t, client, (key, need, expect, invoked_at), resp),
+            PendingOp::Receipts {
+                batch_ok,
+                per_msg,
+                invoked_at,
+            } => self.complete_receipts(t, client, batch_ok, &per_msg, invoked_at, resp),
+            PendingOp::Pull { batch_ok, per_msg } => {
+                self.complete_pull(t, client, batch_ok, &per_msg, resp)
+            }
+            PendingOp::Page {
+                msg,
+                filter,
+                expect,
+            } => {
+                let got = outcome(resp, matches!(resp, Response::MemberList { .. }));
+                let what = "get_group_message_read_member_list";
+                let found = expect::result_finding(what, &expect, &got);
+                self.sink.report_all(t, Some(client), Some(msg), found);
+                if let Response::MemberList {
+                    members,
+                    is_finished,
+                    ..
+                } = resp
+                {
+                    self.on_page(t, client, msg, filter, members, *is_finished);
+                }
+            }
+            PendingOp::Mark { peer, invoked_at } => {
+                self.complete_mark(t, client, peer, invoked_at, resp)
+            }
+            PendingOp::Other => {}
+        }
+    }
+
+    fn complete_send(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        (key, need, expect, invoked_at): (ConvKey, bool, Expect, Micros),
+        resp: &Response,
+    ) {
+        self.book.end_send_in_flight(client, key, invoked_at);
+        let got = outcome(resp, matches!(resp, Response::Sent { .. }));
+        // Membership or size may have changed while the send was in flight.
+        let expect = match key {
+            ConvKey::Group(g) if self.world.group_unsettled(g, invoked_at) => Expect::Unknown,
+            _ => expect,
+        };
+        let found = expect::result_finding("send_message", &expect, &got);
+        self.sink.report_all(t, Some(client), None, found);
+        if let Response::Sent {
+            msg_id,
+            seq,
+            timestamp_ms,
+        } = *resp
+        {
+            let s = Sighting {
+                id: msg_id,
+                key,
+                sender: client,
+                seq,
+                timestamp_ms,
+                need,
+                acked_send: Some(invoked_at),
+            };
+            let found = self.book.sight(&self.world, t, &s);
+            self.sink.report_all(t, Some(client), Some(msg_id), found);
+            if let Some(m) = self.book.get_mut(&msg_id) {
+                m.send_acked = Some(t);
+                m.send_invoked = invoked_at;
+            }
+        }
+    }
+
+    fn complete_receipts(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        batch_ok: bool,
+        per_msg: &[(MsgId, Expect)],
+        invoked_at: Micros,
+        resp: &Response,
+    ) {
+        let what = "receipt batch";
+        let results = match resp {
+            Response::ReceiptsSent { results } => results,
+            Response::Error { code } => {
+                let found = expect::batch_finding(what, batch_ok, Err(*code));
+                return self.sink.report_all(t, Some(client), None, found);
+            }
+            _ => return,
+        };
+        let same = results
+            .iter()
+            .map(|r| r.msg_id)
+            .eq(per_msg.iter().map(|p| p.0));
+        let found = expect::batch_finding(what, batch_ok, Ok(same));
+        self.sink.report_all(t, Some(client), None, found);
+        for (r, (id, expect)) in results.iter().zip(per_msg) {
+            // A reader who joined, left or re-joined while the receipt was in flight may get
+            // either answer.
+            let unsettled = self.book.get(id).is_some_and(|m| match m.audience {
+                Audience::Group(g, _) => self.world.unsettled(g, client, invoked_at),
+                Audience::Peer(_) => false,
+            });
+            let expect = if unsettled { &Expect::Unknown } else { expect };
+            self.on_receipt_result(t, client, r, *id, expect, invoked_at);
+        }
+    }
+
+    fn on_receipt_result(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        r: &PerMessage<()>,
+        id: MsgId,
+        expect: &Expect,
+        invoked_at: Micros,
+    ) {
+        if r.msg_id != id {
+            let f = Finding::new(
+                Invariant::ResultCodes,
+                format!("result for {}", r.msg_id),
+                format!("results in request order ({id} here)"),
+            );
+            return self.sink.report(t, Some(client), Some(r.msg_id), f);
+        }
+        let found = expect::result_finding("read receipt", expect, &r.result);
+        self.sink.report_all(t, Some(client), Some(id), found);
+        let Some(m) = self.book.get_mut(&id) else {
+            return;
+        };
+        match r.result {
+            // Accepted: the reader is in the audience after all.
+            Ok(()) => m.settle_in(client),
+            Err(ErrorCode::NotInAudience) => {
+                m.maybe.remove(client.0);
+            }
+            Err(_) => {}
+        }
+        let counts = match expect {
+            Expect::Ok => true,
+            // Accepted where the checker could not tell in advance: it counts if the reader
+            // is (now known to be) in the audience.
+            Expect::Unknown => m.in_audience(client),
+            Expect::Err(_) => false,
+        };
+        if r.result.is_ok() && counts {
+            self.ack_receipt(t, client, id, invoked_at);
+        }
+    }
+
+    /// `client`'s receipt for `id` was acknowledged: the first time, its sender, if online
+    /// since the receipt was invoked, is owed a push of the new count.
+    fn ack_receipt(&mut self, t: Micros, client: UserId, id: MsgId, invoked_at: Micros) {
+        let Some(m) = self.book.get_mut(&id) else {
+            return;
+        };
+        if !m.acked.insert(client.0) {
+            return;
+        }
+        let need = match m.audience {
+            Audience::Group(..) => m.acked.len() as u32,
+            Audience::Peer(_) => 1,
+        };
+        // A receipt whose earlier attempt was lost may have been applied back then (its push
+        // went to whoever was connected): this one is a repeat, owed no push.
+        let repeat = m.unknown.contains(client.0);
+        let sender = m.sender;
+        if self.liveness.armed()
+            && !repeat
+            && let Some(epoch) = self.world.online_throughout(sender, invoked_at)
+        {
+            let due = Due::Receipt {
+                msg: id,
+                need,
+                epoch,
+            };
+            self.liveness.owe(t, due);
+        }
+    }
+
+    fn complete_pull(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        batch_ok: bool,
+        per_msg: &[(MsgId, Expect, Lower)],
+        resp: &Response,
+    ) {
+        let what = "count pull";
+        let entries = match resp {
+            Response::ReadReceipts { entries } => entries,
+            Response::Error { code } => {
+                let found = expect::batch_finding(what, batch_ok, Err(*code));
+                return self.sink.report_all(t, Some(client), None, found);
+            }
+            _ => return,
+        };
+        let same = entries
+            .iter()
+            .map(|e| e.msg_id)
+            .eq(per_msg.iter().map(|p| p.0));
+        let found = expect::batch_finding(what, batch_ok, Ok(same));
+        self.sink.report_all(t, Some(client), None, found);
+        for (e, &(id, expect, lower)) in entries.iter().zip(per_msg) {
+            if e.msg_id != id {
+                continue;
+            }
+            let got = e.result.map(|_| ());
+            let found = expect::result_finding("get_message_read_receipts", &expect, &got);
+            self.sink.report_all(t, Some(client), Some(id), found);
+            if let Ok(entry) = &e.result {
+                self.observe_pulled(t, client, entry, lower);
+            }
+        }
+    }
+
+    fn observe_pulled(&mut self, t: Micros, client: UserId, e: &ReceiptEntry, lower: Lower) {
+        let look = Look {
+            client,
+            push: false,
+            quiet: self.quiet,
+            lower,
+        };
+        self.observe_entry(t, e, &look);
+    }
+
+    fn on_page(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        id: MsgId,
+        filter: ReadFilter,
+        members: &[UserId],
+        is_finished: bool,
+    ) {
+        // A listed member whose place in the snapshot was uncertain is in it.
+        if let Some(m) = self.book.get_mut(&id)
+            && !m.maybe.is_empty()
+        {
+            for &u in members {
+                m.settle_in(u);
+            }
+        }
+        let Some(m) = self.book.get(&id) else { return };
+        let found = self
+            .paging
+            .page(client, m, id, filter, members, is_finished);
+        self.sink.report_all(t, Some(client), Some(id), found);
+    }
+
+    fn complete_mark(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        peer: UserId,
+        invoked_at: Micros,
+        resp: &Response,
+    ) {
+        let Response::MarkedRead { timestamp_ms } = *resp else {
+            return self.marks.end(client, peer, None);
+        };
+        self.marks.end(client, peer, Some((t, invoked_at)));
+        if self.liveness.armed()
+            && let Some(epoch) = self.world.online_throughout(peer, invoked_at)
+        {
+            let due = Due::C2cRead {
+                observer: peer,
+                from: client,
+                need_ts: timestamp_ms,
+                epoch,
+            };
+            self.liveness.owe(t, due);
+        }
+    }
+
+    // ---- lost ------------------------------------------------------------------------
+
+    /// An operation the client gave up on: it may have taken effect (or still may, if its
+    /// request is in flight), so whatever it could change becomes uncertain.
+    pub(super) fn on_lost(&mut self, client: UserId, op: OpId) {
+        let Some(pending) = self.pending.remove(&(client, op)) else {
+            return;
+        };
+        match pending {
+            PendingOp::Send {
+                key, invoked_at, ..
+            } => self.book.lose_send(client, key, invoked_at),
+            PendingOp::Receipts {
+                batch_ok: true,
+                per_msg,
+                ..
+            } => {
+                for (id, _) in per_msg {
+                    if let Some(m) = self.book.get_mut(&id)
+                        && m.invoked.contains(client.0)
+                        && !m.acked.contains(client.0)
+                    {
+                        m.unknown.insert(client.0);
+                    }
+                }
+            }
+            PendingOp::Mark { peer, .. } => self.marks.lose(client, peer),
+            PendingOp::Receipts { .. }
+            | PendingOp::Pull { .. }
+            | PendingOp::Page { .. }
+            | PendingOp::Other => {}
+        }
+    }
+}

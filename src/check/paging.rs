@@ -1,0 +1,308 @@
+//! Member-list paging: each client pages one list at a time; its pages must list audience
+//! members only, never repeat one, and miss nobody by the end.
+
+use super::book::MsgState;
+use super::sink::Finding;
+use super::violation::Invariant;
+use crate::protocol::{MsgId, ReadFilter, UserId};
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+/// One member-list paging in progress.
+struct Paging {
+    msg: MsgId,
+    filter: ReadFilter,
+    seen: RoaringBitmap,
+    /// Readers acknowledged before the first page was asked for.
+    acked_at_start: RoaringBitmap,
+    quiet: bool,
+}
+
+fn paging_finding(observed: String, bound: &str) -> Finding {
+    Finding::new(Invariant::MemberListPaging, observed, bound)
+}
+
+impl Paging {
+    /// Checks the members of one page, and remembers them.
+    fn take(&mut self, m: &MsgState, members: &[UserId]) -> Vec<Finding> {
+        let filter = self.filter;
+        let mut found = Vec::new();
+        for &u in members {
+            if !m.in_audience(u) {
+                let bound = "only audience members are listed";
+                found.push(paging_finding(format!("{filter:?} list lists {u}"), bound));
+            }
+            if !self.seen.insert(u.0) {
+                let bound = "a paging never repeats a member";
+                found.push(paging_finding(
+                    format!("{filter:?} list repeats {u}"),
+                    bound,
+                ));
+            }
+            match filter {
+                ReadFilter::Read if !m.invoked.contains(u.0) => found.push(paging_finding(
+                    format!("read list lists {u}"),
+                    "only readers who sent a receipt are in the read list",
+                )),
+                ReadFilter::Unread if self.acked_at_start.contains(u.0) => {
+                    found.push(paging_finding(
+                        format!("unread list lists {u}"),
+                        "readers acknowledged before the paging started are not unread",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// Checks a paging that reached the end: nobody missed, and exact once quiet.
+    fn finish(&self, m: &MsgState) -> Vec<Finding> {
+        let filter = self.filter;
+        let mut found = Vec::new();
+        let audience = m.audience_set();
+        let must = match filter {
+            ReadFilter::Read => self.acked_at_start.clone(),
+            ReadFilter::Unread => &audience - &m.invoked,
+        };
+        let missed = &must - &self.seen;
+        if let Some(u) = missed.min() {
+            found.push(paging_finding(
+                format!(
+                    "{filter:?} list paged to the end without {} ({} missed)",
+                    UserId(u),
+                    missed.len()
+                ),
+                "a full paging misses no member who stayed in the list throughout",
+            ));
+        }
+        if self.quiet {
+            // Readers whose receipt was lost may be on either list.
+            let seen = &self.seen - &m.unknown;
+            let exact = match filter {
+                ReadFilter::Read => &m.acked - &m.unknown,
+                ReadFilter::Unread => &(&audience - &m.acked) - &m.unknown,
+            };
+            if exact != seen {
+                let which = match filter {
+                    ReadFilter::Read => "acknowledged",
+                    ReadFilter::Unread => "unacknowledged",
+                };
+                found.push(Finding::new(
+                    Invariant::QuietState,
+                    format!("quiet {filter:?} list has {} members", self.seen.len()),
+                    format!(
+                        "exactly the {} {which} members (read + unread = audience, disjoint)",
+                        exact.len()
+                    ),
+                ));
+            }
+        }
+        found
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Pagings {
+    by_client: FxHashMap<UserId, Paging>,
+}
+
+impl Pagings {
+    /// `client` asks for a page of `msg`'s `filter` list: a first page (`next_seq` 0), or
+    /// one that does not continue its current paging, starts a new paging.
+    /// `acked` gives the readers acknowledged so far.
+    pub fn request(
+        &mut self,
+        client: UserId,
+        msg: MsgId,
+        filter: ReadFilter,
+        next_seq: u64,
+        acked: impl FnOnce() -> RoaringBitmap,
+        quiet: bool,
+    ) {
+        let continues = self
+            .by_client
+            .get(&client)
+            .is_some_and(|p| p.msg == msg && p.filter == filter);
+        if next_seq == 0 || !continues {
+            let paging = Paging {
+                msg,
+                filter,
+                seen: RoaringBitmap::new(),
+                acked_at_start: acked(),
+                // A paging that started mid-run may not end "quiet".
+                quiet: quiet && next_seq == 0,
+            };
+            self.by_client.insert(client, paging);
+        }
+    }
+
+    /// A page of `m`'s `filter` list reached `client`; a finished paging is checked whole
+    /// and forgotten. Pages of another list than the client's current paging are not judged.
+    pub fn page(
+        &mut self,
+        client: UserId,
+        m: &MsgState,
+        id: MsgId,
+        filter: ReadFilter,
+        members: &[UserId],
+        is_finished: bool,
+    ) -> Vec<Finding> {
+        let Some(p) = self.by_client.get_mut(&client) else {
+            return Vec::new();
+        };
+        if p.msg != id || p.filter != filter {
+            return Vec::new();
+        }
+        let mut found = p.take(m, members);
+        if is_finished {
+            found.extend(p.finish(m));
+            self.by_client.remove(&client);
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::book::{Book, Sighting};
+    use crate::check::world::World;
+    use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, Response};
+
+    const ID: MsgId = MsgId(1);
+    const SENDER: UserId = UserId(1);
+
+    /// A message from user 1 to users 2..=5; 2 and 3 invoked a receipt, 2's was acked.
+    fn book() -> Book {
+        let mut w = World::default();
+        let req = AdminRequest::CreateGroup {
+            group: GroupId(1),
+            group_type: GroupType::Work,
+            members: (1..=5).map(UserId).collect(),
+        };
+        w.on_admin(0, &req, &Response::AdminDone);
+        let mut b = Book::default();
+        let s = Sighting {
+            id: ID,
+            key: ConvKey::Group(GroupId(1)),
+            sender: SENDER,
+            seq: 1,
+            timestamp_ms: 0,
+            need: true,
+            acked_send: Some(0),
+        };
+        b.sight(&w, 0, &s);
+        let m = b.get_mut(&ID).unwrap();
+        m.invoked.extend([2, 3]);
+        m.acked.insert(2);
+        b
+    }
+
+    fn start(p: &mut Pagings, b: &Book, filter: ReadFilter, quiet: bool) {
+        let acked = || b.get(&ID).unwrap().acked.clone();
+        p.request(SENDER, ID, filter, 0, acked, quiet);
+    }
+
+    fn users(ids: &[u32]) -> Vec<UserId> {
+        ids.iter().map(|&u| UserId(u)).collect()
+    }
+
+    fn observed(found: &[Finding]) -> Vec<&str> {
+        found.iter().map(|f| f.observed.as_str()).collect()
+    }
+
+    #[test]
+    fn a_clean_paging_in_two_pages() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Unread, true);
+        assert!(
+            p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[3]), false)
+                .is_empty()
+        );
+        p.request(SENDER, ID, ReadFilter::Unread, 1, RoaringBitmap::new, true);
+        let last = users(&[4, 5]);
+        assert!(
+            p.page(SENDER, m, ID, ReadFilter::Unread, &last, true)
+                .is_empty()
+        );
+        // Finished: a further page belongs to no paging.
+        let again = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9]), true);
+        assert!(again.is_empty());
+    }
+
+    #[test]
+    fn members_outside_repeated_or_misplaced_are_flagged() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Unread, false);
+        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9, 2, 2]), false);
+        assert_eq!(
+            observed(&found),
+            [
+                "Unread list lists u9",
+                "unread list lists u2",
+                "Unread list repeats u2",
+                "unread list lists u2",
+            ]
+        );
+        start(&mut p, &b, ReadFilter::Read, false);
+        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[4]), false);
+        assert_eq!(observed(&found), ["read list lists u4"]);
+    }
+
+    #[test]
+    fn a_finished_paging_misses_nobody() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Unread, false);
+        // 3 invoked a receipt: it may have left the unread list meanwhile.
+        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[4]), true);
+        assert_eq!(
+            observed(&found),
+            ["Unread list paged to the end without u5 (1 missed)"]
+        );
+        start(&mut p, &b, ReadFilter::Read, false);
+        let found = p.page(SENDER, m, ID, ReadFilter::Read, &[], true);
+        assert_eq!(
+            observed(&found),
+            ["Read list paged to the end without u2 (1 missed)"]
+        );
+    }
+
+    #[test]
+    fn a_quiet_paging_is_exact() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Read, true);
+        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2, 3]), true);
+        assert_eq!(observed(&found), ["quiet Read list has 2 members"]);
+        assert_eq!(found[0].invariant, Invariant::QuietState);
+        assert_eq!(
+            found[0].bound,
+            "exactly the 1 acknowledged members (read + unread = audience, disjoint)"
+        );
+        // Started mid-paging: not judged as quiet.
+        p.request(SENDER, ID, ReadFilter::Read, 5, RoaringBitmap::new, true);
+        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2, 3]), true);
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn a_page_of_another_list_is_not_judged() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Read, false);
+        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9]), true);
+        assert!(found.is_empty());
+        // The Read paging is still open.
+        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2]), true);
+        assert!(found.is_empty());
+    }
+}
