@@ -4,11 +4,13 @@
 
 pub mod check;
 pub mod compare;
+pub mod driver;
 pub mod faults;
 pub mod history;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod observers;
 pub mod pipe;
 pub mod progress;
 pub mod protocol;

@@ -70,12 +70,12 @@ impl<O: Observer> Observer for Watched<'_, O> {
 
 /// Wraps the checking observers: publishes the violation count after each event.
 pub struct CountViolations {
-    pub inner: crate::sim::Observers,
+    pub inner: crate::observers::Observers,
     counters: Arc<Counters>,
 }
 
 impl CountViolations {
-    pub fn new(inner: crate::sim::Observers, counters: Arc<Counters>) -> Self {
+    pub fn new(inner: crate::observers::Observers, counters: Arc<Counters>) -> Self {
         CountViolations { inner, counters }
     }
 

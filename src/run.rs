@@ -3,11 +3,12 @@
 use crate::check::CheckConfig;
 use crate::live::{self, LiveError, LiveOptions};
 use crate::model::Model;
+use crate::observers::Observers;
 use crate::pipe::Pipe;
 use crate::progress::{CountViolations, SimProgress, Watched};
 use crate::report::{self, ReportError, RunOutcome, RunStats};
 use crate::scenario::{self, Dur, Scenario, ScenarioError};
-use crate::sim::{self, Observers};
+use crate::sim;
 use crate::slo::{self, SloInputs, SloResult};
 use crate::target::ModelTarget;
 use crate::target::Target;

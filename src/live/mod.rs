@@ -20,10 +20,10 @@ pub use sched::{
 pub use server::parse_ready;
 
 use crate::history::{Event, Observer};
+use crate::observers::Observers;
 use crate::pipe::Pipe;
 use crate::protocol::{ErrorCode, UserId};
 use crate::scenario::Scenario;
-use crate::sim::Observers;
 use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
