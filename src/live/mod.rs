@@ -10,25 +10,31 @@
 mod admin;
 mod conn;
 pub mod faults;
+mod inbound;
+mod inject;
+mod io;
 pub mod proxy;
 pub mod sched;
 pub mod server;
+mod stats;
 
-pub use sched::{
-    DriveConfig, DriveStats, FaultLinks, FaultSetup, Inbound, Incoming, Scheduler, TimerQueue,
-};
+pub use crate::driver::TimerQueue;
+pub use inbound::{Inbound, Incoming};
+pub use inject::{FaultLinks, FaultSetup};
+pub use sched::Scheduler;
 pub use server::parse_ready;
+pub use stats::{DriveConfig, DriveStats};
 
 use crate::history::{Event, Observer};
 use crate::observers::Observers;
 use crate::pipe::Pipe;
+use crate::progress::{CountViolations, Counters};
 use crate::protocol::{ErrorCode, UserId};
 use crate::scenario::Scenario;
 use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,25 +119,6 @@ pub struct LiveOutcome {
     pub setup_seconds: f64,
 }
 
-/// The observers, publishing the checker's violation count for the progress line.
-struct Counted {
-    inner: Observers,
-    violations: Arc<AtomicU64>,
-}
-
-impl Observer for Counted {
-    fn observe(&mut self, ev: &Event<'_>) {
-        self.inner.observe(ev);
-        self.violations
-            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
-    }
-    fn observe_owned(&mut self, ev: crate::history::OwnedEvent) {
-        self.inner.observe_owned(ev);
-        self.violations
-            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
-    }
-}
-
 /// Raises the soft open-file limit towards what `clients` sockets need; returns the limit.
 pub fn raise_nofile(clients: u64) -> u64 {
     rlimit::increase_nofile_limit(clients * 2 + 1024).unwrap_or(0)
@@ -180,11 +167,11 @@ pub fn run_live(
         .enable_all()
         .build()
         .map_err(LiveError::Runtime)?;
-    let violations = Arc::new(AtomicU64::new(0));
-    let mut pipe = Pipe::new(Counted {
-        inner: Observers::new(check),
-        violations: violations.clone(),
-    });
+    let counters = Arc::new(Counters::default());
+    let mut pipe = Pipe::new(CountViolations::new(
+        Observers::new(check),
+        counters.clone(),
+    ));
     let result = rt.block_on(drive(
         Setup {
             scenario,
@@ -197,7 +184,7 @@ pub fn run_live(
             child: child.clone(),
         },
         opts,
-        violations,
+        counters,
         &mut pipe,
     ));
     // The scheduler's sockets are closed by now; give the runtime a moment to finish.
@@ -231,7 +218,7 @@ struct Setup<'a> {
 async fn drive<O: Observer>(
     setup: Setup<'_>,
     opts: &LiveOptions,
-    violations: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     obs: &mut O,
 ) -> Result<(DriveStats, u64, f64), LiveError> {
     let Setup {
@@ -358,7 +345,7 @@ async fn drive<O: Observer>(
     let cfg = DriveConfig {
         drain_timeout: opts.drain_timeout,
         progress: opts.progress,
-        violations: Some(violations),
+        counters: Some(counters),
         ..DriveConfig::default()
     };
     let mut sched = Scheduler::new(workload, senders, obs, Instant::now(), cfg);
