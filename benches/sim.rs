@@ -9,8 +9,8 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use readsim::check::CheckConfig;
 use readsim::model::Model;
+use readsim::observers::{SimOutcome, simulate};
 use readsim::scenario::{Scenario, parse_str};
-use readsim::sim::{self, SimOutcome};
 use readsim::target::ModelTarget;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -80,7 +80,7 @@ fn target(s: &Scenario) -> ModelTarget {
 }
 
 fn run(s: &Scenario, target: &mut ModelTarget) -> SimOutcome {
-    sim::run(s, SEED, target, CheckConfig::default())
+    simulate(s, SEED, target, CheckConfig::default())
 }
 
 fn sim_small(c: &mut Criterion) {

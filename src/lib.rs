@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cmd;
 pub mod dist;
+pub mod driver;
 pub mod faults;
 pub mod history;
 pub mod hop;
@@ -12,6 +13,7 @@ pub mod human;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod observers;
 pub mod pipe;
 pub mod progress;
 pub mod protocol;

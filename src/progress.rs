@@ -1,9 +1,11 @@
-//! The progress bar of simulated runs (stderr, terminals only). It only reads counters that
-//! observers publish: the simulator, its event order and everything it reports are the same
-//! with or without it. Wall-clock time is read here, outside the deterministic core.
+//! Progress on stderr for both drivers: the bar of simulated runs (terminals only) and the
+//! once-a-second line of live runs. Both only read counters that observers and drivers
+//! publish: the runs, their event order and everything they report are the same with or
+//! without it. Wall-clock time is read here, outside the deterministic core.
 
 use crate::history::{Event, Observer, OwnedEvent};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -13,8 +15,8 @@ use std::time::{Duration, Instant};
 /// enough to cost nothing per event, often enough for a smooth bar.
 const PUBLISH_EVERY: u64 = 1024;
 
-/// Counters shared between the run and the bar.
-#[derive(Default)]
+/// Counters shared between the run and the progress display.
+#[derive(Debug, Default)]
 pub struct Counters {
     /// Virtual time of the latest event published, microseconds.
     pub virtual_us: AtomicU64,
@@ -70,12 +72,12 @@ impl<O: Observer> Observer for Watched<'_, O> {
 
 /// Wraps the checking observers: publishes the violation count after each event.
 pub struct CountViolations {
-    pub inner: crate::sim::Observers,
+    pub inner: crate::observers::Observers,
     counters: Arc<Counters>,
 }
 
 impl CountViolations {
-    pub fn new(inner: crate::sim::Observers, counters: Arc<Counters>) -> Self {
+    pub fn new(inner: crate::observers::Observers, counters: Arc<Counters>) -> Self {
         CountViolations { inner, counters }
     }
 
@@ -131,10 +133,10 @@ impl SimProgress {
                     let phase = if t > duration_us { " (draining)" } else { "" };
                     bar.set_message(format!(
                         "virtual {} / {}{phase}, wall {}, {} ops/s, {} violations",
-                        crate::report::format_seconds(t as f64 / 1e6),
-                        crate::report::format_seconds(duration_us as f64 / 1e6),
-                        crate::report::format_seconds(wall),
-                        crate::report::format_rate(ops as f64 / wall.max(1e-3)),
+                        crate::human::format_seconds(t as f64 / 1e6),
+                        crate::human::format_seconds(duration_us as f64 / 1e6),
+                        crate::human::format_seconds(wall),
+                        crate::human::format_rate(ops as f64 / wall.max(1e-3)),
                         shared.violations.load(Ordering::Relaxed)
                     ));
                     std::thread::sleep(Duration::from_millis(100));
@@ -151,6 +153,77 @@ impl SimProgress {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// What the live progress line shows.
+pub struct LiveStatus<'a> {
+    pub phase: &'a str,
+    /// Operations sent so far.
+    pub invoked: u64,
+    pub in_flight: usize,
+    pub timers: usize,
+    pub acked_receipts: u64,
+}
+
+/// The live scheduler's progress line, redrawn in place once a second (the scheduler calls
+/// [`LiveLine::tick`] from its loop; no thread of its own).
+pub struct LiveLine {
+    epoch: Instant,
+    next: Instant,
+    last_invoked: u64,
+    counters: Option<Arc<Counters>>,
+}
+
+impl LiveLine {
+    /// Starts a phase at `now`; times are shown since `epoch` (the traffic phase's start).
+    pub fn new(
+        epoch: Instant,
+        now: Instant,
+        invoked: u64,
+        counters: Option<Arc<Counters>>,
+    ) -> Self {
+        LiveLine {
+            epoch,
+            next: now + Duration::from_secs(1),
+            last_invoked: invoked,
+            counters,
+        }
+    }
+
+    /// When the line is next due.
+    pub fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// Redraws the line if it is due at `now`.
+    pub fn tick(&mut self, now: Instant, s: &LiveStatus<'_>) {
+        if now < self.next {
+            return;
+        }
+        let elapsed = now.duration_since(self.epoch).as_secs_f64();
+        let ops = s.invoked - self.last_invoked;
+        self.last_invoked = s.invoked;
+        let violations = self
+            .counters
+            .as_ref()
+            .map(|c| format!("  violations {}", c.violations.load(Ordering::Relaxed)))
+            .unwrap_or_default();
+        let _ = write!(
+            std::io::stderr(),
+            "\r{}: {elapsed:6.1}s  {ops:6} ops/s  in flight {:6}  timers {:7}  \
+             receipts acked {:9}{violations}\x1b[K",
+            s.phase,
+            s.in_flight,
+            s.timers,
+            s.acked_receipts
+        );
+        self.next = now + Duration::from_secs(1);
+    }
+
+    /// Ends the line.
+    pub fn finish(self) {
+        let _ = writeln!(std::io::stderr());
     }
 }
 

@@ -6,8 +6,8 @@
 use crate::check::{CheckConfig, Violation};
 use crate::cmd::{Classify, ExitStatus};
 use crate::model::Model;
+use crate::observers;
 use crate::report::{ReadError, ReportDoc};
-use crate::sim;
 use crate::target::ModelTarget;
 use crate::target::faulty::{Bug, FaultyTarget};
 use std::path::{Path, PathBuf};
@@ -76,8 +76,8 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
     let check =
         CheckConfig::for_scenario(scenario, format!("readsim replay {}", file.display()), 100);
     let out = match bug {
-        None => sim::run(scenario, doc.seed, &mut { model }, check),
-        Some(b) => sim::run(scenario, doc.seed, &mut FaultyTarget::new(model, b), check),
+        None => observers::simulate(scenario, doc.seed, &mut { model }, check),
+        Some(b) => observers::simulate(scenario, doc.seed, &mut FaultyTarget::new(model, b), check),
     };
     let checker = &out.observers.checker;
     Ok(Replayed {

@@ -8,8 +8,8 @@ use crate::check::{CheckConfig, Violation};
 use crate::cmd::judge::{Measured, judge};
 use crate::cmd::{Classify, ExitStatus, ReplayCommand};
 use crate::model::Model;
+use crate::observers;
 use crate::scenario::Scenario;
-use crate::sim;
 use crate::target::ModelTarget;
 use crate::target::faulty::{Bug, FaultyTarget};
 use crate::verdict::Verdict;
@@ -86,8 +86,8 @@ pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -
     let model = ModelTarget::new(Model::new(config));
     let check = CheckConfig::for_scenario(scenario, replay(file, seed, bug).to_string(), 1);
     let out = match bug {
-        None => sim::run(scenario, seed, &mut { model }, check),
-        Some(b) => sim::run(scenario, seed, &mut FaultyTarget::new(model, b), check),
+        None => observers::simulate(scenario, seed, &mut { model }, check),
+        Some(b) => observers::simulate(scenario, seed, &mut FaultyTarget::new(model, b), check),
     };
     let checker = &out.observers.checker;
     let virtual_seconds = out.end as f64 / 1e6;

@@ -3,7 +3,8 @@
 //! task (serialises request frames, batches them into one flush when several are queued).
 
 use super::LiveError;
-use super::sched::{Inbound, Incoming};
+use super::inbound::{Inbound, Incoming};
+use crate::driver::ConnNo;
 use crate::protocol::UserId;
 use crate::wire::{ClientFrame, PushFrame};
 use futures_util::{SinkExt, StreamExt};
@@ -82,7 +83,7 @@ pub struct Conn {
 pub fn spawn(
     ws: Ws,
     client: UserId,
-    conn: u64,
+    conn: ConnNo,
     inbound: UnboundedSender<Inbound>,
     announce: bool,
 ) -> Conn {

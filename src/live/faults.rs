@@ -3,10 +3,12 @@
 //! server and reconnects clients (results go back to the scheduler on its inbound channel).
 
 use super::admin::Admin;
+use super::inbound::Inbound;
+use super::inject::FaultLinks;
 use super::proxy::{DelayFault, Proxy, client_path};
-use super::sched::{FaultLinks, Inbound};
 use super::server::ChildServer;
 use super::{LiveError, conn};
+use crate::driver::ConnNo;
 use crate::protocol::{AdminRequest, Micros, UserId};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,7 +41,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl FaultLinks for LiveLinks {
-    fn reconnect(&self, client: UserId, conn_no: u64) {
+    fn reconnect(&self, client: UserId, conn_no: ConnNo) {
         let inbound = self.inbound.clone();
         let url = format!("ws://{}{}", self.proxy.addr, client_path(client));
         let token = self.tokens.get(client.0 as usize).cloned().flatten();

@@ -10,27 +10,31 @@
 mod admin;
 mod conn;
 pub mod faults;
+mod inbound;
+mod inject;
+mod io;
 pub mod proxy;
 pub mod sched;
 pub mod server;
+mod setup;
+mod stats;
 
-pub use sched::{
-    DriveConfig, DriveStats, FaultLinks, FaultSetup, Inbound, Incoming, Scheduler, TimerQueue,
-};
+pub use crate::driver::TimerQueue;
+pub use inbound::{Inbound, Incoming};
+pub use inject::{FaultLinks, FaultSetup};
+pub use sched::Scheduler;
 pub use server::parse_ready;
+pub use stats::{DriveConfig, DriveStats};
 
-use crate::history::{Event, Observer};
+use crate::observers::Observers;
 use crate::pipe::Pipe;
-use crate::protocol::{ErrorCode, UserId};
+use crate::progress::{CountViolations, Counters};
+use crate::protocol::UserId;
 use crate::scenario::Scenario;
-use crate::sim::Observers;
-use crate::wire;
 use crate::workload::Workload;
-use futures_util::StreamExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a live run goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,25 +117,6 @@ pub struct LiveOutcome {
     pub setup_seconds: f64,
 }
 
-/// The observers, publishing the checker's violation count for the progress line.
-struct Counted {
-    inner: Observers,
-    violations: Arc<AtomicU64>,
-}
-
-impl Observer for Counted {
-    fn observe(&mut self, ev: &Event<'_>) {
-        self.inner.observe(ev);
-        self.violations
-            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
-    }
-    fn observe_owned(&mut self, ev: crate::history::OwnedEvent) {
-        self.inner.observe_owned(ev);
-        self.violations
-            .store(self.inner.checker.violations_total(), Ordering::Relaxed);
-    }
-}
-
 /// Raises the soft open-file limit towards what `clients` sockets need; returns the limit.
 pub fn raise_nofile(clients: u64) -> u64 {
     rlimit::increase_nofile_limit(clients * 2 + 1024).unwrap_or(0)
@@ -157,36 +142,19 @@ pub fn run_live(
             online.len() + 64
         )));
     }
-    let mut child = None;
-    let (ws_base, admin_token) = match &opts.target {
-        LiveTarget::Server => {
-            let s = server::ChildServer::start(&opts.log_dir.join("server.log"))?;
-            let base = format!("ws://{}", s.addr);
-            let token = s.admin_token.clone();
-            child = Some(Arc::new(Mutex::new(s)));
-            (base, token)
-        }
-        LiveTarget::Url(u) => {
-            let token = opts.admin_token.clone().ok_or_else(|| {
-                LiveError::Usage(format!(
-                    "--target {u} needs --admin-token (the server's admin bearer token)"
-                ))
-            })?;
-            (u.clone(), token)
-        }
-    };
+    let (child, ws_base, admin_token) = setup::start_target(opts)?;
     let http_base = format!("http://{}", ws_base.trim_start_matches("ws://"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(LiveError::Runtime)?;
-    let violations = Arc::new(AtomicU64::new(0));
-    let mut pipe = Pipe::new(Counted {
-        inner: Observers::new(check),
-        violations: violations.clone(),
-    });
-    let result = rt.block_on(drive(
-        Setup {
+    let counters = Arc::new(Counters::default());
+    let mut pipe = Pipe::new(CountViolations::new(
+        Observers::new(check),
+        counters.clone(),
+    ));
+    let result = rt.block_on(setup::drive(
+        setup::Setup {
             scenario,
             seed,
             workload,
@@ -197,7 +165,7 @@ pub fn run_live(
             child: child.clone(),
         },
         opts,
-        violations,
+        counters,
         &mut pipe,
     ));
     // The scheduler's sockets are closed by now; give the runtime a moment to finish.
@@ -214,172 +182,6 @@ pub fn run_live(
         target_name: opts.target.name(),
         setup_seconds,
     })
-}
-
-/// What `drive` works on.
-struct Setup<'a> {
-    scenario: &'a Scenario,
-    seed: u64,
-    workload: Workload,
-    online: Vec<UserId>,
-    ws_base: &'a str,
-    http_base: String,
-    admin_token: String,
-    child: Option<Arc<Mutex<server::ChildServer>>>,
-}
-
-async fn drive<O: Observer>(
-    setup: Setup<'_>,
-    opts: &LiveOptions,
-    violations: Arc<AtomicU64>,
-    obs: &mut O,
-) -> Result<(DriveStats, u64, f64), LiveError> {
-    let Setup {
-        scenario,
-        seed,
-        workload,
-        online,
-        ws_base,
-        http_base,
-        admin_token,
-        child,
-    } = setup;
-    let duration = scenario.duration.micros;
-    let started = Instant::now();
-    let admin = admin::Admin::new(http_base, admin_token)?;
-    admin.wait_healthy(Duration::from_secs(30)).await?;
-    let reqs = workload.plan().provisioning();
-    let resps = admin.provision(&reqs).await?;
-    let exists = resps.iter().filter(|r| {
-        matches!(
-            r.error_code(),
-            Some(ErrorCode::UserExists | ErrorCode::GroupExists)
-        )
-    });
-    if exists.count() > 0 {
-        return Err(LiveError::Admin(
-            "the server already holds users or groups of this scenario (USER_EXISTS / \
-             GROUP_EXISTS while provisioning); run against a server with a fresh database"
-                .into(),
-        ));
-    }
-    for (req, resp) in reqs.iter().zip(&resps) {
-        obs.observe(&Event::Admin {
-            t: 0,
-            invoked: 0,
-            req,
-            resp,
-        });
-    }
-    // With faults, clients go through the loopback fault proxy, which can delay, stall and
-    // cut each one's connection; the admin API goes to the server directly.
-    // The workload drew the fault plan (after swarm) for exactly these online users.
-    let plan = workload.fault_plan().clone();
-    let faulty = plan.active || scenario.churn.per_minute > 0.0;
-    let proxy = if faulty {
-        let up = faults::upstream_of(ws_base).await?;
-        Some(Arc::new(proxy::Proxy::start(up, seed).await?))
-    } else {
-        None
-    };
-    let url = |u: UserId| match &proxy {
-        Some(p) => format!("ws://{}{}", p.addr, proxy::client_path(u)),
-        None => format!("{ws_base}/v1/ws"),
-    };
-    // Tokens outlive the run comfortably.
-    let ttl = duration / 1_000_000 + 3600;
-    let conns: Vec<Result<(UserId, String, conn::Ws), LiveError>> =
-        futures_util::stream::iter(online)
-            .map(|u| {
-                let admin = admin.clone();
-                let url = url(u);
-                async move {
-                    let token = admin.token(wire::user_str(u), ttl).await?;
-                    let ws = conn::connect(&url, &token, u).await?;
-                    Ok((u, token, ws))
-                }
-            })
-            .buffered(opts.connect_parallelism.max(1))
-            .collect()
-            .await;
-    let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Inbound>();
-    let users = workload.plan().users as usize;
-    let mut senders = vec![None; users];
-    let mut tokens = vec![None; users];
-    let mut tasks = Vec::new();
-    let mut peak = 0u64;
-    for c in conns {
-        let (u, token, ws) = c?;
-        let conn = conn::spawn(ws, u, 0, in_tx.clone(), false);
-        senders[u.0 as usize] = Some(conn.tx);
-        tokens[u.0 as usize] = Some(token);
-        tasks.push((conn.reader, conn.writer));
-        peak += 1;
-        obs.observe(&Event::Connect { t: 0, client: u });
-    }
-    let fault_setup = proxy.map(|proxy| {
-        let f = &plan.faults;
-        let sim_only = f.sim_only_kinds();
-        if !sim_only.is_empty() {
-            eprintln!(
-                "live: faults {} are ignored (simulator only: a TCP stream cannot lose, repeat \
-                 or reorder a frame without breaking)",
-                sim_only.join("/")
-            );
-        }
-        if child.is_none() && f.crashes > 0 {
-            eprintln!(
-                "live: crashes are skipped: --target {ws_base} is not a server this run started"
-            );
-        }
-        FaultSetup {
-            links: Box::new(faults::LiveLinks {
-                inbound: in_tx.clone(),
-                proxy,
-                tokens: Arc::new(tokens),
-                server: child,
-                admin: Arc::new(Mutex::new(admin.clone())),
-                delay: Some(proxy::DelayFault {
-                    p: f.delay,
-                    dist: f.extra_delay.clone(),
-                }),
-            }),
-            schedule: plan.schedule.clone(),
-            until: plan.until,
-            request_timeout: Duration::from_micros(f.request_timeout.micros),
-        }
-    });
-    drop(in_tx);
-    let setup_seconds = started.elapsed().as_secs_f64();
-    if opts.progress {
-        eprintln!(
-            "live: {} admin operations, {peak} clients connected in {setup_seconds:.1}s",
-            reqs.len()
-        );
-    }
-    let cfg = DriveConfig {
-        drain_timeout: opts.drain_timeout,
-        progress: opts.progress,
-        violations: Some(violations),
-        ..DriveConfig::default()
-    };
-    let mut sched = Scheduler::new(workload, senders, obs, Instant::now(), cfg);
-    if let Some(f) = fault_setup {
-        sched = sched.with_faults(f);
-    }
-    let stats = sched.drive(&mut in_rx).await;
-    // The scheduler dropped the senders: writers close their sockets.
-    let close = async {
-        for (_, w) in &mut tasks {
-            let _ = w.await;
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
-    for (r, w) in tasks {
-        r.abort();
-        w.abort();
-    }
-    Ok((stats, peak, setup_seconds))
 }
 
 #[cfg(test)]

@@ -444,13 +444,13 @@ fn vm_hwm_parses_and_reads() {
 }
 
 /// A real simulated run of the tiny fixture, renamed to carry markup in its name.
-fn tiny_run() -> (Scenario, crate::sim::Observers, u64) {
+fn tiny_run() -> (Scenario, crate::observers::Observers, u64) {
     let text = include_str!("../../tests/fixtures/tiny.toml").replace(
         "name = \"tiny\"",
         "name = \"tiny <script>alert('x')</script> & co\"",
     );
     let s = crate::scenario::parse_str(&text, "tiny.toml").unwrap();
-    let mut obs = crate::sim::Observers::new(crate::check::CheckConfig::for_scenario(
+    let mut obs = crate::observers::Observers::new(crate::check::CheckConfig::for_scenario(
         &s,
         "readsim run tiny.toml --seed 3".into(),
         10,

@@ -20,7 +20,6 @@ mod traffic;
 
 // `dist` moved to the crate root (the fault plan uses it too); this keeps the old path
 // compiling for code written against it.
-pub use crate::dist;
 
 use crate::faults::FaultPlan;
 use crate::history::FaultKind;

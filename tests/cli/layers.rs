@@ -22,7 +22,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("workload", 0),
     ("check", 0),
     ("metrics", 0),
-    ("observers", 0),
     ("driver", 0),
     // Targets: what a run drives.
     ("target", 1),
@@ -32,6 +31,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("sim", 2),
     ("pipe", 2),
     ("progress", 2),
+    ("observers", 2),
     ("live", 2),
     // Output.
     ("slo", 3),

@@ -1141,7 +1141,7 @@ fn sim_check_config(s: &readsim::scenario::Scenario) -> CheckConfig {
 }
 
 fn run_sim<T: Target>(s: &readsim::scenario::Scenario, target: &mut T) -> Checker {
-    readsim::sim::run(s, s.seed, target, sim_check_config(s))
+    readsim::observers::simulate(s, s.seed, target, sim_check_config(s))
         .observers
         .checker
 }
@@ -1156,7 +1156,7 @@ fn clean_sim(s: &readsim::scenario::Scenario) -> (ModelTarget, Checker) {
 fn sim_clean_model_run_has_no_violations() {
     let s = scenario();
     let mut target = ModelTarget::new(Model::new(receipt_config(&s)));
-    let out = readsim::sim::run(&s, s.seed, &mut target, sim_check_config(&s));
+    let out = readsim::observers::simulate(&s, s.seed, &mut target, sim_check_config(&s));
     assert_clean(&out.observers.checker);
     assert_eq!(out.target_name, "model");
     // The run did real work: messages, reads, pulls.
