@@ -285,3 +285,48 @@ fn the_parser_sees_plain_braced_and_nested_imports() {
     assert_eq!(firsts, ["a", "c", "d", "g"]);
     assert_eq!(p[2], ["d", "e"]);
 }
+
+/// The `module-graph` block of docs/architecture.md: module -> what it imports.
+fn documented_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
+    let start = doc
+        .find("```module-graph\n")
+        .expect("docs/architecture.md has a ```module-graph block");
+    let block = &doc[start + "```module-graph\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    block
+        .lines()
+        .filter_map(|l| l.split_once(" ──> "))
+        .map(|(from, tos)| {
+            let tos = tos.split(", ").map(|t| t.trim().to_string()).collect();
+            (from.trim().to_string(), tos)
+        })
+        .collect()
+}
+
+#[test]
+fn the_documented_module_graph_is_the_real_one() {
+    let real: BTreeMap<String, BTreeSet<String>> = graph()
+        .into_iter()
+        .filter(|(from, _)| !from.contains("::"))
+        .collect();
+    let doc = documented_graph();
+    let show = |g: &BTreeMap<String, BTreeSet<String>>| {
+        g.iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k} ──> {}",
+                    v.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        real == doc,
+        "docs/architecture.md's module-graph block is out of date; replace it with:\n{}",
+        show(&real)
+    );
+}
