@@ -187,7 +187,8 @@ fn live_run_against_a_server_that_is_already_up() {
     assert_eq!(report["target"], url.as_str());
     assert_eq!(report["violations"].as_array().unwrap().len(), 0);
     // The same server again: provisioning collides, and the run says so instead of checking
-    // a history that starts from the wrong state.
+    // a history that starts from the wrong state. The harness could not set up its run: that
+    // is exit 3, not a verdict on the target (exit 1).
     let again = readsim(&[
         "run",
         "scenarios/smoke-live.toml",
@@ -201,7 +202,7 @@ fn live_run_against_a_server_that_is_already_up() {
         "--out",
         out.path().to_str().unwrap(),
     ]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(3));
     assert!(
         text(&again.stderr).contains("fresh database"),
         "{}",
