@@ -6,6 +6,7 @@ use super::checker::Checker;
 use super::counts::{Look, Lower};
 use super::expect::{self, Expect};
 use super::liveness::Due;
+use super::paging::PageAnswer;
 use super::sink::Finding;
 use super::violation::Invariant;
 use crate::history::OpId;
@@ -173,11 +174,17 @@ impl Checker {
                 self.sink.report_all(t, Some(client), Some(msg), found);
                 if let Response::MemberList {
                     members,
+                    next_seq,
                     is_finished,
-                    ..
                 } = resp
                 {
-                    self.on_page(t, client, msg, filter, members, *is_finished);
+                    let page = PageAnswer {
+                        filter,
+                        members,
+                        next_seq: *next_seq,
+                        is_finished: *is_finished,
+                    };
+                    self.on_page(t, client, msg, page);
                 }
             }
             PendingOp::Mark { peer, invoked_at } => {
@@ -381,27 +388,17 @@ impl Checker {
         self.observe_entry(t, e, &look);
     }
 
-    fn on_page(
-        &mut self,
-        t: Micros,
-        client: UserId,
-        id: MsgId,
-        filter: ReadFilter,
-        members: &[UserId],
-        is_finished: bool,
-    ) {
+    fn on_page(&mut self, t: Micros, client: UserId, id: MsgId, page: PageAnswer) {
         // A listed member whose place in the snapshot was uncertain is in it.
         if let Some(m) = self.book.get_mut(&id)
             && !m.maybe.is_empty()
         {
-            for &u in members {
+            for &u in page.members {
                 m.settle_in(u);
             }
         }
         let Some(m) = self.book.get(&id) else { return };
-        let found = self
-            .paging
-            .page(client, m, id, filter, members, is_finished);
+        let found = self.paging.page(client, m, id, page);
         self.sink.report_all(t, Some(client), Some(id), found);
     }
 

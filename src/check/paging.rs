@@ -16,6 +16,8 @@ struct Paging {
     /// Readers acknowledged before the first page was asked for.
     acked_at_start: RoaringBitmap,
     quiet: bool,
+    /// The cursor the latest page was asked at.
+    asked: u64,
 }
 
 fn paging_finding(observed: String, bound: &str) -> Finding {
@@ -132,8 +134,11 @@ impl Pagings {
                 acked_at_start: acked(),
                 // A paging that started mid-run may not end "quiet".
                 quiet: quiet && next_seq == 0,
+                asked: next_seq,
             };
             self.by_client.insert(client, paging);
+        } else if let Some(p) = self.by_client.get_mut(&client) {
+            p.asked = next_seq;
         }
     }
 
@@ -144,23 +149,60 @@ impl Pagings {
         client: UserId,
         m: &MsgState,
         id: MsgId,
-        filter: ReadFilter,
-        members: &[UserId],
-        is_finished: bool,
+        page: PageAnswer,
     ) -> Vec<Finding> {
         let Some(p) = self.by_client.get_mut(&client) else {
             return Vec::new();
         };
-        if p.msg != id || p.filter != filter {
+        if p.msg != id || p.filter != page.filter {
             return Vec::new();
         }
-        let mut found = p.take(m, members);
-        if is_finished {
+        let mut found = p.take(m, page.members);
+        if page.is_finished {
             found.extend(p.finish(m));
+            self.by_client.remove(&client);
+        } else if let Some(stuck) = stuck(p, &page) {
+            // A paging that cannot progress ends here: judging its later pages would only
+            // repeat this finding.
+            found.push(stuck);
             self.by_client.remove(&client);
         }
         found
     }
+}
+
+/// One member-list page as answered.
+pub(super) struct PageAnswer<'a> {
+    pub filter: ReadFilter,
+    pub members: &'a [UserId],
+    pub next_seq: u64,
+    pub is_finished: bool,
+}
+
+/// An unfinished page that cannot lead anywhere: empty (M5: unfinished means something is
+/// left, so the page has a member) or handing back the cursor it was asked at (the next page
+/// would be this one again). Cursors are opaque, so nothing else about them is judged.
+fn stuck(p: &Paging, page: &PageAnswer) -> Option<Finding> {
+    let filter = page.filter;
+    if page.members.is_empty() {
+        return Some(paging_finding(
+            format!(
+                "{filter:?} page at next_seq {} is empty but not finished",
+                p.asked
+            ),
+            "an unfinished page lists at least one member (is_finished is false only when \
+             something is left)",
+        ));
+    }
+    (page.next_seq == p.asked).then(|| {
+        paging_finding(
+            format!(
+                "{filter:?} page asked at next_seq {} is not finished and returns next_seq {}",
+                p.asked, page.next_seq
+            ),
+            "an unfinished page moves the cursor (else the paging never ends)",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +246,16 @@ mod tests {
         p.request(SENDER, ID, filter, 0, acked, quiet);
     }
 
+    /// A page answered with a cursor that moved (100: never one a test asks at).
+    fn ans(filter: ReadFilter, members: &[UserId], is_finished: bool) -> PageAnswer<'_> {
+        PageAnswer {
+            filter,
+            members,
+            next_seq: 100,
+            is_finished,
+        }
+    }
+
     fn users(ids: &[u32]) -> Vec<UserId> {
         ids.iter().map(|&u| UserId(u)).collect()
     }
@@ -219,17 +271,17 @@ mod tests {
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Unread, true);
         assert!(
-            p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[3]), false)
+            p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[3]), false))
                 .is_empty()
         );
         p.request(SENDER, ID, ReadFilter::Unread, 1, RoaringBitmap::new, true);
         let last = users(&[4, 5]);
         assert!(
-            p.page(SENDER, m, ID, ReadFilter::Unread, &last, true)
+            p.page(SENDER, m, ID, ans(ReadFilter::Unread, &last, true))
                 .is_empty()
         );
         // Finished: a further page belongs to no paging.
-        let again = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9]), true);
+        let again = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[9]), true));
         assert!(again.is_empty());
     }
 
@@ -239,7 +291,12 @@ mod tests {
         let m = b.get(&ID).unwrap();
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Unread, false);
-        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9, 2, 2]), false);
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &users(&[9, 2, 2]), false),
+        );
         assert_eq!(
             observed(&found),
             [
@@ -250,7 +307,7 @@ mod tests {
             ]
         );
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[4]), false);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[4]), false));
         assert_eq!(observed(&found), ["read list lists u4"]);
     }
 
@@ -261,13 +318,13 @@ mod tests {
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Unread, false);
         // 3 invoked a receipt: it may have left the unread list meanwhile.
-        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[4]), true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[4]), true));
         assert_eq!(
             observed(&found),
             ["Unread list paged to the end without u5 (1 missed)"]
         );
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ReadFilter::Read, &[], true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &[], true));
         assert_eq!(
             observed(&found),
             ["Read list paged to the end without u2 (1 missed)"]
@@ -280,7 +337,7 @@ mod tests {
         let m = b.get(&ID).unwrap();
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Read, true);
-        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2, 3]), true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2, 3]), true));
         assert_eq!(observed(&found), ["quiet Read list has 2 members"]);
         assert_eq!(found[0].invariant, Invariant::QuietState);
         assert_eq!(
@@ -289,7 +346,7 @@ mod tests {
         );
         // Started mid-paging: not judged as quiet.
         p.request(SENDER, ID, ReadFilter::Read, 5, RoaringBitmap::new, true);
-        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2, 3]), true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2, 3]), true));
         assert!(found.is_empty());
     }
 
@@ -299,10 +356,42 @@ mod tests {
         let m = b.get(&ID).unwrap();
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ReadFilter::Unread, &users(&[9]), true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[9]), true));
         assert!(found.is_empty());
         // The Read paging is still open.
-        let found = p.page(SENDER, m, ID, ReadFilter::Read, &users(&[2]), true);
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2]), true));
         assert!(found.is_empty());
+    }
+
+    #[test]
+    fn an_unfinished_page_that_is_empty_or_keeps_its_cursor_is_flagged_once() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        start(&mut p, &b, ReadFilter::Unread, false);
+        let stuck = PageAnswer {
+            filter: ReadFilter::Unread,
+            members: &[UserId(3)],
+            next_seq: 0,
+            is_finished: false,
+        };
+        let found = p.page(SENDER, m, ID, stuck);
+        assert_eq!(found.len(), 1, "{:?}", observed(&found));
+        assert!(found[0].observed.contains("returns next_seq 0"));
+        // The paging ended with the finding: the same page again is not judged twice.
+        let again = PageAnswer {
+            filter: ReadFilter::Unread,
+            members: &[UserId(3)],
+            next_seq: 0,
+            is_finished: false,
+        };
+        assert!(p.page(SENDER, m, ID, again).is_empty());
+
+        start(&mut p, &b, ReadFilter::Unread, false);
+        let empty = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &[], false));
+        assert_eq!(
+            observed(&empty),
+            ["Unread page at next_seq 0 is empty but not finished"]
+        );
     }
 }

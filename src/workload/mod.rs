@@ -86,9 +86,12 @@ pub enum Tag {
         pages: u32,
     },
     FinalCounts,
+    /// A page of a final paging: the `pages`-th, asked at `cursor`.
     FinalPage {
         msg: MsgId,
         filter: ReadFilter,
+        pages: u32,
+        cursor: u64,
     },
     /// History pulled to catch up after a reconnect or a join.
     CatchUpHistory {
@@ -251,9 +254,7 @@ impl Workload {
             Tag::FlowHistory | Tag::FlowCounts | Tag::FlowPage { .. } => {
                 self.flow_response(client, tag, resp, out)
             }
-            Tag::FinalPage { msg, filter } => {
-                self.final_page_response(client, msg, filter, resp, out)
-            }
+            Tag::FinalPage { .. } => self.final_page_response(client, tag, resp, out),
             Tag::CatchUpHistory { key } => {
                 if let Response::History { messages } = resp {
                     self.catch_up(now, client, key, messages, out);

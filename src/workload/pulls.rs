@@ -107,7 +107,17 @@ impl Workload {
                 },
             ) => {
                 if !is_finished && pages < self.scenario.pulls.max_pages {
-                    out.push(self.page(client, msg, filter, *next_seq, Some(pages + 1)));
+                    out.push(self.page(
+                        client,
+                        msg,
+                        filter,
+                        *next_seq,
+                        Tag::FlowPage {
+                            msg,
+                            filter,
+                            pages: pages + 1,
+                        },
+                    ));
                 } else {
                     self.next_flow_page(client, out);
                 }
@@ -142,15 +152,15 @@ impl Workload {
         self.next_flow_page(client, out);
     }
 
-    /// One page of a member list: of the pull flow (`flow_pages`: pages so far, this one
-    /// included) or of the final checks (None: paged to the end).
+    /// One page of a member list, asked at `next_seq`, tagged as the flow's or the final
+    /// checks' page.
     fn page(
         &self,
         client: UserId,
         msg: MsgId,
         filter: ReadFilter,
         next_seq: u64,
-        flow_pages: Option<u32>,
+        tag: Tag,
     ) -> Action {
         Action::Invoke {
             client,
@@ -160,11 +170,15 @@ impl Workload {
                 next_seq,
                 count: self.scenario.pulls.member_list_page,
             },
-            tag: match flow_pages {
-                Some(pages) => Tag::FlowPage { msg, filter, pages },
-                None => Tag::FinalPage { msg, filter },
-            },
+            tag,
         }
+    }
+
+    /// Most pages a final paging asks for: enough for the whole population plus one, so a
+    /// server that never says `is_finished` cannot keep the run going forever.
+    fn final_page_cap(&self) -> u32 {
+        let page = self.scenario.pulls.member_list_page.max(1);
+        self.scenario.population.users.div_ceil(page) + 1
     }
 
     /// The first page of the flow's next member list (read or unread, drawn), or the end of
@@ -181,7 +195,12 @@ impl Workload {
                 } else {
                     ReadFilter::Unread
                 };
-                out.push(self.page(client, msg, filter, 0, Some(1)));
+                let tag = Tag::FlowPage {
+                    msg,
+                    filter,
+                    pages: 1,
+                };
+                out.push(self.page(client, msg, filter, 0, tag));
             }
         }
     }
@@ -220,21 +239,40 @@ impl Workload {
         }
     }
 
-    /// The answer to a final paging: the next page of the same list, or the next list.
+    /// The answer to a final paging: the next page of the same list, or the next list. An
+    /// unfinished page that hands back the cursor it was asked at, or one past the page cap,
+    /// ends the list (cursors are opaque, so only "unchanged" is a sure loop; the checker
+    /// reports such a paging).
     pub(super) fn final_page_response(
         &mut self,
         client: UserId,
-        msg: MsgId,
-        filter: ReadFilter,
+        tag: Tag,
         resp: &Response,
         out: &mut Vec<Action>,
     ) {
+        let Tag::FinalPage {
+            msg,
+            filter,
+            pages,
+            cursor,
+        } = tag
+        else {
+            return;
+        };
         match resp {
             Response::MemberList {
                 next_seq,
                 is_finished: false,
                 ..
-            } => out.push(self.page(client, msg, filter, *next_seq, None)),
+            } if *next_seq != cursor && pages < self.final_page_cap() => {
+                let tag = Tag::FinalPage {
+                    msg,
+                    filter,
+                    pages: pages + 1,
+                    cursor: *next_seq,
+                };
+                out.push(self.page(client, msg, filter, *next_seq, tag));
+            }
             _ => self.next_final_page(client, out),
         }
     }
@@ -245,7 +283,15 @@ impl Workload {
             None => {
                 self.final_pages.remove(&client);
             }
-            Some((msg, filter)) => out.push(self.page(client, msg, filter, 0, None)),
+            Some((msg, filter)) => {
+                let tag = Tag::FinalPage {
+                    msg,
+                    filter,
+                    pages: 1,
+                    cursor: 0,
+                };
+                out.push(self.page(client, msg, filter, 0, tag));
+            }
         }
     }
 }
@@ -458,5 +504,55 @@ mod tests {
             (listed, tag) = (listed + 1, t);
         }
         assert_eq!(listed, 2 * (MAX_BATCH + 5), "read and unread list of each");
+    }
+
+    /// A server that answers every final page as unfinished, without moving its cursor (or
+    /// moving it forever), must not keep the run going: the list ends at once, or at the cap.
+    #[test]
+    fn a_final_paging_ends_on_a_stuck_cursor_and_at_the_page_cap() {
+        let (mut w, u) = pulling();
+        let first = Tag::FinalPage {
+            msg: MsgId(1),
+            filter: ReadFilter::Read,
+            pages: 1,
+            cursor: 0,
+        };
+        let mut out = Vec::new();
+        w.on_response(1, u, first.clone(), &list(7, false), &mut out);
+        let (req, tag) = only(&out);
+        assert!(matches!(
+            req,
+            Request::GetReadMemberList { next_seq: 7, .. }
+        ));
+        // The same page again: the cursor did not move past 7, so this list ends.
+        let mut again = Vec::new();
+        w.on_response(2, u, tag, &list(7, false), &mut again);
+        assert!(
+            pages(&again)
+                .iter()
+                .all(|&(m, seq)| m != MsgId(1) || seq == 0),
+            "{again:?}"
+        );
+        // A cursor that always moves: paging stops at the cap.
+        let cap = w.final_page_cap();
+        let mut tag = first;
+        let mut asked = 0;
+        for seq in 1..=u64::from(cap) + 10 {
+            let mut out = Vec::new();
+            w.on_response(seq, u, tag.clone(), &list(seq, false), &mut out);
+            match out.as_slice() {
+                [
+                    Action::Invoke {
+                        tag: t @ Tag::FinalPage { msg: MsgId(1), .. },
+                        ..
+                    },
+                ] => {
+                    tag = t.clone();
+                    asked += 1;
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(asked, cap - 1, "pages after the first, up to the cap");
     }
 }

@@ -203,6 +203,8 @@ mod tests {
         let page = Tag::FinalPage {
             msg: MsgId(1),
             filter: ReadFilter::Read,
+            pages: 1,
+            cursor: 0,
         };
         let req = Request::GetReadMemberList {
             msg_id: MsgId(1),
