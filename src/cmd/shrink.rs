@@ -103,81 +103,115 @@ fn shorter(d: &DelayDist) -> DelayDist {
     }
 }
 
-/// Smaller variants of `s`, most aggressive first.
+/// Smaller variants of `s`, most aggressive first. The order is part of the result: the
+/// shrinker keeps the first candidate that still fails.
 fn candidates(s: &Scenario) -> Vec<Scenario> {
-    let mut out = Vec::new();
-    let mut push = |f: &dyn Fn(&mut Scenario)| {
-        let mut c = s.clone();
-        f(&mut c);
-        out.push(c);
+    let mut v = Variants {
+        base: s,
+        out: Vec::new(),
     };
-    // Whole dimensions away.
+    without_dimensions(&mut v);
+    fewer_users(&mut v);
+    fewer_and_smaller_groups(&mut v);
+    fewer_and_weaker_faults(&mut v);
+    less_time_and_traffic(&mut v);
+    v.out
+}
+
+/// Variants of one scenario, each the scenario with one change, in the order pushed.
+struct Variants<'a> {
+    base: &'a Scenario,
+    out: Vec<Scenario>,
+}
+
+impl Variants<'_> {
+    fn push(&mut self, change: impl FnOnce(&mut Scenario)) {
+        let mut c = self.base.clone();
+        change(&mut c);
+        self.out.push(c);
+    }
+}
+
+/// Whole dimensions away: each group class, 1:1 chats, pulls.
+fn without_dimensions(v: &mut Variants) {
+    let s = v.base;
     for i in 0..s.groups.len() {
-        push(&|c| {
+        v.push(|c| {
             c.groups.remove(i);
         });
     }
     if s.c2c.pairs > 0 {
-        push(&|c| c.c2c.pairs = 0);
+        v.push(|c| c.c2c.pairs = 0);
     }
     if s.pulls.per_user_per_minute > 0.0 {
-        push(&|c| c.pulls.per_user_per_minute = 0.0);
+        v.push(|c| c.pulls.per_user_per_minute = 0.0);
     }
-    // Fewer users: group sizes follow.
-    if s.population.users > 2 {
-        let users = halve(s.population.users, 2);
-        push(&|c| {
-            c.population.users = users;
-            for g in &mut c.groups {
-                g.size = clamp_size(&g.size, users);
-            }
-            c.c2c.pairs = c.c2c.pairs.min(users * (users - 1) / 2);
-        });
-        // A smaller step, for when halving loses the failure.
-        let users = s.population.users - 1;
-        push(&|c| {
-            c.population.users = users;
-            for g in &mut c.groups {
-                g.size = clamp_size(&g.size, users);
-            }
-            c.c2c.pairs = c.c2c.pairs.min(users * (users - 1) / 2);
-        });
+}
+
+/// Half the users, then one fewer (for when halving loses the failure); group sizes and
+/// 1:1 pairs follow.
+fn fewer_users(v: &mut Variants) {
+    let users = v.base.population.users;
+    if users > 2 {
+        v.push(|c| set_users(c, halve(users, 2)));
+        v.push(|c| set_users(c, users - 1));
     }
-    // Fewer and smaller groups.
+}
+
+fn set_users(c: &mut Scenario, users: u32) {
+    c.population.users = users;
+    for g in &mut c.groups {
+        g.size = clamp_size(&g.size, users);
+    }
+    c.c2c.pairs = c.c2c.pairs.min(users * (users - 1) / 2);
+}
+
+/// Per group class: fewer groups, then smaller ones; then fewer 1:1 pairs.
+fn fewer_and_smaller_groups(v: &mut Variants) {
+    let s = v.base;
     for (i, g) in s.groups.iter().enumerate() {
         if g.count > 1 {
-            push(&|c| c.groups[i].count = halve(c.groups[i].count, 1));
-            push(&|c| c.groups[i].count -= 1);
+            v.push(|c| c.groups[i].count = halve(c.groups[i].count, 1));
+            v.push(|c| c.groups[i].count -= 1);
         }
         let max = size_max(&g.size);
         if max > 2 {
-            push(&|c| c.groups[i].size = clamp_size(&c.groups[i].size, halve(max, 2)));
-            push(&|c| c.groups[i].size = clamp_size(&c.groups[i].size, max - 1));
+            v.push(|c| c.groups[i].size = clamp_size(&c.groups[i].size, halve(max, 2)));
+            v.push(|c| c.groups[i].size = clamp_size(&c.groups[i].size, max - 1));
         }
     }
     if s.c2c.pairs > 1 {
-        push(&|c| c.c2c.pairs = halve(c.c2c.pairs, 1));
+        v.push(|c| c.c2c.pairs = halve(c.c2c.pairs, 1));
     }
-    // Fault kinds and churn away, then weaker.
+}
+
+/// Fault kinds and churn away, then weaker.
+fn fewer_and_weaker_faults(v: &mut Variants) {
+    let s = v.base;
     for k in &FAULT_KNOBS {
         if (k.get)(&s.faults) > 0.0 {
-            push(&|c| (k.set)(&mut c.faults, 0.0));
+            v.push(|c| (k.set)(&mut c.faults, 0.0));
         }
     }
     if s.churn.per_minute > 0.0 {
-        push(&|c| c.churn.per_minute = 0.0);
+        v.push(|c| c.churn.per_minute = 0.0);
     }
     for k in &FAULT_KNOBS {
-        if let Some(v) = k.weaker(&s.faults) {
-            push(&|c| (k.set)(&mut c.faults, v));
+        if let Some(w) = k.weaker(&s.faults) {
+            v.push(|c| (k.set)(&mut c.faults, w));
         }
     }
     if s.churn.per_minute > 0.5 {
-        push(&|c| c.churn.per_minute /= 2.0);
+        v.push(|c| c.churn.per_minute /= 2.0);
     }
-    // Less time and traffic (the fault phase shrinks with the run).
+}
+
+/// Less time (the fault phase shrinks with the run), traffic, paging, offline users and
+/// reading delay.
+fn less_time_and_traffic(v: &mut Variants) {
+    let s = v.base;
     if s.duration.micros > 1_000_000 {
-        push(&|c| {
+        v.push(|c| {
             let old = c.duration.micros;
             c.duration = Dur::from_micros((old / 2).max(1_000_000));
             if let Some(u) = c.faults.until {
@@ -187,21 +221,20 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         });
     }
     if s.traffic.group_messages_per_sec > 0.1 {
-        push(&|c| c.traffic.group_messages_per_sec /= 2.0);
+        v.push(|c| c.traffic.group_messages_per_sec /= 2.0);
     }
     if s.traffic.c2c_messages_per_sec > 0.1 {
-        push(&|c| c.traffic.c2c_messages_per_sec /= 2.0);
+        v.push(|c| c.traffic.c2c_messages_per_sec /= 2.0);
     }
     if s.pulls.member_list_page > 1 {
-        push(&|c| c.pulls.member_list_page = halve(c.pulls.member_list_page, 1));
+        v.push(|c| c.pulls.member_list_page = halve(c.pulls.member_list_page, 1));
     }
     if s.population.online_share < 1.0 {
-        push(&|c| c.population.online_share = 1.0);
+        v.push(|c| c.population.online_share = 1.0);
     }
     if s.reading.delay.upper_bound().micros > 1000 {
-        push(&|c| c.reading.delay = shorter(&c.reading.delay));
+        v.push(|c| c.reading.delay = shorter(&c.reading.delay));
     }
-    out
 }
 
 /// The scenario as a TOML file, with a header saying how to replay it.

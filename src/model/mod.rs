@@ -329,46 +329,8 @@ impl Model {
         let id = MsgId(self.messages.len() as u64 + 1);
         let timestamp_ms = now / 1000;
         let (key, seq, audience) = match conv {
-            Conv::Group(gid) => {
-                let config = &self.config;
-                let g = self
-                    .groups
-                    .get_mut(gid.0 as usize)
-                    .and_then(|g| g.as_mut())
-                    .ok_or(ErrorCode::GroupNotFound)?;
-                if !g.members.contains(sender.0) {
-                    return Err(ErrorCode::NotGroupMember);
-                }
-                if need_read_receipt {
-                    if !config.supports(g.group_type) {
-                        return Err(ErrorCode::ReceiptsDisabledForGroupType);
-                    }
-                    if g.members.len() > u64::from(config.max_group_size) {
-                        return Err(ErrorCode::GroupTooLargeForReceipts);
-                    }
-                }
-                g.messages.push(id);
-                (
-                    ConvKey::Group(gid),
-                    g.messages.len() as u64,
-                    Audience::Group(Arc::clone(&g.members)),
-                )
-            }
-            Conv::C2c(peer) => {
-                if peer == sender {
-                    return Err(ErrorCode::SelfConversation);
-                }
-                if !self.users.contains(peer.0) {
-                    return Err(ErrorCode::UserNotFound);
-                }
-                let key = ConvKey::of(sender, conv);
-                let ConvKey::Pair(lo, hi) = key else {
-                    unreachable!()
-                };
-                let p = self.pairs.entry((lo, hi)).or_default();
-                p.messages.push(id);
-                (key, p.messages.len() as u64, Audience::Peer(peer))
-            }
+            Conv::Group(gid) => self.append_to_group(gid, sender, need_read_receipt, id)?,
+            Conv::C2c(peer) => self.append_to_pair(sender, peer, id)?,
         };
         let m = Message {
             conv: key,
@@ -379,26 +341,70 @@ impl Model {
             audience,
             readers: Readers::default(),
         };
-        match &m.audience {
-            Audience::Group(members) => {
-                for u in members.iter().map(UserId).filter(|&u| u != sender) {
-                    out.push(Delivery {
-                        to: u,
-                        push: new_message_push(id, &m, u),
-                    });
-                }
-            }
-            Audience::Peer(p) => out.push(Delivery {
-                to: *p,
-                push: new_message_push(id, &m, *p),
-            }),
-        }
+        push_new_message(id, &m, out);
         self.messages.push(m);
         Ok(Response::Sent {
             msg_id: id,
             seq,
             timestamp_ms,
         })
+    }
+
+    /// Checks that `sender` may send to group `gid` (with receipts, if asked) and appends
+    /// message `id` to it; returns its conversation, seq and audience snapshot.
+    fn append_to_group(
+        &mut self,
+        gid: GroupId,
+        sender: UserId,
+        need_read_receipt: bool,
+        id: MsgId,
+    ) -> Result<(ConvKey, u64, Audience), ErrorCode> {
+        let config = &self.config;
+        let g = self
+            .groups
+            .get_mut(gid.0 as usize)
+            .and_then(|g| g.as_mut())
+            .ok_or(ErrorCode::GroupNotFound)?;
+        if !g.members.contains(sender.0) {
+            return Err(ErrorCode::NotGroupMember);
+        }
+        if need_read_receipt {
+            if !config.supports(g.group_type) {
+                return Err(ErrorCode::ReceiptsDisabledForGroupType);
+            }
+            if g.members.len() > u64::from(config.max_group_size) {
+                return Err(ErrorCode::GroupTooLargeForReceipts);
+            }
+        }
+        g.messages.push(id);
+        Ok((
+            ConvKey::Group(gid),
+            g.messages.len() as u64,
+            Audience::Group(Arc::clone(&g.members)),
+        ))
+    }
+
+    /// Checks that `sender` may write to `peer` and appends message `id` to their 1:1
+    /// conversation; returns its conversation, seq and audience.
+    fn append_to_pair(
+        &mut self,
+        sender: UserId,
+        peer: UserId,
+        id: MsgId,
+    ) -> Result<(ConvKey, u64, Audience), ErrorCode> {
+        if peer == sender {
+            return Err(ErrorCode::SelfConversation);
+        }
+        if !self.users.contains(peer.0) {
+            return Err(ErrorCode::UserNotFound);
+        }
+        let key = ConvKey::of(sender, Conv::C2c(peer));
+        let ConvKey::Pair(lo, hi) = key else {
+            unreachable!()
+        };
+        let p = self.pairs.entry((lo, hi)).or_default();
+        p.messages.push(id);
+        Ok((key, p.messages.len() as u64, Audience::Peer(peer)))
     }
 
     /// Batch rules shared by the receipt calls: 1..=100 ids, and all known ids in one
@@ -636,6 +642,24 @@ fn check_dense(id: u32) -> Result<(), ErrorCode> {
         Err(ErrorCode::InvalidId)
     } else {
         Ok(())
+    }
+}
+
+/// A `new_message` push of message `id` to each member of its audience but the sender.
+fn push_new_message(id: MsgId, m: &Message, out: &mut Vec<Delivery>) {
+    match &m.audience {
+        Audience::Group(members) => {
+            for u in members.iter().map(UserId).filter(|&u| u != m.sender) {
+                out.push(Delivery {
+                    to: u,
+                    push: new_message_push(id, m, u),
+                });
+            }
+        }
+        Audience::Peer(p) => out.push(Delivery {
+            to: *p,
+            push: new_message_push(id, m, *p),
+        }),
     }
 }
 

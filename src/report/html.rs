@@ -6,8 +6,10 @@
 
 use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
 use super::svg::{Axis, Chart, Mark, PALETTE, Series, esc, legend, linear_axis, log_axis};
+use super::ticks::{count_label, dur_label, nines_label, secs_label, trim};
 use super::{RunOutcome, RunStats};
 use crate::metrics::{AUDIENCE_BUCKETS, Hop};
+use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -137,17 +139,6 @@ fn slo_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-/// Percentile axis label for x = number of nines: 0 -> "0%", 1 -> "90%", 3 -> "99.9%".
-fn nines_label(x: f64) -> String {
-    let n = x.round() as i32;
-    match n {
-        0 => "0%".into(),
-        1 => "90%".into(),
-        2 => "99%".into(),
-        _ => format!("99.{}%", "9".repeat((n - 2) as usize)),
-    }
-}
-
 fn latency_section(s: &mut String, o: &RunOutcome) {
     section(
         s,
@@ -156,10 +147,9 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
         "Each hop's latency distribution from the operation's intended start. The x axis \
          stretches the tail: each step right is another nine (90%, 99%, 99.9%, ...).",
     );
-    let m = o.metrics;
     let hops: Vec<(Hop, HopSummary)> = Hop::ALL
         .iter()
-        .map(|&h| (h, HopSummary::of(m.histogram(h))))
+        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
         .filter(|(_, sum)| sum.count > 0)
         .collect();
     // Hops that only ever measured 0 (the harness's lateness when simulated) have no place
@@ -168,122 +158,98 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
     if plotted.is_empty() {
         s.push_str("<p class=\"muted\">No latency samples.</p>");
     } else {
-        let nines = plotted
-            .iter()
-            .map(|(_, h)| (h.count as f64).log10().ceil())
-            .fold(1.0, f64::max)
-            .min(MAX_NINES);
-        let mut lo = f64::MAX;
-        let mut hi = 1.0f64;
-        let mut series = Vec::new();
-        const STEPS: usize = 180;
-        for (hop, sum) in &plotted {
-            let h = m.histogram(*hop);
-            // Beyond 1/count the distribution holds no more information: stop at the max.
-            let reach = (sum.count as f64).log10().min(nines);
-            let mut points = Vec::with_capacity(STEPS + 2);
-            for i in 0..=STEPS {
-                let x = nines * i as f64 / STEPS as f64;
-                if x > reach {
-                    break;
-                }
-                let q = 1.0 - 10f64.powf(-x);
-                points.push((x, (h.value_at_quantile(q) as f64).max(1.0)));
-            }
-            points.push((reach, (sum.max as f64).max(1.0)));
-            for &(_, y) in &points {
-                lo = lo.min(y);
-                hi = hi.max(y);
-            }
-            series.push(Series {
-                name: hop.name().to_string(),
-                color: hop_color(*hop),
-                points,
-                mark: Mark::Line,
-            });
-        }
-        let x = Axis {
-            scale: super::svg::Scale::Linear {
-                min: 0.0,
-                max: nines,
-            },
-            ticks: (0..=nines as i32)
-                .map(|n| (n as f64, nines_label(n as f64)))
-                .collect(),
-            label: "percentile".into(),
-        };
-        let y = log_axis(lo, hi, "latency (log scale)", dur_label);
-        let entries: Vec<(&str, &str)> = plotted
-            .iter()
-            .map(|(h, _)| (h.name(), hop_color(*h)))
-            .collect();
-        s.push_str(&legend(&entries));
-        s.push_str(&Chart::new("latency by percentile, per hop", x, y, series).render());
+        latency_chart(s, o, &plotted);
     }
     if !hops.is_empty() {
-        s.push_str(
-            "<table><thead><tr><th>hop</th><th class=\"num\">count</th><th class=\"num\">p50</th>\
-             <th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th>\
-             <th class=\"num\">max</th></tr></thead><tbody>",
-        );
-        for (hop, h) in &hops {
-            let _ = write!(
-                s,
-                "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                hop_color(*hop),
-                hop.name(),
-                h.count,
-                format_micros(h.p50),
-                format_micros(h.p90),
-                format_micros(h.p99),
-                format_micros(h.p999),
-                format_micros(h.max)
-            );
-        }
-        s.push_str("</tbody></table>");
+        latency_table(s, &hops);
     }
     s.push_str("</section>");
 }
 
-/// A latency tick label from microseconds, without needless digits: "500us", "20ms",
-/// "1.5s".
-fn dur_label(us: f64) -> String {
-    if us >= 1e6 {
-        format!("{}s", trim(us / 1e6))
-    } else if us >= 1e3 {
-        format!("{}ms", trim(us / 1e3))
-    } else {
-        format!("{}us", trim(us))
+/// Percentile distributions of the `plotted` hops, on a log latency axis.
+fn latency_chart(s: &mut String, o: &RunOutcome, plotted: &[&(Hop, HopSummary)]) {
+    let nines = plotted
+        .iter()
+        .map(|(_, h)| (h.count as f64).log10().ceil())
+        .fold(1.0, f64::max)
+        .min(MAX_NINES);
+    let mut lo = f64::MAX;
+    let mut hi = 1.0f64;
+    let mut series = Vec::new();
+    for (hop, sum) in plotted {
+        let points = percentile_points(o.metrics.histogram(*hop), sum, nines);
+        for &(_, y) in &points {
+            lo = lo.min(y);
+            hi = hi.max(y);
+        }
+        series.push(Series {
+            name: hop.name().to_string(),
+            color: hop_color(*hop),
+            points,
+            mark: Mark::Line,
+        });
     }
+    let x = Axis {
+        scale: super::svg::Scale::Linear {
+            min: 0.0,
+            max: nines,
+        },
+        ticks: (0..=nines as i32)
+            .map(|n| (n as f64, nines_label(n as f64)))
+            .collect(),
+        label: "percentile".into(),
+    };
+    let y = log_axis(lo, hi, "latency (log scale)", dur_label);
+    let entries: Vec<(&str, &str)> = plotted
+        .iter()
+        .map(|(h, _)| (h.name(), hop_color(*h)))
+        .collect();
+    s.push_str(&legend(&entries));
+    s.push_str(&Chart::new("latency by percentile, per hop", x, y, series).render());
 }
 
-/// Seconds on a time axis: "0s", "90s", "12m", "1.5h".
-fn secs_label(v: f64) -> String {
-    if v >= 5400.0 {
-        format!("{}h", trim(v / 3600.0))
-    } else if v >= 600.0 {
-        format!("{}m", trim(v / 60.0))
-    } else {
-        format!("{}s", trim(v))
+/// (nines, latency) points of one hop's distribution, latencies at least 1us for the log
+/// axis, up to `nines` nines.
+fn percentile_points(h: &Histogram<u64>, sum: &HopSummary, nines: f64) -> Vec<(f64, f64)> {
+    const STEPS: usize = 180;
+    // Beyond 1/count the distribution holds no more information: stop at the max.
+    let reach = (sum.count as f64).log10().min(nines);
+    let mut points = Vec::with_capacity(STEPS + 2);
+    for i in 0..=STEPS {
+        let x = nines * i as f64 / STEPS as f64;
+        if x > reach {
+            break;
+        }
+        let q = 1.0 - 10f64.powf(-x);
+        points.push((x, (h.value_at_quantile(q) as f64).max(1.0)));
     }
+    points.push((reach, (sum.max as f64).max(1.0)));
+    points
 }
 
-/// A number without a trailing ".0".
-fn trim(v: f64) -> String {
-    let s = format!("{v:.1}");
-    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
-}
-
-fn count_label(v: f64) -> String {
-    if v >= 1e6 {
-        format!("{}M", trim(v / 1e6))
-    } else if v >= 1e4 {
-        format!("{}k", trim(v / 1e3))
-    } else {
-        trim(v)
+fn latency_table(s: &mut String, hops: &[(Hop, HopSummary)]) {
+    s.push_str(
+        "<table><thead><tr><th>hop</th><th class=\"num\">count</th><th class=\"num\">p50</th>\
+         <th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th>\
+         <th class=\"num\">max</th></tr></thead><tbody>",
+    );
+    for (hop, h) in hops {
+        let _ = write!(
+            s,
+            "<tr><td><span class=\"swatch\" style=\"background:{}\"></span>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            hop_color(*hop),
+            hop.name(),
+            h.count,
+            format_micros(h.p50),
+            format_micros(h.p90),
+            format_micros(h.p99),
+            format_micros(h.p999),
+            format_micros(h.max)
+        );
     }
+    s.push_str("</tbody></table>");
 }
 
 fn throughput_section(s: &mut String, o: &RunOutcome) {
@@ -390,7 +356,7 @@ fn audience_section(s: &mut String, o: &RunOutcome) {
         "Receipt invoked to the sender's first push covering it, by the message's audience \
          size (1 is a 1:1 chat).",
     );
-    let rows: Vec<(usize, &str, HopSummary)> = o
+    let rows: Vec<AudienceRow> = o
         .metrics
         .notify_by_audience()
         .enumerate()
@@ -400,6 +366,16 @@ fn audience_section(s: &mut String, o: &RunOutcome) {
         s.push_str("<p class=\"muted\">No receipt was notified.</p></section>");
         return;
     }
+    audience_chart(s, &rows);
+    audience_table(s, &rows);
+    s.push_str("</section>");
+}
+
+/// One audience-size bucket: its index, label and notify latencies.
+type AudienceRow<'a> = (usize, &'a str, HopSummary);
+
+/// p50 and p99 bars side by side for each audience bucket with samples.
+fn audience_chart(s: &mut String, rows: &[AudienceRow]) {
     let peak = rows.iter().map(|r| r.2.p99 as f64).fold(1.0, f64::max);
     let x = Axis {
         scale: super::svg::Scale::Linear {
@@ -432,36 +408,35 @@ fn audience_section(s: &mut String, o: &RunOutcome) {
     ];
     s.push_str(&legend(&[("p50", PALETTE[0]), ("p99", PALETTE[1])]));
     s.push_str(&Chart::new("notify latency by audience size", x, y, series).render());
+}
+
+/// Every audience bucket, "-" for the latencies of one without samples.
+fn audience_table(s: &mut String, rows: &[AudienceRow]) {
     s.push_str(
         "<table><thead><tr><th>audience</th><th class=\"num\">receipts</th>\
          <th class=\"num\">p50</th><th class=\"num\">p99</th><th class=\"num\">max</th></tr>\
          </thead><tbody>",
     );
-    for (_, label, h) in &rows {
+    for (_, label, h) in rows {
+        let us = |v: u64| {
+            if h.count > 0 {
+                format_micros(v)
+            } else {
+                "-".into()
+            }
+        };
         let _ = write!(
             s,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(label),
             h.count,
-            if h.count > 0 {
-                format_micros(h.p50)
-            } else {
-                "-".into()
-            },
-            if h.count > 0 {
-                format_micros(h.p99)
-            } else {
-                "-".into()
-            },
-            if h.count > 0 {
-                format_micros(h.max)
-            } else {
-                "-".into()
-            },
+            us(h.p50),
+            us(h.p99),
+            us(h.max),
         );
     }
-    s.push_str("</tbody></table></section>");
+    s.push_str("</tbody></table>");
 }
 
 fn faults_section(s: &mut String, o: &RunOutcome) {
@@ -470,7 +445,13 @@ fn faults_section(s: &mut String, o: &RunOutcome) {
         s.push_str("<p class=\"muted\">no faults injected</p></section>");
         return;
     }
-    // One row per kind, in name order; each fault a tick at its time.
+    fault_chart(s, o);
+    fault_list(s, o);
+    s.push_str("</section>");
+}
+
+/// One row per kind, in name order; each fault a tick at its time.
+fn fault_chart(s: &mut String, o: &RunOutcome) {
     let mut kinds: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for f in o.faults {
         kinds
@@ -519,6 +500,10 @@ fn faults_section(s: &mut String, o: &RunOutcome) {
     chart.height = (70.0 + 34.0 * n as f64).max(140.0);
     chart.left = 110.0;
     s.push_str(&chart.render());
+}
+
+/// The first 1000 faults, folded away.
+fn fault_list(s: &mut String, o: &RunOutcome) {
     let _ = write!(
         s,
         "<details><summary>{} fault{}</summary><table><thead><tr><th class=\"num\">time</th>\
@@ -535,7 +520,7 @@ fn faults_section(s: &mut String, o: &RunOutcome) {
             esc(&f.detail)
         );
     }
-    s.push_str("</tbody></table></details></section>");
+    s.push_str("</tbody></table></details>");
 }
 
 fn violations_section(s: &mut String, o: &RunOutcome) {

@@ -9,11 +9,23 @@ use std::fmt::Write as _;
 /// How many violations the report lists in full; the rest are counted.
 pub const MARKDOWN_VIOLATIONS: usize = 20;
 
-/// The Markdown summary of a run (`report.md`).
+/// The Markdown summary of a run (`report.md`): one section after another.
 pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     let mut s = String::new();
-    let m = o.metrics;
-    // `write!` to a String cannot fail; the results are ignored below for that reason.
+    header(&mut s, o);
+    slo_section(&mut s, o);
+    operations_section(&mut s, o);
+    latency_section(&mut s, o);
+    errors_section(&mut s, o);
+    violations_section(&mut s, o);
+    run_section(&mut s, stats);
+    s
+}
+
+// `write!` to a String cannot fail; the results are ignored below for that reason.
+
+/// Title, verdict and the run's identity.
+fn header(s: &mut String, o: &RunOutcome) {
     let _ = writeln!(
         s,
         "# readsim: {} (seed {}, target {})\n",
@@ -31,119 +43,136 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
         o.trace_hash,
         env!("CARGO_PKG_VERSION")
     );
+}
 
-    if !o.slo.is_empty() {
-        s.push_str("## SLOs\n\nMissed objectives first.\n\n| SLO | limit | actual | result |\n|---|---:|---:|---|\n");
-        let mut rows: Vec<_> = o.slo.iter().collect();
-        rows.sort_by_key(|r| r.ok);
-        for r in rows {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                r.name,
-                r.limit,
-                r.actual,
-                if r.ok { "ok" } else { "**FAILED**" }
-            );
-        }
-        s.push('\n');
+/// The SLO table, missed objectives first (left out when the scenario sets none).
+fn slo_section(s: &mut String, o: &RunOutcome) {
+    if o.slo.is_empty() {
+        return;
     }
+    s.push_str("## SLOs\n\nMissed objectives first.\n\n| SLO | limit | actual | result |\n|---|---:|---:|---|\n");
+    let mut rows: Vec<_> = o.slo.iter().collect();
+    rows.sort_by_key(|r| r.ok);
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.name,
+            r.limit,
+            r.actual,
+            if r.ok { "ok" } else { "**FAILED**" }
+        );
+    }
+    s.push('\n');
+}
 
+fn operations_section(s: &mut String, o: &RunOutcome) {
+    let m = o.metrics;
     s.push_str("## Operations\n\n");
     if m.ops().is_empty() {
         s.push_str("No operations completed.\n\n");
-    } else {
-        s.push_str("| operation | count | per virtual second |\n|---|---:|---:|\n");
-        let rate = |n: u64| {
-            if o.virtual_seconds > 0.0 {
-                format_rate(n as f64 / o.virtual_seconds)
-            } else {
-                "-".to_string()
-            }
-        };
-        for (name, &n) in &m.ops() {
-            let _ = writeln!(s, "| {name} | {n} | {} |", rate(n));
-        }
-        let total = m.total_ops();
-        let _ = writeln!(s, "| **total** | **{total}** | **{}** |\n", rate(total));
+        return;
     }
+    s.push_str("| operation | count | per virtual second |\n|---|---:|---:|\n");
+    let rate = |n: u64| {
+        if o.virtual_seconds > 0.0 {
+            format_rate(n as f64 / o.virtual_seconds)
+        } else {
+            "-".to_string()
+        }
+    };
+    for (name, &n) in &m.ops() {
+        let _ = writeln!(s, "| {name} | {n} | {} |", rate(n));
+    }
+    let total = m.total_ops();
+    let _ = writeln!(s, "| **total** | **{total}** | **{}** |\n", rate(total));
+}
 
+fn latency_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Latency\n\n");
     let hops: Vec<(Hop, HopSummary)> = Hop::ALL
         .iter()
-        .map(|&h| (h, HopSummary::of(m.histogram(h))))
+        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
         .filter(|(_, sum)| sum.count > 0)
         .collect();
     if hops.is_empty() {
         s.push_str("No latency samples.\n\n");
-    } else {
-        s.push_str(
-            "From each operation's intended start. \
-             Hops without samples are left out.\n\n\
-             | hop | count | p50 | p90 | p99 | p99.9 | max |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
+        return;
+    }
+    s.push_str(
+        "From each operation's intended start. \
+         Hops without samples are left out.\n\n\
+         | hop | count | p50 | p90 | p99 | p99.9 | max |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (hop, h) in hops {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            hop.name(),
+            h.count,
+            format_micros(h.p50),
+            format_micros(h.p90),
+            format_micros(h.p99),
+            format_micros(h.p999),
+            format_micros(h.max)
         );
-        for (hop, h) in hops {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                hop.name(),
-                h.count,
-                format_micros(h.p50),
-                format_micros(h.p90),
-                format_micros(h.p99),
-                format_micros(h.p999),
-                format_micros(h.max)
-            );
-        }
-        s.push('\n');
     }
+    s.push('\n');
+}
 
+fn errors_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Errors\n\n");
-    if m.errors.is_empty() {
+    if o.metrics.errors.is_empty() {
         s.push_str("No errors.\n\n");
-    } else {
-        s.push_str("| error | count |\n|---|---:|\n");
-        for (name, n) in &m.errors {
-            let _ = writeln!(s, "| {name} | {n} |");
-        }
-        s.push('\n');
+        return;
     }
+    s.push_str("| error | count |\n|---|---:|\n");
+    for (name, n) in &o.metrics.errors {
+        let _ = writeln!(s, "| {name} | {n} |");
+    }
+    s.push('\n');
+}
 
+/// The first [`MARKDOWN_VIOLATIONS`] violations in full, then how many more there are.
+fn violations_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Violations\n\n");
     if o.violations_total == 0 {
         s.push_str("None.\n\n");
-    } else {
-        let shown = o.violations.len().min(MARKDOWN_VIOLATIONS);
-        for (i, v) in o.violations.iter().take(shown).enumerate() {
-            let mut at = format!("t={}us", v.t_us);
-            if let Some(c) = v.client {
-                let _ = write!(at, ", client {c}");
-            }
-            if let Some(msg) = v.msg {
-                let _ = write!(at, ", message {msg}");
-            }
-            let _ = writeln!(
-                s,
-                "{}. **{}** ({at}): observed {}; expected {}.\n   Replay: {}",
-                i + 1,
-                v.invariant.name(),
-                inline(&v.observed),
-                inline(&v.bound),
-                inline(&v.replay)
-            );
-        }
-        let unlisted = o.violations_total.saturating_sub(shown as u64);
-        if unlisted > 0 {
-            let _ = writeln!(
-                s,
-                "\n{unlisted} more not listed here ({} in total); see report.json.",
-                o.violations_total
-            );
-        }
-        s.push('\n');
+        return;
     }
+    let shown = o.violations.len().min(MARKDOWN_VIOLATIONS);
+    for (i, v) in o.violations.iter().take(shown).enumerate() {
+        let mut at = format!("t={}us", v.t_us);
+        if let Some(c) = v.client {
+            let _ = write!(at, ", client {c}");
+        }
+        if let Some(msg) = v.msg {
+            let _ = write!(at, ", message {msg}");
+        }
+        let _ = writeln!(
+            s,
+            "{}. **{}** ({at}): observed {}; expected {}.\n   Replay: {}",
+            i + 1,
+            v.invariant.name(),
+            inline(&v.observed),
+            inline(&v.bound),
+            inline(&v.replay)
+        );
+    }
+    let unlisted = o.violations_total.saturating_sub(shown as u64);
+    if unlisted > 0 {
+        let _ = writeln!(
+            s,
+            "\n{unlisted} more not listed here ({} in total); see report.json.",
+            o.violations_total
+        );
+    }
+    s.push('\n');
+}
 
+/// Wall-clock figures of this run (not reproducible, unlike everything above).
+fn run_section(s: &mut String, stats: &RunStats) {
     s.push_str("## Run\n\n| wall time | virtual time | ops per wall second | peak RSS |\n");
     s.push_str("|---:|---:|---:|---:|\n");
     let _ = writeln!(
@@ -154,7 +183,6 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
         format_rate(stats.ops_per_wall_second),
         format_bytes(stats.peak_rss_bytes)
     );
-    s
 }
 
 /// The verdict line (`**PASS**: ...` or `**FAIL**: why`), then any warnings as quotes.

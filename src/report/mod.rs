@@ -12,6 +12,7 @@ mod svg;
 mod terminal;
 #[cfg(test)]
 mod tests;
+mod ticks;
 
 pub use html::{HTML_VIOLATIONS, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};

@@ -11,7 +11,6 @@ pub const TERMINAL_VIOLATIONS: usize = 5;
 /// A compact, aligned summary: run line, ops totals, one line per hop with samples
 /// (count / p50 / p99 / max), errors, wall-clock figures, verdict and the first violations.
 pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
-    let m = o.metrics;
     let mut s = String::new();
     // `write!` to a String cannot fail; the results are ignored for that reason.
     let _ = writeln!(
@@ -19,6 +18,24 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         "run      {} seed={} target={} driver={} trace={:016x}",
         o.scenario.name, o.seed, o.target, o.driver, o.trace_hash
     );
+    ops_line(&mut s, o);
+    hop_table(&mut s, o);
+    errors_line(&mut s, o);
+    let _ = writeln!(
+        s,
+        "wall     {}, {} ops/s, peak RSS {}",
+        format_seconds(stats.wall_seconds),
+        format_rate(stats.ops_per_wall_second),
+        format_bytes(stats.peak_rss_bytes)
+    );
+    slo_lines(&mut s, o);
+    verdict_lines(&mut s, o);
+    s
+}
+
+/// Total operations, their virtual rate, and the count of each kind.
+fn ops_line(s: &mut String, o: &RunOutcome) {
+    let m = o.metrics;
     let total = m.total_ops();
     let mut ops = format!(
         "ops      {total} in {} virtual ({}/s)",
@@ -33,69 +50,75 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         let _ = write!(ops, "{}{name}={n}", if i == 0 { ": " } else { " " });
     }
     let _ = writeln!(s, "{ops}");
+}
 
+/// One aligned line per hop with samples.
+fn hop_table(s: &mut String, o: &RunOutcome) {
     let hops: Vec<(Hop, HopSummary)> = Hop::ALL
         .iter()
-        .map(|&h| (h, HopSummary::of(m.histogram(h))))
+        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
         .filter(|(_, sum)| sum.count > 0)
         .collect();
     if hops.is_empty() {
         s.push_str("latency  no samples\n");
-    } else {
-        let w = hops
-            .iter()
-            .map(|(h, _)| h.name().len())
-            .max()
-            .unwrap_or(0)
-            .max("hop".len());
+        return;
+    }
+    let w = hops
+        .iter()
+        .map(|(h, _)| h.name().len())
+        .max()
+        .unwrap_or(0)
+        .max("hop".len());
+    let _ = writeln!(
+        s,
+        "  {:<w$} {:>9} {:>9} {:>9} {:>9}",
+        "hop", "count", "p50", "p99", "max"
+    );
+    for (hop, h) in &hops {
         let _ = writeln!(
             s,
             "  {:<w$} {:>9} {:>9} {:>9} {:>9}",
-            "hop", "count", "p50", "p99", "max"
+            hop.name(),
+            h.count,
+            format_micros(h.p50),
+            format_micros(h.p99),
+            format_micros(h.max)
         );
-        for (hop, h) in &hops {
-            let _ = writeln!(
-                s,
-                "  {:<w$} {:>9} {:>9} {:>9} {:>9}",
-                hop.name(),
-                h.count,
-                format_micros(h.p50),
-                format_micros(h.p99),
-                format_micros(h.max)
-            );
-        }
     }
+}
 
-    let errors: u64 = m.errors.values().sum();
-    let mut line = format!("errors   {errors}");
-    for (i, (name, n)) in m.errors.iter().enumerate() {
+fn errors_line(s: &mut String, o: &RunOutcome) {
+    let errors = &o.metrics.errors;
+    let total: u64 = errors.values().sum();
+    let mut line = format!("errors   {total}");
+    for (i, (name, n)) in errors.iter().enumerate() {
         let _ = write!(line, "{}{name}={n}", if i == 0 { ": " } else { " " });
     }
     let _ = writeln!(s, "{line}");
-    let _ = writeln!(
-        s,
-        "wall     {}, {} ops/s, peak RSS {}",
-        format_seconds(stats.wall_seconds),
-        format_rate(stats.ops_per_wall_second),
-        format_bytes(stats.peak_rss_bytes)
-    );
+}
 
-    if !o.slo.is_empty() {
-        let w = o.slo.iter().map(|r| r.name.len()).max().unwrap_or(0);
-        let met = o.slo.iter().filter(|r| r.ok).count();
-        let _ = writeln!(s, "slo      {met} of {} met", o.slo.len());
-        for r in o.slo {
-            let _ = writeln!(
-                s,
-                "  {:<w$} {:>12}  actual {:>10}  {}",
-                r.name,
-                r.limit,
-                r.actual,
-                if r.ok { "ok" } else { "FAILED" }
-            );
-        }
+/// How many SLOs were met, then one line per SLO (nothing when the scenario sets none).
+fn slo_lines(s: &mut String, o: &RunOutcome) {
+    if o.slo.is_empty() {
+        return;
     }
+    let w = o.slo.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let met = o.slo.iter().filter(|r| r.ok).count();
+    let _ = writeln!(s, "slo      {met} of {} met", o.slo.len());
+    for r in o.slo {
+        let _ = writeln!(
+            s,
+            "  {:<w$} {:>12}  actual {:>10}  {}",
+            r.name,
+            r.limit,
+            r.actual,
+            if r.ok { "ok" } else { "FAILED" }
+        );
+    }
+}
 
+/// The verdict, its warnings, and the first [`TERMINAL_VIOLATIONS`] violations.
+fn verdict_lines(s: &mut String, o: &RunOutcome) {
     let v = o.verdict;
     let _ = writeln!(s, "{:<8} {}", v.label(), v.summary(o.slo.len()));
     for w in &v.warnings {
@@ -111,5 +134,4 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
             let _ = writeln!(s, "  ... and {unlisted} more (see report.json)");
         }
     }
-    s
 }

@@ -21,8 +21,29 @@ pub const MAX_SIGMA: f64 = 5.0;
 /// without line numbers (the loader adds them).
 pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
     let mut c = Checker::default();
-    let users = s.population.users;
+    // One call per section, in the order the fields are reported: tests assert that order.
+    check_run(&mut c, s);
+    check_population(&mut c, s);
+    let total_groups = check_groups(&mut c, s);
+    check_c2c(&mut c, s, total_groups);
+    check_receipts(&mut c, s);
+    check_traffic(&mut c, s);
+    check_reading(&mut c, s);
+    check_pulls(&mut c, s);
+    check_delay(&mut c, "network.latency", &s.network.latency);
+    check_checks(&mut c, s);
+    check_faults(&mut c, s);
+    check_churn(&mut c, s);
+    check_slo(&mut c, s);
+    if c.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(c.problems)
+    }
+}
 
+/// Top-level fields: name and duration.
+fn check_run(c: &mut Checker, s: &Scenario) {
     if s.name.trim().is_empty() {
         c.push(
             "name",
@@ -43,8 +64,10 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "shorten the run",
         );
     }
+}
 
-    // Population.
+fn check_population(c: &mut Checker, s: &Scenario) {
+    let users = s.population.users;
     if !(2..=MAX_USERS).contains(&users) {
         c.push(
             "population.users",
@@ -53,8 +76,10 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
         );
     }
     c.share("population.online_share", s.population.online_share);
+}
 
-    // Groups.
+/// Group classes; returns the total group count, which the 1:1 check needs.
+fn check_groups(c: &mut Checker, s: &Scenario) -> u64 {
     let mut total_groups: u64 = 0;
     for (i, g) in s.groups.iter().enumerate() {
         let p = format!("groups[{i}]");
@@ -67,7 +92,7 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             );
         }
         c.rate(&format!("{p}.traffic_weight"), g.traffic_weight);
-        check_size(&mut c, &format!("{p}.size"), &g.size, users);
+        check_size(c, &format!("{p}.size"), &g.size, s.population.users);
     }
     if total_groups > MAX_GROUPS {
         c.push(
@@ -96,8 +121,12 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "give some class a traffic_weight > 0, or set group_messages_per_sec = 0",
         );
     }
+    total_groups
+}
 
-    // 1:1 conversations.
+/// 1:1 conversations, and that there is some conversation at all.
+fn check_c2c(c: &mut Checker, s: &Scenario, total_groups: u64) {
+    let users = s.population.users;
     let pairs = u64::from(s.c2c.pairs);
     let max_pairs = u64::from(users) * u64::from(users.saturating_sub(1)) / 2;
     if pairs > max_pairs {
@@ -123,8 +152,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "add a [[groups]] class or set c2c.pairs > 0",
         );
     }
+}
 
-    // Receipts.
+fn check_receipts(c: &mut Checker, s: &Scenario) {
     if s.receipts.max_group_size == 0 {
         c.push(
             "receipts.max_group_size",
@@ -132,8 +162,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "set the largest group size that takes receipts, e.g. 200",
         );
     }
+}
 
-    // Traffic.
+fn check_traffic(c: &mut Checker, s: &Scenario) {
     c.rate(
         "traffic.group_messages_per_sec",
         s.traffic.group_messages_per_sec,
@@ -154,10 +185,11 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "use a smaller body; its size only loads the transport",
         );
     }
+}
 
-    // Reading.
+fn check_reading(c: &mut Checker, s: &Scenario) {
     c.share("reading.read_probability", s.reading.read_probability);
-    check_delay(&mut c, "reading.delay", &s.reading.delay);
+    check_delay(c, "reading.delay", &s.reading.delay);
     c.range(
         "reading.batch_max",
         s.reading.batch_max,
@@ -166,8 +198,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
         "a receipt batch holds 1 to 100 messages",
     );
     c.share("reading.c2c_mark_read_share", s.reading.c2c_mark_read_share);
+}
 
-    // Pulls.
+fn check_pulls(c: &mut Checker, s: &Scenario) {
     c.rate("pulls.per_user_per_minute", s.pulls.per_user_per_minute);
     c.range(
         "pulls.history_page",
@@ -191,11 +224,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "set how many member-list pages one pull flow may read, e.g. 10",
         );
     }
+}
 
-    // Network.
-    check_delay(&mut c, "network.latency", &s.network.latency);
-
-    // Checks.
+fn check_checks(c: &mut Checker, s: &Scenario) {
     if s.checks.liveness_bound.micros == 0 {
         c.push(
             "checks.liveness_bound",
@@ -205,8 +236,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
     }
     c.share("checks.final_pull_share", s.checks.final_pull_share);
     c.share("checks.final_list_share", s.checks.final_list_share);
+}
 
-    // Faults.
+fn check_faults(c: &mut Checker, s: &Scenario) {
     let f = &s.faults;
     if let Some(until) = f.until
         && until > s.duration
@@ -235,11 +267,11 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
     c.share("faults.duplicate", f.duplicate);
     c.share("faults.reorder", f.reorder);
     c.share("faults.delay", f.delay);
-    check_delay(&mut c, "faults.extra_delay", &f.extra_delay);
+    check_delay(c, "faults.extra_delay", &f.extra_delay);
     c.rate("faults.stalls_per_minute", f.stalls_per_minute);
-    check_delay(&mut c, "faults.stall", &f.stall);
+    check_delay(c, "faults.stall", &f.stall);
     c.rate("faults.disconnects_per_minute", f.disconnects_per_minute);
-    check_delay(&mut c, "faults.offline", &f.offline);
+    check_delay(c, "faults.offline", &f.offline);
     c.range(
         "faults.crashes",
         f.crashes,
@@ -254,8 +286,9 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
         100_000,
         "inject 0 to 100000 receipt bursts",
     );
+}
 
-    // Churn.
+fn check_churn(c: &mut Checker, s: &Scenario) {
     let ch = &s.churn;
     c.rate("churn.per_minute", ch.per_minute);
     for (p, v) in [
@@ -273,19 +306,15 @@ pub fn validate(s: &Scenario) -> Result<(), Vec<Invalid>> {
             "give at least one of join, leave, kick, rejoin a positive weight",
         );
     }
+}
 
-    // SLOs (latency keys are checked while parsing: they are durations).
+/// SLO rates (latency keys are checked while parsing: they are durations).
+fn check_slo(c: &mut Checker, s: &Scenario) {
     if let Some(v) = s.slo.receipts_per_second_min {
         c.rate("slo.receipts_per_second_min", v);
     }
     if let Some(v) = s.slo.ops_per_second_min {
         c.rate("slo.ops_per_second_min", v);
-    }
-
-    if c.problems.is_empty() {
-        Ok(())
-    } else {
-        Err(c.problems)
     }
 }
 

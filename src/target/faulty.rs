@@ -5,8 +5,8 @@
 use super::{ModelTarget, Target};
 use crate::model::Delivery;
 use crate::protocol::{
-    AdminRequest, ErrorCode, Micros, MsgId, Push, ReadFilter, ReceiptEntry, Request, Response,
-    UserId,
+    AdminRequest, ErrorCode, Micros, MsgId, PerMessage, Push, ReadFilter, ReceiptEntry, Request,
+    Response, UserId,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -206,6 +206,8 @@ impl Target for FaultyTarget {
 }
 
 impl FaultyTarget {
+    /// Plants the bug into the model's answer to `req`: `resp` and the deliveries from
+    /// `out[first..]`. `before` holds read counts taken before the request (see `apply`).
     #[allow(clippy::too_many_arguments)]
     fn plant(
         &mut self,
@@ -217,110 +219,32 @@ impl FaultyTarget {
         first: usize,
         before: &[u32],
     ) {
-        // Counts this bug skews, in pulls and in pushes alike.
-        if !self.skew.is_empty() {
-            let grow = self.bug == Bug::LaterJoinerCounted;
-            if let Response::ReadReceipts { entries } = resp {
-                for e in entries.iter_mut() {
-                    if let Ok(entry) = &mut e.result {
-                        self.skewed(entry, grow);
-                    }
-                }
-            }
-            for d in &mut out[first..] {
-                if let Push::Receipts { entries } = &mut d.push {
-                    for e in entries.iter_mut() {
-                        self.skewed(e, grow);
-                    }
-                }
-            }
-        }
+        self.skew_counts(resp, &mut out[first..]);
+        // One arm per bug: each names the request and response it corrupts.
         match (self.bug, req, resp) {
             (Bug::LostNotificationAfterReconnect, _, _) => {
                 let gone = &self.reconnected;
-                let mut i = first;
-                while i < out.len() {
-                    if matches!(out[i].push, Push::Receipts { .. }) && gone.contains(&out[i].to) {
-                        out.remove(i);
-                    } else {
-                        i += 1;
-                    }
-                }
+                drop_pushes(out, first, |d| {
+                    matches!(d.push, Push::Receipts { .. }) && gone.contains(&d.to)
+                });
             }
             (
                 Bug::LaterJoinerCounted,
                 Request::SendReadReceipts { .. },
                 Response::ReceiptsSent { results },
-            ) => {
-                let mut counted = Vec::new();
-                for r in results.iter_mut() {
-                    let Some(view) = self.inner.model.message(r.msg_id) else {
-                        continue;
-                    };
-                    if let (Err(ErrorCode::NotInAudience), crate::protocol::ConvKey::Group(g)) =
-                        (r.result, view.conv)
-                        && view.need_read_receipt
-                        && view.sender != user
-                        && self.inner.model.is_member(g, user)
-                    {
-                        r.result = Ok(());
-                        if self.joiners.insert((r.msg_id, user)) {
-                            *self.skew.entry(r.msg_id).or_insert(0) += 1;
-                            counted.push(r.msg_id);
-                        }
-                    }
-                }
-                for m in counted {
-                    self.count_push(now, m, out);
-                }
-            }
+            ) => self.count_later_joiners(now, user, results, out),
             (
                 Bug::DuplicateCountedTwice,
                 Request::SendReadReceipts { .. },
                 Response::ReceiptsSent { results },
-            ) => {
-                let mut again = Vec::new();
-                for r in results.iter() {
-                    if r.result.is_ok() && !self.accepted.insert((r.msg_id, user)) {
-                        *self.skew.entry(r.msg_id).or_insert(0) += 1;
-                        again.push(r.msg_id);
-                    }
-                }
-                for m in again {
-                    self.count_push(now, m, out);
-                }
-            }
+            ) => self.count_duplicates(now, user, results, out),
             (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }, _) => {
-                for (&m, &b) in msg_ids.iter().zip(before) {
-                    if self
-                        .inner
-                        .model
-                        .message(m)
-                        .is_some_and(|v| v.read_count > b)
-                    {
-                        self.recent.push_back((now, m));
-                    }
-                }
-                while self
-                    .recent
-                    .front()
-                    .is_some_and(|&(t, _)| t + NOT_DURABLE_FOR < now)
-                {
-                    self.recent.pop_front();
-                }
+                self.remember_recent_reads(now, msg_ids, before)
             }
-            (Bug::LostNotification, _, _) => {
-                let mut i = first;
-                while i < out.len() {
-                    let lost = matches!(&out[i].push, Push::Receipts { entries }
-                        if entries.iter().any(|e| e.msg_id().0 % 7 == 0));
-                    if lost {
-                        out.remove(i);
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
+            (Bug::LostNotification, _, _) => drop_pushes(out, first, |d| {
+                matches!(&d.push, Push::Receipts { entries }
+                    if entries.iter().any(|e| e.msg_id().0 % 7 == 0))
+            }),
             (
                 Bug::PageSkipsEntry,
                 Request::GetReadMemberList {
@@ -333,19 +257,7 @@ impl FaultyTarget {
                 members.remove(0);
             }
             (Bug::CountsOneTooMany, _, Response::ReadReceipts { entries }) => {
-                for e in entries.iter_mut() {
-                    if let Ok(ReceiptEntry::Group {
-                        read_count,
-                        unread_count,
-                        ..
-                    }) = &mut e.result
-                        && *read_count + *unread_count > 3
-                        && *unread_count > 0
-                    {
-                        *read_count += 1;
-                        *unread_count -= 1;
-                    }
-                }
+                count_one_too_many(entries)
             }
             (
                 Bug::UnreadListsReader,
@@ -356,27 +268,161 @@ impl FaultyTarget {
                     ..
                 },
                 Response::MemberList { members, .. },
-            ) => {
-                let mut probe = Vec::new();
-                let read = self.inner.apply(
-                    now,
-                    user,
-                    &Request::GetReadMemberList {
-                        msg_id: *msg_id,
-                        filter: ReadFilter::Read,
-                        next_seq: 0,
-                        count: 1,
-                    },
-                    &mut probe,
-                );
-                if let Response::MemberList { members: r, .. } = read
-                    && let Some(&u) = r.first()
-                    && !members.contains(&u)
-                {
-                    members.insert(0, u);
+            ) => self.list_first_reader_as_unread(now, user, *msg_id, members),
+            _ => {}
+        }
+    }
+
+    /// Counts this bug skews, in pulls and in pushes alike.
+    fn skew_counts(&self, resp: &mut Response, pushes: &mut [Delivery]) {
+        if self.skew.is_empty() {
+            return;
+        }
+        let grow = self.bug == Bug::LaterJoinerCounted;
+        if let Response::ReadReceipts { entries } = resp {
+            for e in entries.iter_mut() {
+                if let Ok(entry) = &mut e.result {
+                    self.skewed(entry, grow);
                 }
             }
-            _ => {}
+        }
+        for d in pushes {
+            if let Push::Receipts { entries } = &mut d.push {
+                for e in entries.iter_mut() {
+                    self.skewed(e, grow);
+                }
+            }
+        }
+    }
+
+    /// LaterJoinerCounted: accepts receipts the model refused from current members outside
+    /// the audience, counts them, and pushes the raised counts.
+    fn count_later_joiners(
+        &mut self,
+        now: Micros,
+        user: UserId,
+        results: &mut [PerMessage<()>],
+        out: &mut Vec<Delivery>,
+    ) {
+        let mut counted = Vec::new();
+        for r in results.iter_mut() {
+            let Some(view) = self.inner.model.message(r.msg_id) else {
+                continue;
+            };
+            if let (Err(ErrorCode::NotInAudience), crate::protocol::ConvKey::Group(g)) =
+                (r.result, view.conv)
+                && view.need_read_receipt
+                && view.sender != user
+                && self.inner.model.is_member(g, user)
+            {
+                r.result = Ok(());
+                if self.joiners.insert((r.msg_id, user)) {
+                    *self.skew.entry(r.msg_id).or_insert(0) += 1;
+                    counted.push(r.msg_id);
+                }
+            }
+        }
+        for m in counted {
+            self.count_push(now, m, out);
+        }
+    }
+
+    /// DuplicateCountedTwice: a receipt accepted before counts again, and is pushed.
+    fn count_duplicates(
+        &mut self,
+        now: Micros,
+        user: UserId,
+        results: &[PerMessage<()>],
+        out: &mut Vec<Delivery>,
+    ) {
+        let mut again = Vec::new();
+        for r in results.iter() {
+            if r.result.is_ok() && !self.accepted.insert((r.msg_id, user)) {
+                *self.skew.entry(r.msg_id).or_insert(0) += 1;
+                again.push(r.msg_id);
+            }
+        }
+        for m in again {
+            self.count_push(now, m, out);
+        }
+    }
+
+    /// CountBackwardsAfterRestart: remembers the reads this batch added (counts above
+    /// `before`), forgetting those older than a crash can lose.
+    fn remember_recent_reads(&mut self, now: Micros, msg_ids: &[MsgId], before: &[u32]) {
+        for (&m, &b) in msg_ids.iter().zip(before) {
+            if self
+                .inner
+                .model
+                .message(m)
+                .is_some_and(|v| v.read_count > b)
+            {
+                self.recent.push_back((now, m));
+            }
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|&(t, _)| t + NOT_DURABLE_FOR < now)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// UnreadListsReader: the first page of the unread list also lists the first reader.
+    fn list_first_reader_as_unread(
+        &mut self,
+        now: Micros,
+        user: UserId,
+        msg_id: MsgId,
+        members: &mut Vec<UserId>,
+    ) {
+        let mut probe = Vec::new();
+        let read = self.inner.apply(
+            now,
+            user,
+            &Request::GetReadMemberList {
+                msg_id,
+                filter: ReadFilter::Read,
+                next_seq: 0,
+                count: 1,
+            },
+            &mut probe,
+        );
+        if let Response::MemberList { members: r, .. } = read
+            && let Some(&u) = r.first()
+            && !members.contains(&u)
+        {
+            members.insert(0, u);
+        }
+    }
+}
+
+/// Removes the deliveries from `out[first..]` that `lost` picks, keeping the others' order.
+fn drop_pushes(out: &mut Vec<Delivery>, first: usize, lost: impl Fn(&Delivery) -> bool) {
+    let mut i = first;
+    while i < out.len() {
+        if lost(&out[i]) {
+            out.remove(i);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// CountsOneTooMany: group counts with more than 3 audience members read one too many.
+fn count_one_too_many(entries: &mut [PerMessage<ReceiptEntry>]) {
+    for e in entries.iter_mut() {
+        if let Ok(ReceiptEntry::Group {
+            read_count,
+            unread_count,
+            ..
+        }) = &mut e.result
+            && *read_count + *unread_count > 3
+            && *unread_count > 0
+        {
+            *read_count += 1;
+            *unread_count -= 1;
         }
     }
 }

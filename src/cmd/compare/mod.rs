@@ -371,8 +371,13 @@ pub fn quantile_interval(h: &Histogram<u64>, q: f64) -> (f64, f64) {
 
 /// Compares `new` with `base` under `thresholds`.
 pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
-    let simulated = base.simulated && new.simulated;
-    let runs = (base.paths.len(), new.paths.len());
+    let sides = Sides {
+        base,
+        new,
+        thresholds,
+        simulated: base.simulated && new.simulated,
+        runs: (base.paths.len(), new.paths.len()),
+    };
     let mut rows = Vec::new();
     for hop in Hop::ALL {
         let (Some(b), Some(n)) = (base.merged.get(hop.name()), new.merged.get(hop.name())) else {
@@ -382,73 +387,103 @@ pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
             continue;
         }
         for (key, q) in PERCENTILES {
-            let (bv, nv) = (
-                b.value_at_percentile(q) as f64,
-                n.value_at_percentile(q) as f64,
-            );
-            let per_run = |side: &Side| -> Vec<f64> {
-                side.runs[hop.name()]
-                    .iter()
-                    .map(|h| h.value_at_percentile(q) as f64)
-                    .collect()
-            };
-            let ((blo, bhi), (nlo, nhi)) = (range(&per_run(base)), range(&per_run(new)));
-            let d = delta(bv, nv);
-            let threshold = thresholds.get(hop.name(), key);
-            // Live: every new run must be worse than every baseline run by more than the
-            // threshold, so one noisy run on either side cannot make a regression. With one
-            // run on a side, the quantiles' sampling intervals must separate instead.
-            let within = if runs.0 >= 2 && runs.1 >= 2 {
-                nlo <= bhi * (1.0 + threshold / 100.0) && blo <= nhi
-            } else {
-                let (_, b_hi) = quantile_interval(b, q);
-                let (n_lo, _) = quantile_interval(n, q);
-                n_lo <= b_hi * (1.0 + threshold / 100.0)
-            };
-            let (mut regression, mut certainty) = verdict(simulated, runs, d, threshold, within);
-            if hop == Hop::HarnessLateness && !simulated {
-                // The harness's own timer lateness says how trustworthy the other figures
-                // are, not how fast the target is: shown, never called.
-                (regression, certainty) = (false, Certainty::Harness);
-            }
-            rows.push(Row {
-                hop: hop.name().to_string(),
-                key,
-                base: bv,
-                new: nv,
-                delta_pct: d,
-                threshold_pct: threshold,
-                regression,
-                certainty,
-            });
+            rows.push(sides.percentile_row(hop, (b, n), key, q));
         }
     }
-    let (bt, nt) = (
-        base.throughput.iter().sum::<f64>() / base.throughput.len().max(1) as f64,
-        new.throughput.iter().sum::<f64>() / new.throughput.len().max(1) as f64,
-    );
-    let ((blo, _), (_, nhi)) = (range(&base.throughput), range(&new.throughput));
-    let d = delta(bt, nt);
-    let threshold = thresholds.get("throughput", "throughput");
-    // Lower throughput is worse.
-    let within = nhi >= blo * (1.0 - threshold / 100.0);
-    let (regression, certainty) = verdict(simulated, runs, -d, threshold, within);
-    rows.push(Row {
-        hop: "throughput".into(),
-        key: "ops/s",
-        base: bt,
-        new: nt,
-        delta_pct: d,
-        threshold_pct: threshold,
-        regression,
-        certainty,
-    });
+    rows.push(sides.throughput_row());
     Comparison {
         rows,
-        base_runs: runs.0,
-        new_runs: runs.1,
-        simulated,
+        base_runs: sides.runs.0,
+        new_runs: sides.runs.1,
+        simulated: sides.simulated,
         new_violations: new.violations,
+    }
+}
+
+/// The two sides of a comparison and what holds for both.
+struct Sides<'a> {
+    base: &'a Side,
+    new: &'a Side,
+    thresholds: &'a Thresholds,
+    /// Both sides simulated: figures are exact, any change past the threshold is called.
+    simulated: bool,
+    /// Runs on the base side and on the new side.
+    runs: (usize, usize),
+}
+
+impl Sides<'_> {
+    /// One hop's percentile `q` (named `key`), from the merged histograms `(b, n)`.
+    fn percentile_row(
+        &self,
+        hop: Hop,
+        (b, n): (&Histogram<u64>, &Histogram<u64>),
+        key: &'static str,
+        q: f64,
+    ) -> Row {
+        let (simulated, runs) = (self.simulated, self.runs);
+        let (bv, nv) = (
+            b.value_at_percentile(q) as f64,
+            n.value_at_percentile(q) as f64,
+        );
+        let per_run = |side: &Side| -> Vec<f64> {
+            side.runs[hop.name()]
+                .iter()
+                .map(|h| h.value_at_percentile(q) as f64)
+                .collect()
+        };
+        let ((blo, bhi), (nlo, nhi)) = (range(&per_run(self.base)), range(&per_run(self.new)));
+        let d = delta(bv, nv);
+        let threshold = self.thresholds.get(hop.name(), key);
+        // Live: every new run must be worse than every baseline run by more than the
+        // threshold, so one noisy run on either side cannot make a regression. With one
+        // run on a side, the quantiles' sampling intervals must separate instead.
+        let within = if runs.0 >= 2 && runs.1 >= 2 {
+            nlo <= bhi * (1.0 + threshold / 100.0) && blo <= nhi
+        } else {
+            let (_, b_hi) = quantile_interval(b, q);
+            let (n_lo, _) = quantile_interval(n, q);
+            n_lo <= b_hi * (1.0 + threshold / 100.0)
+        };
+        let (mut regression, mut certainty) = verdict(simulated, runs, d, threshold, within);
+        if hop == Hop::HarnessLateness && !simulated {
+            // The harness's own timer lateness says how trustworthy the other figures
+            // are, not how fast the target is: shown, never called.
+            (regression, certainty) = (false, Certainty::Harness);
+        }
+        Row {
+            hop: hop.name().to_string(),
+            key,
+            base: bv,
+            new: nv,
+            delta_pct: d,
+            threshold_pct: threshold,
+            regression,
+            certainty,
+        }
+    }
+
+    /// Mean throughput per second; lower is worse.
+    fn throughput_row(&self) -> Row {
+        let (base, new) = (self.base, self.new);
+        let (bt, nt) = (
+            base.throughput.iter().sum::<f64>() / base.throughput.len().max(1) as f64,
+            new.throughput.iter().sum::<f64>() / new.throughput.len().max(1) as f64,
+        );
+        let ((blo, _), (_, nhi)) = (range(&base.throughput), range(&new.throughput));
+        let d = delta(bt, nt);
+        let threshold = self.thresholds.get("throughput", "throughput");
+        let within = nhi >= blo * (1.0 - threshold / 100.0);
+        let (regression, certainty) = verdict(self.simulated, self.runs, -d, threshold, within);
+        Row {
+            hop: "throughput".into(),
+            key: "ops/s",
+            base: bt,
+            new: nt,
+            delta_pct: d,
+            threshold_pct: threshold,
+            regression,
+            certainty,
+        }
     }
 }
 
