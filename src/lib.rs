@@ -1,5 +1,5 @@
 //! readsim: a deterministic simulation and load-testing harness for chat message read
-//! receipts. The pipeline (ARCHITECTURE.md): scenario -> workload -> driver -> target ->
+//! receipts. The pipeline (docs/architecture.md): scenario -> workload -> driver -> target ->
 //! history -> checker -> report. `main.rs` is a thin CLI over this library.
 
 pub mod check;

@@ -9,7 +9,7 @@ use std::fmt;
 /// Virtual or monotonic time in microseconds since the start of a run.
 pub type Micros = u64;
 
-/// Largest batch a receipt call, a count pull or a page may carry (SEMANTICS.md).
+/// Largest batch a receipt call, a count pull or a page may carry (docs/semantics.md).
 pub const MAX_BATCH: usize = 100;
 
 /// A user, by dense index. On the wire it is the string `u{index}`.

@@ -1,6 +1,6 @@
 //! Seeded random streams. Every random decision of a run comes from a stream derived from
 //! (seed, purpose, entity), so one entity's decisions do not change when another entity is
-//! added or when events interleave differently (ARCHITECTURE.md, determinism rules).
+//! added or when events interleave differently (docs/architecture.md, determinism rules).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

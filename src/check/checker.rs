@@ -1,4 +1,4 @@
-//! The streaming checker: one pass over history, every invariant of SEMANTICS.md.
+//! The streaming checker: one pass over history, every invariant of docs/semantics.md.
 //!
 //! It keeps its own account of the world (users, groups, audiences, who invoked and who got
 //! an acknowledged receipt) from the history alone and never trusts a target's counts.

@@ -1,4 +1,4 @@
-//! Streaming invariant checkers over history (SEMANTICS.md, "Invariants every run checks").
+//! Streaming invariant checkers over history (docs/semantics.md, "Invariants every run checks").
 //!
 //! [`Checker`] routes each event to its parts, one file each: `world` (members, connections,
 //! membership changes), `book` (messages, audiences, sightings), `expect` (what the rules

@@ -3,7 +3,7 @@
 use crate::protocol::{Micros, MsgId, UserId};
 use serde::{Deserialize, Serialize};
 
-/// The invariants of SEMANTICS.md, one checker each. Names are stable (reports, tests).
+/// The invariants of docs/semantics.md, one checker each. Names are stable (reports, tests).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Invariant {

@@ -1,4 +1,4 @@
-//! The reference semantics (SEMANTICS.md) as a pure state machine: no I/O, no clock; time is
+//! The reference semantics (docs/semantics.md) as a pure state machine: no I/O, no clock; time is
 //! an argument. Every target is judged against what this does.
 //!
 //! Cost model, so groups of thousands stay cheap: a group's member set is an

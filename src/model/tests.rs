@@ -1,4 +1,4 @@
-//! Unit tests of the reference model, one group per rule of SEMANTICS.md / docs/semantics.md.
+//! Unit tests of the reference model, one group per rule of docs/semantics.md.
 //! Each test is named after the rule it checks; docs/semantics.md points back at these names.
 
 use super::*;

@@ -147,11 +147,7 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
         "Each hop's latency distribution from the operation's intended start. The x axis \
          stretches the tail: each step right is another nine (90%, 99%, 99.9%, ...).",
     );
-    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
-        .iter()
-        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
-        .filter(|(_, sum)| sum.count > 0)
-        .collect();
+    let hops = HopSummary::with_samples(o.metrics);
     // Hops that only ever measured 0 (the harness's lateness when simulated) have no place
     // on a log axis; the table still lists them.
     let plotted: Vec<&(Hop, HopSummary)> = hops.iter().filter(|(_, h)| h.max > 0).collect();
@@ -550,9 +546,7 @@ fn violations_section(s: &mut String, o: &RunOutcome) {
         );
     }
     s.push_str("</ol>");
-    let unlisted = o
-        .violations_total
-        .saturating_sub(o.violations.len().min(HTML_VIOLATIONS) as u64);
+    let unlisted = o.unlisted(HTML_VIOLATIONS);
     if unlisted > 0 {
         let _ = write!(
             s,

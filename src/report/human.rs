@@ -17,6 +17,16 @@ pub(crate) struct HopSummary {
 }
 
 impl HopSummary {
+    /// Every hop that has samples, in `Hop::ALL` order, with its summary: the rows of each
+    /// report's latency table.
+    pub fn with_samples(m: &crate::metrics::Metrics) -> Vec<(crate::hop::Hop, HopSummary)> {
+        crate::hop::Hop::ALL
+            .iter()
+            .map(|&h| (h, HopSummary::of(m.histogram(h))))
+            .filter(|(_, sum)| sum.count > 0)
+            .collect()
+    }
+
     /// All zero for an empty histogram.
     pub fn of(h: &Histogram<u64>) -> HopSummary {
         if h.is_empty() {

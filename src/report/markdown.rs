@@ -3,7 +3,6 @@
 
 use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
 use super::{RunOutcome, RunStats};
-use crate::metrics::Hop;
 use std::fmt::Write as _;
 
 /// How many violations the report lists in full; the rest are counted.
@@ -90,11 +89,7 @@ fn operations_section(s: &mut String, o: &RunOutcome) {
 
 fn latency_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Latency\n\n");
-    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
-        .iter()
-        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
-        .filter(|(_, sum)| sum.count > 0)
-        .collect();
+    let hops = HopSummary::with_samples(o.metrics);
     if hops.is_empty() {
         s.push_str("No latency samples.\n\n");
         return;
@@ -160,7 +155,7 @@ fn violations_section(s: &mut String, o: &RunOutcome) {
             inline(&v.replay)
         );
     }
-    let unlisted = o.violations_total.saturating_sub(shown as u64);
+    let unlisted = o.unlisted(shown);
     if unlisted > 0 {
         let _ = writeln!(
             s,

@@ -55,6 +55,15 @@ pub struct RunOutcome<'a> {
     pub verdict: &'a Verdict,
 }
 
+impl RunOutcome<'_> {
+    /// Violations counted but not listed when a report shows the first `shown` (capped at
+    /// those recorded).
+    pub fn unlisted(&self, shown: usize) -> u64 {
+        self.violations_total
+            .saturating_sub(self.violations.len().min(shown) as u64)
+    }
+}
+
 /// One injected fault, for the fault timeline of the reports.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FaultEntry {

@@ -2,7 +2,6 @@
 
 use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
 use super::{RunOutcome, RunStats};
-use crate::metrics::Hop;
 use std::fmt::Write as _;
 
 /// How many violations the terminal summary prints in full.
@@ -54,11 +53,7 @@ fn ops_line(s: &mut String, o: &RunOutcome) {
 
 /// One aligned line per hop with samples.
 fn hop_table(s: &mut String, o: &RunOutcome) {
-    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
-        .iter()
-        .map(|&h| (h, HopSummary::of(o.metrics.histogram(h))))
-        .filter(|(_, sum)| sum.count > 0)
-        .collect();
+    let hops = HopSummary::with_samples(o.metrics);
     if hops.is_empty() {
         s.push_str("latency  no samples\n");
         return;
@@ -129,7 +124,7 @@ fn verdict_lines(s: &mut String, o: &RunOutcome) {
         for v in &o.violations[..shown] {
             let _ = writeln!(s, "  - {v}");
         }
-        let unlisted = o.violations_total.saturating_sub(shown as u64);
+        let unlisted = o.unlisted(shown);
         if unlisted > 0 {
             let _ = writeln!(s, "  ... and {unlisted} more (see report.json)");
         }

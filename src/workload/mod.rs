@@ -272,7 +272,7 @@ impl Workload {
     }
 
     /// `user` is connected again: it sends the receipts it queued, then catches up as
-    /// SEMANTICS.md asks of a reconnecting client: history of each conversation (reading
+    /// docs/semantics.md asks of a reconnecting client: history of each conversation (reading
     /// what it missed), then the receipt counts of its own messages found there.
     pub fn on_reconnect(&mut self, _now: Micros, user: UserId, out: &mut Vec<Action>) {
         self.reconnect(user, out);

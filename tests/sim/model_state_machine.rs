@@ -3,7 +3,7 @@
 //! model's code), driven by `proptest-state-machine`.
 //!
 //! Every step compares the model's response and pushes with the naive reference exactly, then
-//! checks the invariants of SEMANTICS.md on every message: read + unread = |audience|; the read
+//! checks the invariants of docs/semantics.md on every message: read + unread = |audience|; the read
 //! and unread lists paged to the end with small pages are disjoint, cover the audience and match
 //! the counts; counts never decrease; `is_peer_read` never reverts; `c2c_read` timestamps never
 //! decrease.
@@ -926,7 +926,7 @@ impl Sut {
     }
 
     /// Everything the model shows about the state must match the reference, and the invariants
-    /// of SEMANTICS.md must hold for every message.
+    /// of docs/semantics.md must hold for every message.
     fn check_all(&mut self, r: &RefState) {
         assert_eq!(self.model.message_count(), r.msgs.len());
         assert_eq!(self.model.message(MsgId(r.msgs.len() as u64 + 1)), None);
