@@ -26,7 +26,8 @@ Reports go to reports/latest/ (report.json, report.md, report.html, run.json).\n
 Exit codes: 0 pass; 1 the target failed a check or an SLO (or compare found a regression, or a \
 replay differed); 2 bad usage or a bad input file; 3 readsim itself could not do its job (an I/O \
 error such as an unwritable --out, a server that would not start, provisioning that failed, a \
-determinism bug)."
+determinism bug); 130 a live run stopped with Ctrl-C (its reports are written, marked \
+interrupted)."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -29,6 +29,9 @@ pub struct Verdict {
     /// Things that do not fail the run but that its reader must know (traffic the scenario
     /// asks for that cannot happen, ...).
     pub warnings: Vec<String>,
+    /// The user stopped the run (Ctrl-C): the reports show what ran until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// The facts a verdict is drawn from.
@@ -42,6 +45,7 @@ pub struct Findings {
     /// The scenario says a run without traffic is intended (`[checks] allow_no_traffic`).
     pub allow_no_traffic: bool,
     pub warnings: Vec<String>,
+    pub interrupted: bool,
 }
 
 impl Verdict {
@@ -49,7 +53,10 @@ impl Verdict {
     /// did something (or was meant not to).
     pub fn judge(f: Findings) -> Verdict {
         let no_traffic = f.ops == 0 && !f.allow_no_traffic;
-        let pass = f.violations == 0 && f.slo_missed.is_empty() && f.incomplete.is_empty();
+        let pass = f.violations == 0
+            && f.slo_missed.is_empty()
+            && f.incomplete.is_empty()
+            && !f.interrupted;
         Verdict {
             result: if pass && !no_traffic {
                 Status::Pass
@@ -61,6 +68,7 @@ impl Verdict {
             incomplete: f.incomplete,
             no_traffic,
             warnings: f.warnings,
+            interrupted: f.interrupted,
         }
     }
 
@@ -79,6 +87,9 @@ impl Verdict {
     /// Why the run failed, one short phrase per cause, most serious first (empty on a pass).
     pub fn reasons(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if self.interrupted {
+            out.push("interrupted (Ctrl-C): the reports show what ran until then".to_string());
+        }
         if self.violations > 0 {
             out.push(format!(
                 "{} invariant violation{}",
@@ -163,6 +174,13 @@ mod tests {
                 "incomplete: 3 operations unanswered",
             ),
             (Findings::default(), "no operation ran"),
+            (
+                Findings {
+                    interrupted: true,
+                    ..traffic()
+                },
+                "interrupted",
+            ),
         ];
         for (f, phrase) in cases {
             let v = Verdict::judge(f);

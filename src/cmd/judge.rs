@@ -17,6 +17,8 @@ pub struct Measured<'a> {
     /// Live: why the run is incomplete.
     pub incomplete: Vec<String>,
     pub warnings: Vec<String>,
+    /// Live: the user stopped the run.
+    pub interrupted: bool,
 }
 
 /// The SLO results and the verdict.
@@ -44,6 +46,7 @@ pub fn judge(scenario: &Scenario, m: Measured) -> (Vec<SloResult>, Verdict) {
         ops,
         allow_no_traffic: scenario.checks.allow_no_traffic,
         warnings: m.warnings,
+        interrupted: m.interrupted,
     });
     (slo, verdict)
 }

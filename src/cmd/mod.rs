@@ -26,6 +26,9 @@ pub enum ExitStatus {
     /// 3: readsim itself could not do its job (I/O error, a server that would not start,
     /// provisioning failed, a determinism bug).
     HarnessFailed,
+    /// 130 (the shells' code for SIGINT): the user stopped a live run with Ctrl-C; its
+    /// reports were written, marked interrupted.
+    Interrupted,
 }
 
 impl ExitStatus {
@@ -35,13 +38,16 @@ impl ExitStatus {
             ExitStatus::TargetFailed => 1,
             ExitStatus::BadInput => 2,
             ExitStatus::HarnessFailed => 3,
+            ExitStatus::Interrupted => 130,
         }
     }
 
-    /// 0 on a pass, 1 otherwise.
+    /// 0 on a pass, 130 for an interrupted run, 1 otherwise.
     pub fn of(verdict: &crate::verdict::Verdict) -> ExitStatus {
         if verdict.passed() {
             ExitStatus::Pass
+        } else if verdict.interrupted {
+            ExitStatus::Interrupted
         } else {
             ExitStatus::TargetFailed
         }

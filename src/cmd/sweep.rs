@@ -100,6 +100,7 @@ pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -
             receipts_per_second: None,
             incomplete: Vec::new(),
             warnings: Vec::new(),
+            interrupted: false,
         },
     );
     SeedResult {

@@ -34,6 +34,7 @@ use crate::scenario::Scenario;
 use crate::workload::Workload;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Where a live run goes.
@@ -149,6 +150,8 @@ pub fn run_live(
         .build()
         .map_err(LiveError::Runtime)?;
     let counters = Arc::new(Counters::default());
+    let interrupted = Arc::new(AtomicBool::new(false));
+    rt.spawn(stop_on_ctrl_c(interrupted.clone()));
     let mut pipe = Pipe::new(CountViolations::new(
         Observers::new(check),
         counters.clone(),
@@ -163,6 +166,7 @@ pub fn run_live(
             http_base,
             admin_token,
             child: child.clone(),
+            interrupted,
         },
         opts,
         counters,
@@ -182,6 +186,22 @@ pub fn run_live(
         target_name: opts.target.name(),
         setup_seconds,
     })
+}
+
+/// The first Ctrl-C stops the run gracefully (traffic stops, the reports of what ran are
+/// written, marked interrupted, and the child server is stopped); a second one quits at once.
+async fn stop_on_ctrl_c(flag: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return; // No signal handling here: Ctrl-C keeps its default effect.
+    }
+    flag.store(true, Ordering::Relaxed);
+    eprintln!(
+        "interrupted: stopping traffic and writing the reports of what ran (Ctrl-C again to \
+         quit at once)"
+    );
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
 }
 
 #[cfg(test)]

@@ -85,17 +85,31 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         self.core.workload.start(&mut actions);
         self.apply(actions, 0);
         self.run_phase(rx, "traffic").await;
+        if !self.interrupted() {
+            let t = self.io_now();
+            self.core.obs.observe(&Event::Quiet { t });
+            let mut actions = std::mem::take(&mut self.actions);
+            self.core.workload.final_checks(&mut actions);
+            self.apply(actions, t);
+            self.run_phase(rx, "final checks").await;
+        }
         let t = self.io_now();
-        self.core.obs.observe(&Event::Quiet { t });
-        let mut actions = std::mem::take(&mut self.actions);
-        self.core.workload.final_checks(&mut actions);
-        self.apply(actions, t);
-        self.run_phase(rx, "final checks").await;
-        let t = self.io_now();
-        self.core.obs.observe(&Event::End { t });
+        // An interrupted history just stops: End would judge pushes still in flight as lost.
+        if self.interrupted() {
+            self.io.stats.interrupted = true;
+        } else {
+            self.core.obs.observe(&Event::End { t });
+        }
         self.io.stats.end = t;
         self.io.stats.connected_at_end = self.core.clients.count(Link::Up) as u64;
         self.io.stats
+    }
+
+    fn interrupted(&self) -> bool {
+        self.cfg
+            .interrupted
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Fires timers when due and handles frames until nothing is pending.
@@ -179,6 +193,9 @@ impl<'o, O: Observer> Scheduler<'o, O> {
     /// Whether the phase is over at `now_i`: no timer is pending, and everything settled
     /// (or waiting longer is pointless: it gives up on what is still in flight).
     fn phase_over(&mut self, now_i: Instant, inbound_open: bool, phase: &str) -> bool {
+        if self.interrupted() {
+            return true;
+        }
         if !self.io.timers.is_empty() {
             return false;
         }

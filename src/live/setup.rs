@@ -54,6 +54,8 @@ pub(super) struct Setup<'a> {
     pub http_base: String,
     pub admin_token: String,
     pub child: Child,
+    /// Set on Ctrl-C (see `DriveConfig::interrupted`).
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The online clients' open connections.
@@ -114,6 +116,7 @@ pub(super) async fn drive<O: Observer>(
         drain_timeout: opts.drain_timeout,
         progress: opts.progress,
         counters: Some(counters),
+        interrupted: Some(setup.interrupted.clone()),
         ..DriveConfig::default()
     };
     let mut sched = Scheduler::new(setup.workload, conns.senders, obs, Instant::now(), cfg);

@@ -3,6 +3,7 @@
 use crate::progress::Counters;
 use crate::protocol::Micros;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// How the scheduler ends its phases and reports progress.
@@ -18,6 +19,10 @@ pub struct DriveConfig {
     pub progress: bool,
     /// Counters the observers publish (violations found so far), for the progress line.
     pub counters: Option<Arc<Counters>>,
+    /// Set when the user interrupts the run (Ctrl-C): the scheduler stops within ~100 ms,
+    /// sends nothing more and ends the history where it is (no quiet phase, no final checks,
+    /// no end-of-run liveness verdict on pushes still in flight).
+    pub interrupted: Option<Arc<AtomicBool>>,
 }
 
 impl Default for DriveConfig {
@@ -27,6 +32,7 @@ impl Default for DriveConfig {
             drain_timeout: Duration::from_secs(30),
             progress: false,
             counters: None,
+            interrupted: None,
         }
     }
 }
@@ -78,6 +84,8 @@ pub struct DriveStats {
     pub notes: Vec<String>,
     /// Time of the last event (End).
     pub end: Micros,
+    /// The user interrupted the run (Ctrl-C); the history stops where it was.
+    pub interrupted: bool,
 }
 
 impl DriveStats {

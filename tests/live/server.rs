@@ -209,3 +209,65 @@ fn live_run_against_a_server_that_is_already_up() {
         text(&again.stderr)
     );
 }
+
+/// Processes whose command line mentions `needle` (the child server's temporary database is
+/// named after the parent's pid).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_writes_the_reports_marked_interrupted_and_leaves_no_child_server() {
+    let out = tempfile::tempdir().unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args([
+            "run",
+            "scenarios/smoke-live.toml",
+            "--target",
+            "server",
+            "--quiet",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("READSIM_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = run.id();
+    // Into the traffic phase (setup takes a second or two), then SIGINT to readsim alone.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let kill = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = run.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "stderr: {}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("interrupted"),
+        "{}",
+        text(&o.stderr)
+    );
+    let report = json(&out.path().join("report.json"));
+    assert_eq!(report["verdict"]["result"], "fail");
+    assert_eq!(report["verdict"]["interrupted"], true);
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("**FAIL**") && md.contains("interrupted"),
+        "{md}"
+    );
+    assert!(out.path().join("run.json").exists());
+    let left = processes_with(&format!("readsim-live-{pid}-"));
+    assert!(left.is_empty(), "child server still running: {left:?}");
+}

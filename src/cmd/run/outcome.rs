@@ -58,6 +58,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
                 .as_ref()
                 .map_or_else(Vec::new, |l| incomplete(scenario, l)),
             warnings: super::traffic_warnings(scenario, workload.plan()),
+            interrupted: ex.live.as_ref().is_some_and(|l| l.stats.interrupted),
         },
     );
     let faults = fault_entries(scenario, &workload, &obs.faults);
