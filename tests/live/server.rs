@@ -228,7 +228,7 @@ fn processes_with(needle: &str) -> Vec<String> {
 #[test]
 fn ctrl_c_writes_the_reports_marked_interrupted_and_leaves_no_child_server() {
     let out = tempfile::tempdir().unwrap();
-    let mut run = Command::new(env!("CARGO_BIN_EXE_readsim"))
+    let run = Command::new(env!("CARGO_BIN_EXE_readsim"))
         .args([
             "run",
             "scenarios/smoke-live.toml",
