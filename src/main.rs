@@ -82,9 +82,10 @@ enum Command {
         #[arg(long)]
         quiet: bool,
         /// Simulate a copy of the model with a planted bug to watch readsim catch it:
-        /// lost-notification, page-skips-entry, counts-one-too-many, unread-lists-reader, and
-        /// (with faults or churn, e.g. scenarios/faults.toml) lost-notification-after-reconnect,
-        /// later-joiner-counted, duplicate-counted-twice, count-backwards-after-restart.
+        /// lost-notification, page-skips-entry, page-never-finishes, counts-one-too-many,
+        /// unread-lists-reader, and (with faults or churn, e.g. scenarios/faults.toml)
+        /// lost-notification-after-reconnect, later-joiner-counted, duplicate-counted-twice,
+        /// count-backwards-after-restart.
         /// Replay commands of such runs carry this flag.
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,

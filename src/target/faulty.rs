@@ -33,10 +33,13 @@ pub enum Bug {
     /// Receipts acknowledged in the seconds before a crash are not durable: after the
     /// restart, counts go back down.
     CountBackwardsAfterRestart,
+    /// Every member-list page answers "not finished" with the cursor it was asked at: a
+    /// client that trusts it pages the same page forever.
+    PageNeverFinishes,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 8] = [
+    pub const ALL: [Bug; 9] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
@@ -45,6 +48,7 @@ impl Bug {
         Bug::LaterJoinerCounted,
         Bug::DuplicateCountedTwice,
         Bug::CountBackwardsAfterRestart,
+        Bug::PageNeverFinishes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +61,7 @@ impl Bug {
             Bug::LaterJoinerCounted => "later-joiner-counted",
             Bug::DuplicateCountedTwice => "duplicate-counted-twice",
             Bug::CountBackwardsAfterRestart => "count-backwards-after-restart",
+            Bug::PageNeverFinishes => "page-never-finishes",
         }
     }
 
@@ -245,6 +250,18 @@ impl FaultyTarget {
                 matches!(&d.push, Push::Receipts { entries }
                     if entries.iter().any(|e| e.msg_id().0 % 7 == 0))
             }),
+            (
+                Bug::PageNeverFinishes,
+                Request::GetReadMemberList { next_seq, .. },
+                Response::MemberList {
+                    next_seq: answered,
+                    is_finished,
+                    ..
+                },
+            ) => {
+                *answered = *next_seq;
+                *is_finished = false;
+            }
             (
                 Bug::PageSkipsEntry,
                 Request::GetReadMemberList {

@@ -106,6 +106,13 @@ fn page_that_skips_an_entry_is_found_shrunk_and_replayed() {
     find_shrink_replay(Bug::PageSkipsEntry, Invariant::MemberListPaging);
 }
 
+/// A page that never finishes must end the run with a paging violation, not hang it: the
+/// workload stops paging on a stuck cursor and the checker names it.
+#[test]
+fn page_that_never_finishes_is_found_shrunk_and_replayed() {
+    find_shrink_replay(Bug::PageNeverFinishes, Invariant::MemberListPaging);
+}
+
 #[test]
 fn count_one_too_many_is_found_shrunk_and_replayed() {
     find_shrink_replay(Bug::CountsOneTooMany, Invariant::CountUpperBound);
