@@ -7,5 +7,6 @@ mod e2e;
 mod frames;
 mod model_diff;
 mod model_state_machine;
+mod probes;
 mod server_common;
 mod sockets;
