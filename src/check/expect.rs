@@ -5,7 +5,7 @@ use super::book::{Audience, Book, MsgState};
 use super::sink::Finding;
 use super::violation::Invariant;
 use super::world::World;
-use crate::protocol::{Conv, ErrorCode, MAX_BATCH, MsgId, UserId};
+use crate::protocol::{Conv, ErrorCode, MAX_BATCH, Micros, MsgId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Expect {
@@ -40,17 +40,42 @@ pub(super) fn expect_send(world: &World, client: UserId, conv: Conv, need: bool)
 }
 
 /// Whether `client` may learn that `m` exists (semantics.md E1: its sender, its audience and
-/// the current members of its group); None while the client's membership is in flux.
+/// the current members of its group); None while the client's membership is in flux (a
+/// change in flight now: completions re-check changes made while the call was in flight).
 pub(super) fn visible(world: &World, client: UserId, m: &MsgState) -> Option<bool> {
     if client == m.sender || m.in_audience(client) {
         return Some(true);
     }
     match m.audience {
         Audience::Peer(_) => Some(false),
-        Audience::Group(g, _) if m.may_be_in_audience(client) || world.unsettled(g, client, 0) => {
+        Audience::Group(g, _)
+            if m.may_be_in_audience(client) || world.unsettled(g, client, Micros::MAX) =>
+        {
             None
         }
         Audience::Group(g, _) => Some(world.is_member(g, client)),
+    }
+}
+
+/// An expectation of a non-sender's call that hangs on E1 visibility, relaxed if `client`'s
+/// membership in `m`'s group changed since `since` (the call may have been applied either side
+/// of the change).
+pub(super) fn unsettled_visibility(
+    world: &World,
+    client: UserId,
+    m: Option<&MsgState>,
+    since: Micros,
+    expect: Expect,
+) -> Expect {
+    let hangs = matches!(
+        expect,
+        Expect::Err(ErrorCode::NotMessageSender | ErrorCode::MessageNotFound)
+    );
+    match m.map(|m| &m.audience) {
+        Some(&Audience::Group(g, _)) if hangs && world.unsettled(g, client, since) => {
+            Expect::Unknown
+        }
+        _ => expect,
     }
 }
 
@@ -353,6 +378,37 @@ mod tests {
         let b = book_with(&w, &[(1, ConvKey::Group(G), true)]);
         let m = b.get(&MsgId(1)).unwrap();
         assert_eq!(expect_receipt(&w, u(4), m), Expect::Unknown);
+        // Whether u4 may see the message (E1) is open too, for pulls and pages.
+        assert_eq!(expect_pull(&w, u(4), Some(m)), Expect::Unknown);
+        assert_eq!(expect_page(&w, u(4), 1, Some(m)), Expect::Unknown);
+    }
+
+    #[test]
+    fn visibility_follows_membership_and_is_open_while_it_changes() {
+        let mut w = world();
+        let b = book_with(&w, &[(1, ConvKey::Group(G), true)]);
+        let m = b.get(&MsgId(1));
+        let not_found = Expect::Err(ErrorCode::MessageNotFound);
+        let not_sender = Expect::Err(ErrorCode::NotMessageSender);
+        assert_eq!(expect_pull(&w, u(4), m), not_found);
+        let join = AdminRequest::AddMember {
+            group: G,
+            user: u(4),
+        };
+        w.on_admin_invoke(&join);
+        assert_eq!(expect_pull(&w, u(4), m), Expect::Unknown);
+        w.on_admin(50, &join, &Response::AdminDone);
+        assert_eq!(expect_pull(&w, u(4), m), not_sender);
+        assert_eq!(expect_page(&w, u(4), 1, m), not_sender);
+        // A call in flight across the change may get either answer.
+        assert_eq!(
+            unsettled_visibility(&w, u(4), m, 40, not_found),
+            Expect::Unknown
+        );
+        assert_eq!(
+            unsettled_visibility(&w, u(4), m, 60, not_sender),
+            not_sender
+        );
     }
 
     #[test]

@@ -31,11 +31,13 @@ pub(super) enum PendingOp {
         batch_ok: Option<bool>,
         /// Per message: expected result and the lower bound captured at invoke.
         per_msg: Vec<(MsgId, Expect, Lower)>,
+        invoked_at: Micros,
     },
     Page {
         msg: MsgId,
         filter: ReadFilter,
         expect: Expect,
+        invoked_at: Micros,
     },
     Mark {
         peer: UserId,
@@ -83,6 +85,7 @@ impl Checker {
                         (id, expect, Lower::now(&self.book, &self.marks, id))
                     })
                     .collect(),
+                invoked_at: t,
             },
             Request::GetReadMemberList {
                 msg_id,
@@ -99,6 +102,7 @@ impl Checker {
                     msg: msg_id,
                     filter,
                     expect,
+                    invoked_at: t,
                 }
             }
             Request::MarkC2cRead { peer } => {
@@ -159,14 +163,30 @@ impl Checker {
                 per_msg,
                 invoked_at,
             } => self.complete_receipts(t, client, batch_ok, &per_msg, invoked_at, resp),
-            PendingOp::Pull { batch_ok, per_msg } => {
+            PendingOp::Pull {
+                batch_ok,
+                per_msg,
+                invoked_at,
+            } => {
+                let per_msg: Vec<_> = per_msg
+                    .into_iter()
+                    .map(|(id, e, lower)| {
+                        let m = self.book.get(&id);
+                        let e = expect::unsettled_visibility(&self.world, client, m, invoked_at, e);
+                        (id, e, lower)
+                    })
+                    .collect();
                 self.complete_pull(t, client, batch_ok, &per_msg, resp)
             }
             PendingOp::Page {
                 msg,
                 filter,
                 expect,
+                invoked_at,
             } => {
+                let m = self.book.get(&msg);
+                let expect =
+                    expect::unsettled_visibility(&self.world, client, m, invoked_at, expect);
                 let got = outcome(resp, matches!(resp, Response::MemberList { .. }));
                 let what = "get_group_message_read_member_list";
                 let found = expect::result_finding(what, &expect, &got);
