@@ -171,7 +171,9 @@ impl Gate {
     pub(crate) fn new(tcp: TcpListener, cfg: GateConfig) -> Gate {
         Gate {
             tcp,
-            slots: Arc::new(Semaphore::new(cfg.max_connections.max(1))),
+            slots: Arc::new(Semaphore::new(
+                cfg.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            )),
             refusals: Arc::new(Semaphore::new(REFUSE_SLOTS)),
             cfg: Arc::new(cfg),
         }

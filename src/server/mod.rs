@@ -69,7 +69,7 @@ pub struct ServerConfig {
     /// Most operations per transaction (default 4096).
     pub max_batch: usize,
     /// Open TCP connections (HTTP and WebSocket) at most; a socket over it gets HTTP 503, or
-    /// its `/v1/health` answer. Default: the open-file limit minus [`FD_RESERVE`].
+    /// its `/v1/health` answer. 0 (the default): [`default_max_connections`] at start.
     pub max_connections: usize,
     /// Time from connect to a complete first request head (default 10 s).
     pub header_timeout: Duration,
@@ -98,7 +98,7 @@ impl ServerConfig {
             secret,
             send_queue: DEFAULT_SEND_QUEUE,
             max_batch: DEFAULT_MAX_BATCH,
-            max_connections: default_max_connections(),
+            max_connections: 0,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),
@@ -118,10 +118,11 @@ impl ServerConfig {
     }
 }
 
-/// The open-file limit (soft) minus [`FD_RESERVE`], at least 16: connections are refused
-/// before `accept` itself would fail for want of descriptors.
+/// Raises the soft open-file limit to the hard one, then returns it minus [`FD_RESERVE`] (at
+/// least 16): connections are refused before `accept` itself would fail for want of
+/// descriptors.
 pub fn default_max_connections() -> usize {
-    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let soft = usize::try_from(soft).unwrap_or(usize::MAX);
     soft.saturating_sub(FD_RESERVE).max(16)
 }
@@ -185,8 +186,12 @@ pub async fn run(
         online,
         _alive: alive_tx,
     });
+    let max_connections = match app.cfg.max_connections {
+        0 => default_max_connections(),
+        n => n,
+    };
     let gate_cfg = gate::GateConfig {
-        max_connections: app.cfg.max_connections,
+        max_connections,
         header_timeout: app.cfg.header_timeout,
         online: Arc::clone(&app.online),
     };
