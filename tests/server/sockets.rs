@@ -38,6 +38,12 @@ async fn the_admin_api_caps_the_token_ttl() {
     let s = TestServer::memory().await;
     s.users(&["u1"]).await;
     let max = s.cfg.max_token_ttl_secs;
+    // The harness asks for its longest scenario plus an hour (src/live/setup.rs).
+    let longest = readsim::scenario::MAX_DURATION.micros / 1_000_000 + 3600;
+    assert!(
+        max >= longest,
+        "the default cap {max} s refuses the harness's {longest} s"
+    );
     for ttl in [0, max + 1, 1 << 63] {
         let (st, v) = s
             .admin(
