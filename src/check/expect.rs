@@ -5,7 +5,7 @@ use super::book::{Audience, Book, MsgState};
 use super::sink::Finding;
 use super::violation::Invariant;
 use super::world::World;
-use crate::protocol::{Conv, ErrorCode, MAX_BATCH, MsgId, UserId};
+use crate::protocol::{Conv, ErrorCode, MAX_BATCH, Micros, MsgId, UserId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Expect {
@@ -39,14 +39,66 @@ pub(super) fn expect_send(world: &World, client: UserId, conv: Conv, need: bool)
     }
 }
 
-/// Whether a batch obeys the batch rules, as far as the checker knows its messages.
-pub(super) fn batch_ok(book: &Book, ids: &[MsgId]) -> bool {
-    if ids.is_empty() || ids.len() > MAX_BATCH {
-        return false;
+/// Whether `client` may learn that `m` exists (semantics.md E1: its sender, its audience and
+/// the current members of its group); None while the client's membership is in flux (a
+/// change in flight now: completions re-check changes made while the call was in flight).
+pub(super) fn visible(world: &World, client: UserId, m: &MsgState) -> Option<bool> {
+    if client == m.sender || m.in_audience(client) {
+        return Some(true);
     }
-    let mut convs = ids.iter().filter_map(|id| book.get(id).map(|m| m.conv));
-    let first = convs.next();
-    convs.all(|c| Some(c) == first)
+    match m.audience {
+        Audience::Peer(_) => Some(false),
+        Audience::Group(g, _)
+            if m.may_be_in_audience(client) || world.unsettled(g, client, Micros::MAX) =>
+        {
+            None
+        }
+        Audience::Group(g, _) => Some(world.is_member(g, client)),
+    }
+}
+
+/// An expectation of a non-sender's call that hangs on E1 visibility, relaxed if `client`'s
+/// membership in `m`'s group changed since `since` (the call may have been applied either side
+/// of the change).
+pub(super) fn unsettled_visibility(
+    world: &World,
+    client: UserId,
+    m: Option<&MsgState>,
+    since: Micros,
+    expect: Expect,
+) -> Expect {
+    let hangs = matches!(
+        expect,
+        Expect::Err(ErrorCode::NotMessageSender | ErrorCode::MessageNotFound)
+    );
+    match m.map(|m| &m.audience) {
+        Some(&Audience::Group(g, _)) if hangs && world.unsettled(g, client, since) => {
+            Expect::Unknown
+        }
+        _ => expect,
+    }
+}
+
+/// Whether a batch of `client` obeys the batch rules, as far as the checker knows its
+/// messages (None: it cannot tell, as a message may or may not be visible to the client).
+pub(super) fn batch_ok(world: &World, book: &Book, client: UserId, ids: &[MsgId]) -> Option<bool> {
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Some(false);
+    }
+    let (mut sure, mut maybe) = (Vec::new(), Vec::new());
+    for m in ids.iter().filter_map(|id| book.get(id)) {
+        match visible(world, client, m) {
+            Some(true) => sure.push(m.conv),
+            Some(false) => {}
+            None => maybe.push(m.conv),
+        }
+    }
+    let mixed = |convs: &[_]| convs.iter().any(|c| Some(c) != convs.first());
+    if mixed(&sure) {
+        return Some(false);
+    }
+    let all: Vec<_> = sure.iter().chain(&maybe).copied().collect();
+    if mixed(&all) { None } else { Some(true) }
 }
 
 pub(super) fn expect_receipt(world: &World, reader: UserId, m: &MsgState) -> Expect {
@@ -54,7 +106,11 @@ pub(super) fn expect_receipt(world: &World, reader: UserId, m: &MsgState) -> Exp
         return Expect::Unknown;
     }
     if !m.in_audience(reader) {
-        return Expect::Err(ErrorCode::NotInAudience);
+        return match visible(world, reader, m) {
+            Some(true) => Expect::Err(ErrorCode::NotInAudience),
+            Some(false) => Expect::Err(ErrorCode::MessageNotFound),
+            None => Expect::Unknown,
+        };
     }
     if !m.need {
         return Expect::Err(ErrorCode::ReceiptNotRequested);
@@ -67,23 +123,38 @@ pub(super) fn expect_receipt(world: &World, reader: UserId, m: &MsgState) -> Exp
     Expect::Ok
 }
 
-pub(super) fn expect_pull(client: UserId, m: Option<&MsgState>) -> Expect {
+/// The answer to a non-sender asking about `m`: not the sender if it may know `m`, else the
+/// answer for an unknown id (E1).
+fn not_sender(world: &World, client: UserId, m: &MsgState) -> Expect {
+    match visible(world, client, m) {
+        Some(true) => Expect::Err(ErrorCode::NotMessageSender),
+        Some(false) => Expect::Err(ErrorCode::MessageNotFound),
+        None => Expect::Unknown,
+    }
+}
+
+pub(super) fn expect_pull(world: &World, client: UserId, m: Option<&MsgState>) -> Expect {
     match m {
         None => Expect::Unknown,
-        Some(m) if m.sender != client => Expect::Err(ErrorCode::NotMessageSender),
+        Some(m) if m.sender != client => not_sender(world, client, m),
         Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
         Some(_) => Expect::Ok,
     }
 }
 
 /// A member-list page of `count` members of `m`, asked by `client`.
-pub(super) fn expect_page(client: UserId, count: u32, m: Option<&MsgState>) -> Expect {
+pub(super) fn expect_page(
+    world: &World,
+    client: UserId,
+    count: u32,
+    m: Option<&MsgState>,
+) -> Expect {
     if count == 0 || count as usize > MAX_BATCH {
         return Expect::Err(ErrorCode::CountOutOfRange);
     }
     match m {
         None => Expect::Unknown,
-        Some(m) if m.sender != client => Expect::Err(ErrorCode::NotMessageSender),
+        Some(m) if m.sender != client => not_sender(world, client, m),
         Some(m) if m.peer().is_some() => Expect::Err(ErrorCode::NotGroupMessage),
         Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
         Some(_) => Expect::Ok,
@@ -117,11 +188,11 @@ pub(super) fn result_finding<T>(
 /// `answer` is Ok(ids match the request) or the whole-request error.
 pub(super) fn batch_finding(
     what: &str,
-    batch_ok: bool,
+    batch_ok: Option<bool>,
     answer: Result<bool, ErrorCode>,
 ) -> Option<Finding> {
     let (observed, bound) = match answer {
-        Ok(_) if !batch_ok => (
+        Ok(_) if batch_ok == Some(false) => (
             format!("{what} accepted"),
             "whole batch rejected (BATCH_SIZE or MIXED_CONVERSATIONS)".to_string(),
         ),
@@ -129,7 +200,7 @@ pub(super) fn batch_finding(
             format!("{what} answered with other ids than requested"),
             "one result per requested id, in request order".to_string(),
         ),
-        Err(code) if batch_ok => (
+        Err(code) if batch_ok == Some(true) => (
             format!("{what} rejected with {}", code.name()),
             "a valid batch is accepted".to_string(),
         ),
@@ -246,14 +317,20 @@ mod tests {
             &w,
             &[(1, ConvKey::Group(G), true), (2, ConvKey::Group(G), true)],
         );
-        assert!(batch_ok(&b, &[MsgId(1), MsgId(2)]));
-        assert!(!batch_ok(&b, &[]));
-        assert!(!batch_ok(&b, &vec![MsgId(1); MAX_BATCH + 1]));
-        assert!(batch_ok(&b, &vec![MsgId(1); MAX_BATCH]));
+        let ok = |c: u32, ids: &[MsgId]| batch_ok(&w, &b, u(c), ids);
+        assert_eq!(ok(1, &[MsgId(1), MsgId(2)]), Some(true));
+        assert_eq!(ok(1, &[]), Some(false));
+        assert_eq!(ok(1, &vec![MsgId(1); MAX_BATCH + 1]), Some(false));
+        assert_eq!(ok(1, &vec![MsgId(1); MAX_BATCH]), Some(true));
         // Unknown ids do not count against mixing.
-        assert!(batch_ok(&b, &[MsgId(1), MsgId(77)]));
+        assert_eq!(ok(1, &[MsgId(1), MsgId(77)]), Some(true));
         let b = book_with(&w, &[(1, ConvKey::Group(G), true), (2, pair, true)]);
-        assert!(!batch_ok(&b, &[MsgId(1), MsgId(2)]));
+        let ok = |c: u32, ids: &[MsgId]| batch_ok(&w, &b, u(c), ids);
+        assert_eq!(ok(1, &[MsgId(1), MsgId(2)]), Some(false));
+        // Nor do ids the client may not see (E1): u3 is in G but not in the 1:1 chat, u4 in
+        // neither.
+        assert_eq!(ok(3, &[MsgId(1), MsgId(2)]), Some(true));
+        assert_eq!(ok(4, &[MsgId(1), MsgId(2)]), Some(true));
     }
 
     #[test]
@@ -272,7 +349,8 @@ mod tests {
         );
         assert_eq!(
             expect_receipt(&w, u(4), m1),
-            Expect::Err(ErrorCode::NotInAudience)
+            Expect::Err(ErrorCode::MessageNotFound),
+            "an outsider gets the answer for an unknown id"
         );
         let m2 = b.get(&MsgId(2)).unwrap();
         assert_eq!(
@@ -300,6 +378,37 @@ mod tests {
         let b = book_with(&w, &[(1, ConvKey::Group(G), true)]);
         let m = b.get(&MsgId(1)).unwrap();
         assert_eq!(expect_receipt(&w, u(4), m), Expect::Unknown);
+        // Whether u4 may see the message (E1) is open too, for pulls and pages.
+        assert_eq!(expect_pull(&w, u(4), Some(m)), Expect::Unknown);
+        assert_eq!(expect_page(&w, u(4), 1, Some(m)), Expect::Unknown);
+    }
+
+    #[test]
+    fn visibility_follows_membership_and_is_open_while_it_changes() {
+        let mut w = world();
+        let b = book_with(&w, &[(1, ConvKey::Group(G), true)]);
+        let m = b.get(&MsgId(1));
+        let not_found = Expect::Err(ErrorCode::MessageNotFound);
+        let not_sender = Expect::Err(ErrorCode::NotMessageSender);
+        assert_eq!(expect_pull(&w, u(4), m), not_found);
+        let join = AdminRequest::AddMember {
+            group: G,
+            user: u(4),
+        };
+        w.on_admin_invoke(&join);
+        assert_eq!(expect_pull(&w, u(4), m), Expect::Unknown);
+        w.on_admin(50, &join, &Response::AdminDone);
+        assert_eq!(expect_pull(&w, u(4), m), not_sender);
+        assert_eq!(expect_page(&w, u(4), 1, m), not_sender);
+        // A call in flight across the change may get either answer.
+        assert_eq!(
+            unsettled_visibility(&w, u(4), m, 40, not_found),
+            Expect::Unknown
+        );
+        assert_eq!(
+            unsettled_visibility(&w, u(4), m, 60, not_sender),
+            not_sender
+        );
     }
 
     #[test]
@@ -315,36 +424,48 @@ mod tests {
             ],
         );
         let m = |id| b.get(&MsgId(id));
-        assert_eq!(expect_pull(u(1), m(1)), Expect::Ok);
-        assert_eq!(expect_pull(u(1), m(2)), Expect::Ok);
-        assert_eq!(expect_pull(u(1), None), Expect::Unknown);
+        assert_eq!(expect_pull(&w, u(1), m(1)), Expect::Ok);
+        assert_eq!(expect_pull(&w, u(1), m(2)), Expect::Ok);
+        assert_eq!(expect_pull(&w, u(1), None), Expect::Unknown);
         assert_eq!(
-            expect_pull(u(2), m(1)),
+            expect_pull(&w, u(2), m(1)),
             Expect::Err(ErrorCode::NotMessageSender)
         );
         assert_eq!(
-            expect_pull(u(1), m(3)),
+            expect_pull(&w, u(4), m(1)),
+            Expect::Err(ErrorCode::MessageNotFound)
+        );
+        assert_eq!(
+            expect_pull(&w, u(3), m(2)),
+            Expect::Err(ErrorCode::MessageNotFound)
+        );
+        assert_eq!(
+            expect_page(&w, u(4), 1, m(1)),
+            Expect::Err(ErrorCode::MessageNotFound)
+        );
+        assert_eq!(
+            expect_pull(&w, u(1), m(3)),
             Expect::Err(ErrorCode::ReceiptNotRequested)
         );
-        assert_eq!(expect_page(u(1), 10, m(1)), Expect::Ok);
-        assert_eq!(expect_page(u(1), 10, None), Expect::Unknown);
+        assert_eq!(expect_page(&w, u(1), 10, m(1)), Expect::Ok);
+        assert_eq!(expect_page(&w, u(1), 10, None), Expect::Unknown);
         for count in [0, MAX_BATCH as u32 + 1] {
             assert_eq!(
-                expect_page(u(1), count, None),
+                expect_page(&w, u(1), count, None),
                 Expect::Err(ErrorCode::CountOutOfRange)
             );
         }
-        assert_eq!(expect_page(u(1), MAX_BATCH as u32, m(1)), Expect::Ok);
+        assert_eq!(expect_page(&w, u(1), MAX_BATCH as u32, m(1)), Expect::Ok);
         assert_eq!(
-            expect_page(u(2), 1, m(1)),
+            expect_page(&w, u(2), 1, m(1)),
             Expect::Err(ErrorCode::NotMessageSender)
         );
         assert_eq!(
-            expect_page(u(1), 1, m(2)),
+            expect_page(&w, u(1), 1, m(2)),
             Expect::Err(ErrorCode::NotGroupMessage)
         );
         assert_eq!(
-            expect_page(u(1), 1, m(3)),
+            expect_page(&w, u(1), 1, m(3)),
             Expect::Err(ErrorCode::ReceiptNotRequested)
         );
     }
@@ -373,13 +494,22 @@ mod tests {
 
     #[test]
     fn batch_findings() {
-        assert_eq!(batch_finding("b", true, Ok(true)), None);
-        assert_eq!(batch_finding("b", false, Err(ErrorCode::BatchSize)), None);
-        let f = batch_finding("b", false, Ok(true)).unwrap();
+        assert_eq!(batch_finding("b", Some(true), Ok(true)), None);
+        assert_eq!(
+            batch_finding("b", Some(false), Err(ErrorCode::BatchSize)),
+            None
+        );
+        // Cannot tell (a message may or may not be visible): no finding either way.
+        assert_eq!(batch_finding("b", None, Ok(true)), None);
+        assert_eq!(
+            batch_finding("b", None, Err(ErrorCode::MixedConversations)),
+            None
+        );
+        let f = batch_finding("b", Some(false), Ok(true)).unwrap();
         assert_eq!(f.observed, "b accepted");
-        let f = batch_finding("b", true, Ok(false)).unwrap();
+        let f = batch_finding("b", Some(true), Ok(false)).unwrap();
         assert_eq!(f.observed, "b answered with other ids than requested");
-        let f = batch_finding("b", true, Err(ErrorCode::Internal)).unwrap();
+        let f = batch_finding("b", Some(true), Err(ErrorCode::Internal)).unwrap();
         assert_eq!(f.observed, "b rejected with INTERNAL");
         assert_eq!(f.bound, "a valid batch is accepted");
     }

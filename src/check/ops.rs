@@ -24,19 +24,21 @@ pub(super) enum PendingOp {
         invoked_at: Micros,
     },
     Receipts {
-        batch_ok: bool,
+        batch_ok: Option<bool>,
         per_msg: Vec<(MsgId, Expect)>,
         invoked_at: Micros,
     },
     Pull {
-        batch_ok: bool,
+        batch_ok: Option<bool>,
         /// Per message: expected result and the lower bound captured at invoke.
         per_msg: Vec<(MsgId, Expect, Lower)>,
+        invoked_at: Micros,
     },
     Page {
         msg: MsgId,
         filter: ReadFilter,
         expect: Expect,
+        invoked_at: Micros,
     },
     Mark {
         peer: UserId,
@@ -76,14 +78,15 @@ impl Checker {
             }
             Request::SendReadReceipts { ref msg_ids } => self.invoke_receipts(t, client, msg_ids),
             Request::GetReadReceipts { ref msg_ids } => PendingOp::Pull {
-                batch_ok: expect::batch_ok(&self.book, msg_ids),
+                batch_ok: expect::batch_ok(&self.world, &self.book, client, msg_ids),
                 per_msg: msg_ids
                     .iter()
                     .map(|&id| {
-                        let expect = expect::expect_pull(client, self.book.get(&id));
+                        let expect = expect::expect_pull(&self.world, client, self.book.get(&id));
                         (id, expect, Lower::now(&self.book, &self.marks, id))
                     })
                     .collect(),
+                invoked_at: t,
             },
             Request::GetReadMemberList {
                 msg_id,
@@ -92,7 +95,7 @@ impl Checker {
                 count,
             } => {
                 let m = self.book.get(&msg_id);
-                let expect = expect::expect_page(client, count, m);
+                let expect = expect::expect_page(&self.world, client, count, m);
                 let acked = || m.map(|m| m.acked.clone()).unwrap_or_default();
                 self.paging
                     .request(client, msg_id, filter, next_seq, acked, self.quiet);
@@ -100,6 +103,7 @@ impl Checker {
                     msg: msg_id,
                     filter,
                     expect,
+                    invoked_at: t,
                 }
             }
             Request::MarkC2cRead { peer } => {
@@ -117,7 +121,7 @@ impl Checker {
     /// A receipt batch: readers eligible (or maybe eligible) become invoked at once, as the
     /// receipt may take effect any time from now.
     fn invoke_receipts(&mut self, t: Micros, client: UserId, msg_ids: &[MsgId]) -> PendingOp {
-        let batch_ok = expect::batch_ok(&self.book, msg_ids);
+        let batch_ok = expect::batch_ok(&self.world, &self.book, client, msg_ids);
         let mut per_msg = Vec::with_capacity(msg_ids.len());
         for &id in msg_ids {
             let expect = match self.book.get(&id) {
@@ -127,7 +131,7 @@ impl Checker {
                 }
                 Some(m) => expect::expect_receipt(&self.world, client, m),
             };
-            if batch_ok
+            if batch_ok != Some(false)
                 && let Some(m) = self.book.get_mut(&id)
                 && (expect == Expect::Ok || m.may_be_in_audience(client))
             {
@@ -160,14 +164,30 @@ impl Checker {
                 per_msg,
                 invoked_at,
             } => self.complete_receipts(t, client, batch_ok, &per_msg, invoked_at, resp),
-            PendingOp::Pull { batch_ok, per_msg } => {
+            PendingOp::Pull {
+                batch_ok,
+                per_msg,
+                invoked_at,
+            } => {
+                let per_msg: Vec<_> = per_msg
+                    .into_iter()
+                    .map(|(id, e, lower)| {
+                        let m = self.book.get(&id);
+                        let e = expect::unsettled_visibility(&self.world, client, m, invoked_at, e);
+                        (id, e, lower)
+                    })
+                    .collect();
                 self.complete_pull(t, client, batch_ok, &per_msg, resp)
             }
             PendingOp::Page {
                 msg,
                 filter,
                 expect,
+                invoked_at,
             } => {
+                let m = self.book.get(&msg);
+                let expect =
+                    expect::unsettled_visibility(&self.world, client, m, invoked_at, expect);
                 let got = outcome(resp, matches!(resp, Response::MemberList { .. }));
                 let what = "get_group_message_read_member_list";
                 let found = expect::result_finding(what, &expect, &got);
@@ -238,7 +258,7 @@ impl Checker {
         &mut self,
         t: Micros,
         client: UserId,
-        batch_ok: bool,
+        batch_ok: Option<bool>,
         per_msg: &[(MsgId, Expect)],
         invoked_at: Micros,
         resp: &Response,
@@ -295,7 +315,8 @@ impl Checker {
         match r.result {
             // Accepted: the reader is in the audience after all.
             Ok(()) => m.settle_in(client),
-            Err(ErrorCode::NotInAudience) => {
+            // Not in the audience (and, for MESSAGE_NOT_FOUND, not even able to see it).
+            Err(ErrorCode::NotInAudience | ErrorCode::MessageNotFound) => {
                 m.maybe.remove(client.0);
             }
             Err(_) => {}
@@ -346,7 +367,7 @@ impl Checker {
         &mut self,
         t: Micros,
         client: UserId,
-        batch_ok: bool,
+        batch_ok: Option<bool>,
         per_msg: &[(MsgId, Expect, Lower)],
         resp: &Response,
     ) {
@@ -440,7 +461,7 @@ impl Checker {
                 key, invoked_at, ..
             } => self.book.lose_send(client, key, invoked_at),
             PendingOp::Receipts {
-                batch_ok: true,
+                batch_ok: Some(true),
                 per_msg,
                 ..
             } => {

@@ -160,6 +160,16 @@ impl Model {
         self.messages.get(usize::try_from(i).ok()?)
     }
 
+    /// Message `id` as `user` may know it (semantics.md E1): only its sender, its audience and
+    /// the current members of its group learn that it exists; to anybody else it is unknown.
+    fn visible_msg(&self, user: UserId, id: MsgId) -> Option<&Message> {
+        self.msg(id).filter(|m| {
+            m.sender == user
+                || m.in_audience(user)
+                || matches!(m.conv, ConvKey::Group(g) if self.is_member(g, user))
+        })
+    }
+
     fn group(&self, g: GroupId) -> Option<&Group> {
         self.groups.get(g.0 as usize).and_then(|g| g.as_ref())
     }
@@ -407,14 +417,14 @@ impl Model {
         Ok((key, p.messages.len() as u64, Audience::Peer(peer)))
     }
 
-    /// Batch rules shared by the receipt calls: 1..=100 ids, and all known ids in one
-    /// conversation (unknown ids are reported per message, not as a mix).
-    fn check_batch(&self, ids: &[MsgId]) -> Result<(), ErrorCode> {
+    /// Batch rules shared by the receipt calls: 1..=100 ids, and all ids known to `user` in
+    /// one conversation (unknown ids are reported per message, not as a mix).
+    fn check_batch(&self, user: UserId, ids: &[MsgId]) -> Result<(), ErrorCode> {
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return Err(ErrorCode::BatchSize);
         }
         let mut conv = None;
-        for m in ids.iter().filter_map(|&id| self.msg(id)) {
+        for m in ids.iter().filter_map(|&id| self.visible_msg(user, id)) {
             match conv {
                 None => conv = Some(m.conv),
                 Some(c) if c != m.conv => return Err(ErrorCode::MixedConversations),
@@ -445,12 +455,12 @@ impl Model {
         ids: &[MsgId],
         out: &mut Vec<Delivery>,
     ) -> Result<Response, ErrorCode> {
-        self.check_batch(ids)?;
+        self.check_batch(reader, ids)?;
         let mut results = Vec::with_capacity(ids.len());
         // New receipts, grouped by the sender to notify (one push per sender per batch).
         let mut notify: BTreeMap<UserId, Vec<MsgId>> = BTreeMap::new();
         for &id in ids {
-            let result = match self.msg(id) {
+            let result = match self.visible_msg(reader, id) {
                 None => Err(ErrorCode::MessageNotFound),
                 Some(m) => match self.receipt_error(reader, m) {
                     Some(code) => Err(code),
@@ -481,12 +491,12 @@ impl Model {
     }
 
     fn get_receipts(&self, user: UserId, ids: &[MsgId]) -> Result<Response, ErrorCode> {
-        self.check_batch(ids)?;
+        self.check_batch(user, ids)?;
         let entries = ids
             .iter()
             .map(|&id| PerMessage {
                 msg_id: id,
-                result: match self.msg(id) {
+                result: match self.visible_msg(user, id) {
                     None => Err(ErrorCode::MessageNotFound),
                     Some(m) if m.sender != user => Err(ErrorCode::NotMessageSender),
                     Some(m) if !m.need_read_receipt => Err(ErrorCode::ReceiptNotRequested),
@@ -508,7 +518,9 @@ impl Model {
         if count == 0 || count as usize > MAX_BATCH {
             return Err(ErrorCode::CountOutOfRange);
         }
-        let m = self.msg(id).ok_or(ErrorCode::MessageNotFound)?;
+        let m = self
+            .visible_msg(user, id)
+            .ok_or(ErrorCode::MessageNotFound)?;
         if m.sender != user {
             return Err(ErrorCode::NotMessageSender);
         }

@@ -678,9 +678,10 @@ fn receipt_not_in_audience_non_member_later_joiner_and_sender() {
     let mut h = work_group();
     let id = h.send(0, Conv::Group(g(1)), true);
     h.add(1, 4); // joins after the send
+    // A non-member may not learn the message exists (E1): the answer for an unknown id.
     assert_eq!(
         h.read(5, &[id]),
-        vec![Err(ErrorCode::NotInAudience)],
+        vec![Err(ErrorCode::MessageNotFound)],
         "non-member"
     );
     assert_eq!(
@@ -695,11 +696,54 @@ fn receipt_not_in_audience_non_member_later_joiner_and_sender() {
     );
     assert!(h.pushes.is_empty());
     assert_eq!(h.counts(0, id), (0, 3));
-    // C2C: the sender itself and a third party are not the audience either.
+    // C2C: the sender itself is not the audience; a third party does not see the message.
     let c = h.send(0, Conv::C2c(u(1)), true);
     assert_eq!(h.read(0, &[c]), vec![Err(ErrorCode::NotInAudience)]);
-    assert_eq!(h.read(2, &[c]), vec![Err(ErrorCode::NotInAudience)]);
+    assert_eq!(h.read(2, &[c]), vec![Err(ErrorCode::MessageNotFound)]);
     assert!(!h.peer_read(0, c));
+}
+
+#[test]
+fn outsiders_get_the_answer_for_an_unknown_id() {
+    let mut h = work_group();
+    h.group(2, GroupType::Work, &[4, 5]);
+    let a = h.send(0, Conv::Group(g(1)), true);
+    let c = h.send(0, Conv::C2c(u(1)), true);
+    let theirs = h.send(4, Conv::Group(g(2)), true);
+    let unknown = MsgId(999);
+    // u5 is in neither g1 nor the 1:1 chat: every probe answers as for an unknown id.
+    for id in [a, c] {
+        assert_eq!(h.get(5, &[id]), h.get(5, &[unknown]));
+        assert_eq!(h.read(5, &[id]), h.read(5, &[unknown]));
+        for f in [ReadFilter::Read, ReadFilter::Unread] {
+            assert_eq!(h.page(5, id, f, 0, 10), h.page(5, unknown, f, 0, 10));
+        }
+    }
+    assert_eq!(h.get(5, &[a]), vec![Err(ErrorCode::MessageNotFound)]);
+    // Ids of conversations the caller is not in do not make a batch mixed.
+    assert_eq!(
+        h.get(4, &[theirs, a, c]),
+        vec![
+            Ok(group_entry(theirs, 2, 0, 1)),
+            Err(ErrorCode::MessageNotFound),
+            Err(ErrorCode::MessageNotFound)
+        ]
+    );
+    assert_eq!(
+        h.read(5, &[theirs, a]),
+        vec![Ok(()), Err(ErrorCode::MessageNotFound)]
+    );
+    assert_eq!(h.counts(0, a), (0, 3));
+    // Members (current ones included, who may read the history) still get the real answer.
+    assert_eq!(h.get(1, &[a]), vec![Err(ErrorCode::NotMessageSender)]);
+    h.add(1, 5);
+    assert_eq!(h.get(5, &[a]), vec![Err(ErrorCode::NotMessageSender)]);
+    assert_eq!(h.read(5, &[a]), vec![Err(ErrorCode::NotInAudience)]);
+    // A leaver who was in the audience still sees it; the sender always does (P3).
+    h.remove(1, 1);
+    assert_eq!(h.read(1, &[a]), vec![Err(ErrorCode::ReaderLeftGroup)]);
+    h.remove(1, 0);
+    assert_eq!(h.get(0, &[a]), vec![Ok(group_entry(a, 1, 0, 3))]);
 }
 
 #[test]

@@ -21,11 +21,26 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The token for `user_id`, valid until `expiry` (Unix seconds, exclusive).
+/// The token for `user_id`, valid until `expiry` (Unix seconds, exclusive), for a user
+/// whose tokens were never revoked.
 pub fn mint_token(secret: &[u8], user_id: &str, expiry: u64) -> String {
-    let payload = format!("{user_id}.{expiry}");
-    let sig = hex::encode(mac(secret, &payload).finalize().into_bytes());
-    format!("{payload}.{sig}")
+    mint_token_gen(secret, user_id, expiry, 0)
+}
+
+/// What is signed: `<user_id>.<expiry>`, and `.<generation>` once the user's tokens were
+/// revoked `generation` times (so a revocation invalidates every earlier token at once).
+fn signed(user_id: &str, expiry: u64, generation: u64) -> String {
+    if generation == 0 {
+        format!("{user_id}.{expiry}")
+    } else {
+        format!("{user_id}.{expiry}.{generation}")
+    }
+}
+
+/// [`mint_token`] for a user whose tokens were revoked `generation` times.
+pub fn mint_token_gen(secret: &[u8], user_id: &str, expiry: u64, generation: u64) -> String {
+    let sig = mac(secret, &signed(user_id, expiry, generation)).finalize();
+    format!("{user_id}.{expiry}.{}", hex::encode(sig.into_bytes()))
 }
 
 /// Why a token was refused (all of them map to `UNAUTHENTICATED` on the wire).
@@ -39,24 +54,52 @@ pub enum TokenError {
     Expired,
 }
 
-/// The user id a token speaks for, if its signature is good and it has not expired at `now`.
-pub fn verify_token(secret: &[u8], token: &str, now: u64) -> Result<String, TokenError> {
-    let mut parts = token.rsplitn(2, '.');
-    let sig = parts.next().ok_or(TokenError::Malformed)?;
-    let payload = parts.next().ok_or(TokenError::Malformed)?;
-    let (user, expiry) = payload.split_once('.').ok_or(TokenError::Malformed)?;
-    if !crate::wire::valid_id(user) {
+/// A token split into its parts, signature not yet checked.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Claims<'a> {
+    pub user: &'a str,
+    pub expiry: u64,
+    sig: Vec<u8>,
+}
+
+/// Splits a token; the signature is hex of either case.
+pub(crate) fn parse_token(token: &str) -> Result<Claims<'_>, TokenError> {
+    let mut parts = token.splitn(3, '.');
+    let (Some(user), Some(expiry), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(TokenError::Malformed);
+    };
+    if !crate::wire::valid_id(user) || !expiry.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TokenError::Malformed);
     }
     let expiry: u64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
     let sig = hex::decode(sig).map_err(|_| TokenError::Malformed)?;
-    mac(secret, payload)
-        .verify_slice(&sig)
-        .map_err(|_| TokenError::BadSignature)?;
-    if expiry <= now {
-        return Err(TokenError::Expired);
+    Ok(Claims { user, expiry, sig })
+}
+
+impl Claims<'_> {
+    /// Checks the signature (for a user revoked `generation` times), then the expiry.
+    pub(crate) fn verify(
+        &self,
+        secret: &[u8],
+        generation: u64,
+        now: u64,
+    ) -> Result<(), TokenError> {
+        mac(secret, &signed(self.user, self.expiry, generation))
+            .verify_slice(&self.sig)
+            .map_err(|_| TokenError::BadSignature)?;
+        if self.expiry <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(())
     }
-    Ok(user.to_string())
+}
+
+/// The user id a token speaks for, if its signature is good (for a user whose tokens were
+/// never revoked) and it has not expired at `now`.
+pub fn verify_token(secret: &[u8], token: &str, now: u64) -> Result<String, TokenError> {
+    let c = parse_token(token)?;
+    c.verify(secret, 0, now)?;
+    Ok(c.user.to_string())
 }
 
 #[cfg(test)]
@@ -75,5 +118,22 @@ mod tests {
             Err(TokenError::BadSignature)
         );
         assert_eq!(verify_token(b"k", "garbage", 1), Err(TokenError::Malformed));
+        assert_eq!(
+            verify_token(b"k", "u1.+5.00", 1),
+            Err(TokenError::Malformed)
+        );
+        let upper = format!("u1.100.{}", t.rsplit('.').next().unwrap().to_uppercase());
+        assert_eq!(verify_token(b"k", &upper, 99), Ok("u1".into()));
+    }
+
+    #[test]
+    fn a_revocation_generation_invalidates_earlier_tokens() {
+        let old = mint_token(b"k", "u1", 100);
+        let new = mint_token_gen(b"k", "u1", 100, 1);
+        let (o, n) = (parse_token(&old).unwrap(), parse_token(&new).unwrap());
+        assert_eq!(o.verify(b"k", 1, 1), Err(TokenError::BadSignature));
+        assert_eq!(n.verify(b"k", 1, 1), Ok(()));
+        assert_eq!(n.verify(b"k", 0, 1), Err(TokenError::BadSignature));
+        assert_eq!(n.verify(b"k", 2, 1), Err(TokenError::BadSignature));
     }
 }

@@ -9,10 +9,11 @@ use super::writer::{AdminOp, Job};
 use crate::protocol::ErrorCode;
 use crate::wire::{MAX_ADMIN_BODY_BYTES, admin};
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::de::DeserializeOwned;
@@ -20,9 +21,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 /// The admin API and `/v1/health`; `mod.rs` adds `/v1/ws`, the body limit and the state.
-pub(crate) fn routes() -> Router<Arc<App>> {
-    Router::new()
-        .route("/v1/health", get(health))
+pub(crate) fn routes(app: Arc<App>) -> Router<Arc<App>> {
+    let admin = Router::new()
         .route("/v1/admin/users", post(create_user))
         .route("/v1/admin/groups", post(create_group))
         .route("/v1/admin/groups/{group_id}/members", post(add_member))
@@ -32,7 +32,68 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/v1/admin/receipt_config", get(get_config).put(set_config))
         .route("/v1/admin/tokens", post(issue_token))
+        .route(
+            "/v1/admin/users/{user_id}/revoke_tokens",
+            post(revoke_tokens),
+        )
         .route("/v1/admin/batch", post(batch))
+        // Before any body is read: see `admin_gate`.
+        .route_layer(axum::middleware::from_fn_with_state(app, admin_gate));
+    Router::new().route("/v1/health", get(health)).merge(admin)
+}
+
+/// Marks a response as the last on its connection: a request whose body was not read leaves
+/// that body unread on the socket, so the connection cannot serve another request.
+fn last(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Every admin request passes here first: the credential is checked on the head alone (an
+/// unauthenticated request is answered without reading a byte of its body), then the body is
+/// read within its size limit and `body_timeout`, and handed on buffered.
+async fn admin_gate(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    if let Err(r) = check_admin(&app, req.headers()) {
+        return last(r);
+    }
+    let limit = if req.uri().path() == "/v1/admin/batch" {
+        MAX_ADMIN_BODY_BYTES
+    } else {
+        super::MAX_ADMIN_SMALL_BODY
+    };
+    let too_large = || {
+        last(error_response(
+            ErrorCode::FrameTooLarge,
+            Some(format!(
+                "this admin body is limited to {limit} bytes; send less (split a batch)"
+            )),
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let bytes =
+        match tokio::time::timeout(app.cfg.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(_)) => return too_large(),
+            Err(_) => {
+                return last(error_response(
+                    ErrorCode::BadRequest,
+                    Some(format!(
+                        "the request body did not arrive within {:?}; send it at once",
+                        app.cfg.body_timeout
+                    )),
+                ));
+            }
+        };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -104,29 +165,21 @@ async fn admin_op(app: &App, op: AdminOp) -> Response {
     }
 }
 
-macro_rules! admin_guard {
-    ($app:expr, $headers:expr) => {
-        if let Err(r) = check_admin(&$app, &$headers) {
-            return r;
-        }
-    };
+/// The `/v1/health` body, also given by the gate when the server is full.
+pub(crate) fn health_body(connections: usize) -> serde_json::Value {
+    serde_json::json!({
+        "status": "ok",
+        "protocol": crate::wire::PROTOCOL_VERSION,
+        "connections": connections,
+    })
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
-    axum::Json(serde_json::json!({
-        "status": "ok",
-        "protocol": crate::wire::PROTOCOL_VERSION,
-        "connections": app.online.load(std::sync::atomic::Ordering::Relaxed),
-    }))
-    .into_response()
+    let online = app.online.load(std::sync::atomic::Ordering::Relaxed);
+    axum::Json(health_body(online)).into_response()
 }
 
-async fn create_user(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    admin_guard!(app, headers);
+async fn create_user(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let b: admin::CreateUser = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -140,10 +193,8 @@ async fn create_user(
 
 async fn create_group(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    admin_guard!(app, headers);
     let b: admin::CreateGroup = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -162,10 +213,8 @@ async fn create_group(
 async fn add_member(
     State(app): State<Arc<App>>,
     Path(group_id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    admin_guard!(app, headers);
     let b: admin::Member = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -183,9 +232,7 @@ async fn add_member(
 async fn remove_member(
     State(app): State<Arc<App>>,
     Path((group_id, user_id)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    admin_guard!(app, headers);
     admin_op(
         &app,
         AdminOp::Batch(admin::BatchOp::RemoveMember { group_id, user_id }),
@@ -193,17 +240,11 @@ async fn remove_member(
     .await
 }
 
-async fn get_config(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    admin_guard!(app, headers);
+async fn get_config(State(app): State<Arc<App>>) -> Response {
     admin_op(&app, AdminOp::GetConfig).await
 }
 
-async fn set_config(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    admin_guard!(app, headers);
+async fn set_config(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let b: admin::Config = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -222,33 +263,44 @@ async fn set_config(
     admin_op(&app, AdminOp::GetConfig).await
 }
 
-async fn issue_token(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    admin_guard!(app, headers);
+async fn issue_token(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let b: admin::TokenRequest = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let exists = admin_op(&app, AdminOp::UserExists(b.user_id.clone())).await;
-    if !exists.status().is_success() {
-        return exists;
+    let max = app.cfg.max_token_ttl_secs;
+    if b.ttl_secs == 0 || b.ttl_secs > max {
+        return error_response(
+            ErrorCode::BadRequest,
+            Some(format!(
+                "ttl_secs must be 1 to {max}; ask again for a shorter token"
+            )),
+        );
     }
+    let (reply, rx) = oneshot::channel();
+    let job = Job::Admin {
+        op: AdminOp::TokenGeneration(b.user_id.clone()),
+        reply,
+    };
+    let generation = match submit(&app, job, rx).await {
+        Ok(Ok(g)) => g.as_u64().unwrap_or(0),
+        Ok(Err(code)) => return error_response(code, None),
+        Err(r) => return r,
+    };
     let expiry = super::unix_now().saturating_add(b.ttl_secs);
     axum::Json(admin::Token {
-        token: super::mint_token(&app.cfg.secret, &b.user_id, expiry),
+        token: super::mint_token_gen(&app.cfg.secret, &b.user_id, expiry, generation),
     })
     .into_response()
 }
 
-async fn batch(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    admin_guard!(app, headers);
+/// Invalidates every token of the user issued so far and closes their connections (code
+/// 4002); tokens issued afterwards work.
+async fn revoke_tokens(State(app): State<Arc<App>>, Path(user_id): Path<String>) -> Response {
+    admin_op(&app, AdminOp::RevokeTokens(user_id)).await
+}
+
+async fn batch(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let b: admin::Batch = match parse(body) {
         Ok(b) => b,
         Err(r) => return r,

@@ -14,6 +14,7 @@
 // `store` (all SQL) and `registry` (open connections); `framing` makes the frames.
 mod auth;
 mod framing;
+mod gate;
 mod http;
 mod planted;
 mod registry;
@@ -23,7 +24,8 @@ mod store;
 mod writer;
 mod ws;
 
-pub use auth::{TokenError, mint_token, unix_now, verify_token};
+pub use auth::{TokenError, mint_token, mint_token_gen, unix_now, verify_token};
+pub use gate::REFUSE_SLOTS;
 #[cfg(feature = "planted-bugs")]
 pub use planted::ServerBug;
 pub use store::Store;
@@ -46,6 +48,15 @@ pub const DEFAULT_MAX_BATCH: usize = 4096;
 /// Largest WebSocket message the server reads at all; beyond `wire::MAX_FRAME_BYTES` and up
 /// to this it answers `FRAME_TOO_LARGE` and keeps the connection, beyond this it closes it.
 pub const HARD_FRAME_LIMIT: usize = 1024 * 1024;
+/// Largest body of an admin request other than `/v1/admin/batch` (which may be
+/// `wire::MAX_ADMIN_BODY_BYTES`): one user, group or token request is far smaller.
+pub const MAX_ADMIN_SMALL_BODY: usize = 64 * 1024;
+/// Descriptors kept free under the open-file limit when `max_connections` is derived from it:
+/// the database and its WAL, the listener, and the answers to sockets over the limit.
+pub const FD_RESERVE: usize = 64 + gate::REFUSE_SLOTS;
+/// Default `max_token_ttl_secs`: 31 days, so the harness's tokens for its longest scenario
+/// (30 days, plus an hour of slack) still fit.
+pub const DEFAULT_MAX_TOKEN_TTL_SECS: u64 = 31 * 24 * 3600;
 
 /// Credentials and tuning of a server.
 #[derive(Clone, Debug)]
@@ -58,6 +69,23 @@ pub struct ServerConfig {
     pub send_queue: usize,
     /// Most operations per transaction (default 4096).
     pub max_batch: usize,
+    /// Open TCP connections (HTTP and WebSocket) at most; a socket over it gets HTTP 503, or
+    /// its `/v1/health` answer. 0 (the default): [`default_max_connections`] at start.
+    pub max_connections: usize,
+    /// Time from connect to a complete first request head (default 10 s).
+    pub header_timeout: Duration,
+    /// Time an HTTP connection may wait between requests (default 60 s).
+    pub idle_timeout: Duration,
+    /// Time an admin request body may take to arrive, once its head did (default 30 s).
+    pub body_timeout: Duration,
+    /// How often the server pings each WebSocket (default 30 s).
+    pub ws_ping_interval: Duration,
+    /// A WebSocket from which nothing (frame, ping or pong) arrived for this long is closed
+    /// with code 4000 (default 75 s: two missed pings and some slack).
+    pub ws_idle_timeout: Duration,
+    /// Longest token the admin API issues, in seconds (default 31 days); longer `ttl_secs`
+    /// is `BAD_REQUEST`.
+    pub max_token_ttl_secs: u64,
     /// Tests only (feature `planted-bugs`, see `planted.rs`): plants a bug so the
     /// model-vs-server test can prove it catches it.
     #[cfg(feature = "planted-bugs")]
@@ -71,6 +99,13 @@ impl ServerConfig {
             secret,
             send_queue: DEFAULT_SEND_QUEUE,
             max_batch: DEFAULT_MAX_BATCH,
+            max_connections: 0,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            ws_ping_interval: Duration::from_secs(30),
+            ws_idle_timeout: Duration::from_secs(75),
+            max_token_ttl_secs: DEFAULT_MAX_TOKEN_TTL_SECS,
             #[cfg(feature = "planted-bugs")]
             planted_bug: None,
         }
@@ -82,6 +117,15 @@ impl ServerConfig {
         rand::fill(&mut secret[..]);
         ServerConfig::new(random_hex(16), secret)
     }
+}
+
+/// Raises the soft open-file limit to the hard one, then returns it minus [`FD_RESERVE`] (at
+/// least 16): connections are refused before `accept` itself would fail for want of
+/// descriptors.
+pub fn default_max_connections() -> usize {
+    let soft = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    soft.saturating_sub(FD_RESERVE).max(16)
 }
 
 /// `n` random bytes as lowercase hex.
@@ -143,12 +187,19 @@ pub async fn run(
         online,
         _alive: alive_tx,
     });
+    let max_connections = match app.cfg.max_connections {
+        0 => default_max_connections(),
+        n => n,
+    };
+    let gate_cfg = gate::GateConfig {
+        max_connections,
+        header_timeout: app.cfg.header_timeout,
+        online: Arc::clone(&app.online),
+    };
     let router = router(app);
-    // Small frames in both directions: no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, router)
+    let listener = gate::Gate::new(listener, gate_cfg);
+    let service = router.into_make_service_with_connect_info::<gate::ConnWatch>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -165,9 +216,12 @@ pub async fn run(
 
 /// Every route. Built here so `http` and `ws` need not know each other.
 fn router(app: Arc<App>) -> Router {
-    http::routes()
+    let idle = app.cfg.idle_timeout;
+    http::routes(Arc::clone(&app))
         .route("/v1/ws", get(ws::upgrade))
+        // The admin gate reads bodies itself, within its own limits.
         .layer(DefaultBodyLimit::max(crate::wire::MAX_ADMIN_BODY_BYTES))
+        .layer(axum::middleware::from_fn(gate::tracker(idle)))
         .with_state(app)
 }
 

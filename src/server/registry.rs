@@ -6,8 +6,40 @@
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
+
+/// Why the writer told a connection to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KickReason {
+    /// Its send queue overflowed.
+    Slow = 1,
+    /// The admin API revoked its user's tokens.
+    Revoked = 2,
+}
+
+/// Set and notified when the writer drops a connection; the socket task then says why and
+/// closes.
+#[derive(Default)]
+pub(crate) struct Kick {
+    reason: AtomicU8,
+    pub notify: Notify,
+}
+
+impl Kick {
+    pub(crate) fn kick(&self, why: KickReason) {
+        self.reason.store(why as u8, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn reason(&self) -> Option<KickReason> {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => Some(KickReason::Slow),
+            2 => Some(KickReason::Revoked),
+            _ => None,
+        }
+    }
+}
 
 /// A client connection as the writer sees it: its bounded send queue.
 #[derive(Clone)]
@@ -15,8 +47,7 @@ pub(crate) struct ConnHandle {
     pub id: u64,
     pub user: i64,
     pub tx: mpsc::Sender<Utf8Bytes>,
-    /// Set and notified when the queue overflowed; the socket task then says why and closes.
-    pub kicked: Arc<(AtomicBool, Notify)>,
+    pub kicked: Arc<Kick>,
 }
 
 /// Offers a frame to a connection's queue; false if the connection is gone or overflowed
@@ -25,8 +56,7 @@ fn offer(c: &ConnHandle, frame: Utf8Bytes) -> bool {
     match c.tx.try_send(frame) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
-            c.kicked.0.store(true, Ordering::SeqCst);
-            c.kicked.1.notify_one();
+            c.kicked.kick(KickReason::Slow);
             false
         }
         Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -80,6 +110,13 @@ impl Registry {
         });
     }
 
+    /// Tells every connection of `user` to close (their tokens were revoked) and forgets them.
+    pub(crate) fn kick_user(&mut self, user: i64) {
+        for c in self.by_user.remove(&user).unwrap_or_default() {
+            c.kicked.kick(KickReason::Revoked);
+        }
+    }
+
     /// Queues a push for every connection of `user`.
     pub(crate) fn push(&mut self, user: i64, frame: &Utf8Bytes) {
         self.edit(user, |conns| conns.retain(|c| offer(c, frame.clone())));
@@ -119,7 +156,7 @@ mod tests {
             id,
             user,
             tx,
-            kicked: Arc::new((AtomicBool::new(false), Notify::new())),
+            kicked: Arc::new(Kick::default()),
         };
         (h, rx)
     }
@@ -160,9 +197,13 @@ mod tests {
         let kicked = Arc::clone(&a.kicked);
         r.register(a, "hello".into());
         r.push(7, &"p1".into());
-        assert!(!kicked.0.load(Ordering::SeqCst));
+        assert_eq!(kicked.reason(), None);
         r.push(7, &"p2".into());
-        assert!(kicked.0.load(Ordering::SeqCst), "the third frame overflows");
+        assert_eq!(
+            kicked.reason(),
+            Some(KickReason::Slow),
+            "the third frame overflows"
+        );
         assert!(!r.is_online(7) && r.is_empty());
         r.publish();
         assert_eq!(online.load(Ordering::Relaxed), 0);
@@ -193,6 +234,22 @@ mod tests {
         b.tx.try_send("filler".into()).unwrap();
         r.register(b, "hello".into());
         assert!(!r.is_online(8));
+    }
+
+    #[test]
+    fn kick_user_closes_every_connection_of_that_user_only() {
+        let (mut r, _) = registry();
+        let (a, _ra) = conn(1, 7, 4);
+        let (b, _rb) = conn(2, 7, 4);
+        let (c, _rc) = conn(3, 8, 4);
+        let (ka, kc) = (Arc::clone(&a.kicked), Arc::clone(&c.kicked));
+        for h in [a, b, c] {
+            r.register(h, "h".into());
+        }
+        r.kick_user(7);
+        assert_eq!(ka.reason(), Some(KickReason::Revoked));
+        assert_eq!(kc.reason(), None);
+        assert!(!r.is_online(7) && r.is_online(8));
     }
 
     #[test]

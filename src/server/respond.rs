@@ -36,14 +36,15 @@ pub(crate) fn error_response(code: ErrorCode, detail: Option<String>) -> Respons
     (status_of(code), axum::Json(ErrorBody { error })).into_response()
 }
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request, if any. The scheme name is case-insensitive (RFC 9110
+/// section 11.1): `Bearer`, `bearer` and `BEARER` all work.
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]
@@ -76,7 +77,11 @@ mod tests {
             HeaderValue::from_static("Bearer  abc "),
         );
         assert_eq!(bearer(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("bEARER x"));
+        assert_eq!(bearer(&h), Some("x"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer(&h), None);
     }
 }

@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS receipts (
     PRIMARY KEY (msg_id, read_order)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS receipts_reader ON receipts (msg_id, reader);
+-- How often each user's tokens were revoked (absent: never); signed into later tokens.
+CREATE TABLE IF NOT EXISTS token_generations (
+    user       INTEGER PRIMARY KEY,
+    generation INTEGER NOT NULL
+);
 ";
 
 impl Store {
@@ -278,6 +283,26 @@ impl Store {
 
 // ---- users, groups, memberships --------------------------------------------------------
 impl Store {
+    /// (user, generation) of every user whose tokens were ever revoked.
+    pub(crate) fn token_generations(&self) -> SqlResult<Vec<(i64, u64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT user, generation FROM token_generations")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        rows.collect()
+    }
+
+    pub(crate) fn set_token_generation(&self, user: i64, generation: u64) -> SqlResult<()> {
+        let g = i64::try_from(generation).unwrap_or(i64::MAX);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO token_generations (user, generation) VALUES (?1, ?2)
+                 ON CONFLICT (user) DO UPDATE SET generation = excluded.generation",
+            )?
+            .execute(params![user, g])?;
+        Ok(())
+    }
+
     pub(crate) fn insert_user(&self, id: i64, name: &str) -> SqlResult<()> {
         self.conn
             .prepare_cached("INSERT INTO users (id, name) VALUES (?1, ?2)")?

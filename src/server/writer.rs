@@ -22,8 +22,10 @@ pub(crate) type AdminReply = oneshot::Sender<Result<serde_json::Value, ErrorCode
 pub(crate) enum AdminOp {
     Batch(admin::BatchOp),
     GetConfig,
-    /// Whether the user exists; `Ok(null)` if so.
-    UserExists(String),
+    /// The generation new tokens of the user are signed with (`USER_NOT_FOUND` if none).
+    TokenGeneration(String),
+    /// Revokes the user's tokens and closes their connections.
+    RevokeTokens(String),
 }
 
 pub(crate) enum Job {
@@ -44,10 +46,10 @@ pub(crate) enum Job {
         user: i64,
         conn: u64,
     },
-    /// The internal id of a user, if it exists (token check at connect).
+    /// The internal id and token generation of a user, if it exists (token check at connect).
     Resolve {
         name: String,
-        reply: oneshot::Sender<Option<i64>>,
+        reply: oneshot::Sender<Option<(i64, u64)>>,
     },
     Admin {
         op: AdminOp,
@@ -74,7 +76,9 @@ enum Out {
         user: i64,
         conn: u64,
     },
-    Resolve(oneshot::Sender<Option<i64>>, Option<i64>),
+    Resolve(oneshot::Sender<Option<(i64, u64)>>, Option<(i64, u64)>),
+    /// Close every connection of a user whose tokens were revoked.
+    Kick(i64),
     Admin(AdminReply, Result<serde_json::Value, ErrorCode>),
     AdminBatch(
         oneshot::Sender<Vec<admin::BatchResult>>,
@@ -212,6 +216,16 @@ impl Writer {
             Job::Register(h) => outs.push(Out::Register(h)),
             Job::Unregister { user, conn } => outs.push(Out::Unregister { user, conn }),
             Job::Resolve { name, reply } => outs.push(Out::Resolve(reply, self.sem.resolve(&name))),
+            Job::Admin {
+                op: AdminOp::RevokeTokens(name),
+                reply,
+            } => {
+                let r = answer(self.sem.revoke_tokens(&name))?;
+                if let Ok(user) = r {
+                    outs.push(Out::Kick(user));
+                }
+                outs.push(Out::Admin(reply, r.map(|_| serde_json::json!({}))));
+            }
             Job::Admin { op, reply } => outs.push(Out::Admin(reply, answer(self.admin(op))?)),
             Job::AdminBatch { ops, reply } => {
                 let mut results = Vec::with_capacity(ops.len());
@@ -236,9 +250,10 @@ impl Writer {
                 serde_json::json!({})
             }
             AdminOp::GetConfig => self.sem.config_json(),
-            AdminOp::UserExists(name) => {
-                self.sem.user_exists(&name)?;
-                serde_json::Value::Null
+            AdminOp::TokenGeneration(name) => serde_json::json!(self.sem.token_generation(&name)?),
+            AdminOp::RevokeTokens(name) => {
+                self.sem.revoke_tokens(&name)?;
+                serde_json::json!({})
             }
         })
     }
@@ -261,6 +276,7 @@ impl Writer {
                     self.registry.register(h, hello);
                 }
                 Out::Unregister { user, conn } => self.registry.unregister(user, conn),
+                Out::Kick(user) => self.registry.kick_user(user),
                 Out::Resolve(tx, v) => {
                     let _ = tx.send(v);
                 }
@@ -329,7 +345,7 @@ fn fail_out(o: Out) -> Option<Out> {
             req_id: Some(id),
             frame: error_frame(Some(id), ErrorCode::Internal),
         },
-        Out::Push(_) => return None,
+        Out::Push(_) | Out::Kick(_) => return None,
         Out::Resolve(tx, _) => Out::Resolve(tx, None),
         Out::Admin(tx, _) => Out::Admin(tx, Err(ErrorCode::Internal)),
         Out::AdminBatch(tx, v) => Out::AdminBatch(tx, internal_results(v.len())),

@@ -11,14 +11,14 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    admin: String,
+pub(crate) struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub admin: String,
 }
 
 /// Starts `readsim serve` on a free loopback port and reads its ready line.
-fn spawn(db: &std::path::Path, secret: &str) -> Proc {
+pub(crate) fn spawn(db: &std::path::Path, secret: &str) -> Proc {
     let mut child = Command::new(env!("CARGO_BIN_EXE_readsim"))
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)

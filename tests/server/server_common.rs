@@ -280,6 +280,94 @@ impl Client {
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
     }
+
+    /// Reads until the server's Close frame: the text frames before it and its code and
+    /// reason (None if the socket ended without a Close).
+    pub async fn until_close(&mut self, within: Duration) -> (Vec<Value>, Option<(u16, String)>) {
+        let mut frames = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .expect("the server closes in time");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    frames.push(serde_json::from_str(t.as_str()).unwrap())
+                }
+                Some(Ok(Message::Close(f))) => {
+                    let f = f.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                    return (frames, f);
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => return (frames, None),
+            }
+        }
+    }
+
+    /// Reads (and so answers pings) for `d`: the pings seen and the text frames read.
+    pub async fn pings_for(&mut self, d: Duration) -> (usize, Vec<Value>) {
+        let (mut pings, mut frames) = (0, Vec::new());
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(m) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match m {
+                Some(Ok(Message::Ping(_))) => pings += 1,
+                Some(Ok(Message::Text(t))) => {
+                    frames.push(serde_json::from_str(t.as_str()).unwrap())
+                }
+                Some(Ok(_)) => {}
+                _ => break,
+            }
+        }
+        (pings, frames)
+    }
+
+    /// The raw bytes the server sent that this client has not read yet, up to EOF: for a
+    /// client that stopped reading (it would answer pings if it read through WebSocket).
+    pub async fn raw_rest(&mut self, within: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            panic!("plain TCP only");
+        };
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(within, tcp.read_to_end(&mut buf)).await;
+        buf
+    }
+
+    /// Sends a raw WebSocket message (e.g. a text frame that is not UTF-8, or a Close).
+    pub async fn send_message(&mut self, m: Message) {
+        self.ws.send(m).await.unwrap();
+    }
+}
+
+/// One HTTP/1.1 request over a fresh TCP connection (`Connection: close`): the status and the
+/// body as JSON (Null if not JSON). `head` is the request line and headers, without the blank
+/// line.
+pub async fn raw_http(addr: SocketAddr, head: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let req = format!("{head}\r\nhost: test\r\nconnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+        .await
+        .expect("an answer in time")
+        .expect("read the answer");
+    parse_http(&buf)
+}
+
+/// (status, JSON body) of a raw HTTP/1.1 response; status 0 if there is none.
+pub fn parse_http(buf: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(buf);
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 pub fn code(r: &Value) -> u64 {

@@ -927,7 +927,8 @@ fn result_codes_fires_when_a_non_member_receipt_is_accepted() {
     );
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].client, Some(OUTSIDER));
-    assert!(v[0].bound.contains("NOT_IN_AUDIENCE"), "{}", v[0]);
+    // An outsider may not even learn the message exists (semantics.md E1).
+    assert!(v[0].bound.contains("MESSAGE_NOT_FOUND"), "{}", v[0]);
 }
 
 #[test]
@@ -1067,7 +1068,12 @@ impl Target for BrokenTarget {
             Bug::AcceptsOutsiderReceipts => {
                 if let Response::ReceiptsSent { results } = &mut resp {
                     for r in results.iter_mut() {
-                        if r.result == Err(ErrorCode::NotInAudience) {
+                        // Outsiders are refused as not in the audience, or (E1) as if
+                        // the message did not exist.
+                        if matches!(
+                            r.result,
+                            Err(ErrorCode::NotInAudience | ErrorCode::MessageNotFound)
+                        ) {
                             r.result = Ok(());
                         }
                     }

@@ -256,11 +256,11 @@ impl RefState {
                 })
             }
             Request::SendReadReceipts { msg_ids } => {
-                self.batch_rules(msg_ids)?;
+                self.batch_rules(user, msg_ids)?;
                 let mut results = Vec::new();
                 let mut fresh: Vec<MsgId> = Vec::new();
                 for &id in msg_ids {
-                    let result = match self.msg(id) {
+                    let result = match self.seen(user, id) {
                         None => Err(ErrorCode::MessageNotFound),
                         Some(m) if !m.audience.contains(&user) => Err(ErrorCode::NotInAudience),
                         Some(m) if !m.need => Err(ErrorCode::ReceiptNotRequested),
@@ -299,12 +299,12 @@ impl RefState {
                 Ok(Response::ReceiptsSent { results })
             }
             Request::GetReadReceipts { msg_ids } => {
-                self.batch_rules(msg_ids)?;
+                self.batch_rules(user, msg_ids)?;
                 let entries = msg_ids
                     .iter()
                     .map(|&id| PerMessage {
                         msg_id: id,
-                        result: match self.msg(id) {
+                        result: match self.seen(user, id) {
                             None => Err(ErrorCode::MessageNotFound),
                             Some(m) if m.sender != user => Err(ErrorCode::NotMessageSender),
                             Some(m) if !m.need => Err(ErrorCode::ReceiptNotRequested),
@@ -323,7 +323,7 @@ impl RefState {
                 if *count == 0 || *count as usize > MAX_BATCH {
                     return Err(ErrorCode::CountOutOfRange);
                 }
-                let m = self.msg(*msg_id).ok_or(ErrorCode::MessageNotFound)?;
+                let m = self.seen(user, *msg_id).ok_or(ErrorCode::MessageNotFound)?;
                 if m.sender != user {
                     return Err(ErrorCode::NotMessageSender);
                 }
@@ -437,14 +437,25 @@ impl RefState {
         }
     }
 
-    /// 1..=100 ids, and the known ones all in one conversation.
-    fn batch_rules(&self, ids: &[MsgId]) -> Result<(), ErrorCode> {
+    /// A message as `user` may know it (E1): the sender, the audience and the group's current
+    /// members see it; for anybody else it does not exist.
+    fn seen(&self, user: UserId, id: MsgId) -> Option<&RefMsg> {
+        let m = self.msg(id)?;
+        let member = match m.conv {
+            ConvKey::Group(g) => self.groups[&g].members.contains(&user),
+            ConvKey::Pair(..) => false,
+        };
+        (m.sender == user || m.audience.contains(&user) || member).then_some(m)
+    }
+
+    /// 1..=100 ids, and the ones known to `user` all in one conversation.
+    fn batch_rules(&self, user: UserId, ids: &[MsgId]) -> Result<(), ErrorCode> {
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return Err(ErrorCode::BatchSize);
         }
         let convs: BTreeSet<ConvKey> = ids
             .iter()
-            .filter_map(|&id| self.msg(id))
+            .filter_map(|&id| self.seen(user, id))
             .map(|m| m.conv)
             .collect();
         if convs.len() > 1 {

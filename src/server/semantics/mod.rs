@@ -79,6 +79,8 @@ pub(crate) struct Semantics {
     config: ReceiptConfig,
     /// Server time in ms: the wall clock, never going back (also across restarts).
     clock_ms: i64,
+    /// How often each user's tokens were revoked (absent: never).
+    token_gen: HashMap<i64, u64>,
     /// Deliberate defects (tests only; see `planted.rs`).
     bugs: Planted,
 }
@@ -137,6 +139,7 @@ impl Semantics {
             group_info: HashMap::new(),
             config: ReceiptConfig::default(),
             clock_ms: 0,
+            token_gen: HashMap::new(),
             bugs,
         };
         s.load()?;
@@ -165,12 +168,30 @@ impl Semantics {
         }
         self.config = self.store.receipt_config()?;
         self.clock_ms = self.store.latest_ts()?;
+        self.token_gen = self.store.token_generations()?.into_iter().collect();
         Ok(())
     }
 
-    /// The internal id of a user, if it exists (token check at connect).
-    pub(crate) fn resolve(&self, name: &str) -> Option<i64> {
-        self.users.get(name).copied()
+    /// The internal id of a user and their token generation, if the user exists (token check
+    /// at connect).
+    pub(crate) fn resolve(&self, name: &str) -> Option<(i64, u64)> {
+        let id = *self.users.get(name)?;
+        Some((id, self.token_gen.get(&id).copied().unwrap_or(0)))
+    }
+
+    /// The generation new tokens of `name` are signed with.
+    pub(crate) fn token_generation(&self, name: &str) -> Result<u64, ErrorCode> {
+        self.user_exists(name)?;
+        Ok(self.resolve(name).map_or(0, |(_, g)| g))
+    }
+
+    /// Revokes every token of `name` issued so far; returns the user's id.
+    pub(crate) fn revoke_tokens(&mut self, name: &str) -> OpResult<i64> {
+        self.user_exists(name)?;
+        let (id, g) = self.resolve(name).ok_or(ErrorCode::UserNotFound)?;
+        self.store.set_token_generation(id, g + 1)?;
+        self.token_gen.insert(id, g + 1);
+        Ok(id)
     }
 
     pub(crate) fn user_exists(&self, name: &str) -> Result<(), ErrorCode> {

@@ -9,21 +9,32 @@ use crate::wire::{PushFrame, WireEntry, WireError, WireFilter, WireReceiptResult
 use std::collections::BTreeMap;
 
 impl Semantics {
-    fn load_msg(&self, wire_id: &str) -> OpResult<Option<MsgRow>> {
-        match parse_msg_id(wire_id) {
-            Some(id) => Ok(self.store.message(id)?),
-            None => Ok(None),
-        }
+    /// Message `wire_id` as `user` may know it (semantics.md E1): only its sender, its
+    /// audience and the current members of its group learn that it exists.
+    fn load_msg(&self, user: i64, wire_id: &str) -> OpResult<Option<MsgRow>> {
+        let found = parse_msg_id(wire_id).map(|id| self.store.message(id));
+        let Some(m) = found.transpose()?.flatten() else {
+            return Ok(None);
+        };
+        let visible = m.sender == user
+            || match m.group_ver {
+                Some(ver) => {
+                    self.store.is_member(m.conv, user)?
+                        || self.store.was_member(m.conv, user, ver)?
+                }
+                None => m.peer == Some(user),
+            };
+        Ok(visible.then_some(m))
     }
 
-    /// The batch rules: 1..=100 ids, all known ones in one conversation.
-    fn load_batch(&self, ids: &[String]) -> OpResult<Vec<Option<MsgRow>>> {
+    /// The batch rules: 1..=100 ids, all ids known to `user` in one conversation.
+    fn load_batch(&self, user: i64, ids: &[String]) -> OpResult<Vec<Option<MsgRow>>> {
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return Err(ErrorCode::BatchSize.into());
         }
         let rows = ids
             .iter()
-            .map(|s| self.load_msg(s))
+            .map(|s| self.load_msg(user, s))
             .collect::<OpResult<Vec<_>>>()?;
         let mut convs = rows.iter().flatten().map(|m| m.conv);
         if let Some(first) = convs.next()
@@ -101,7 +112,7 @@ impl Semantics {
         ids: &[String],
         pushes: &mut Vec<Push>,
     ) -> OpResult<ok::ReceiptsSent> {
-        let rows = self.load_batch(ids)?;
+        let rows = self.load_batch(reader, ids)?;
         let mut results = Vec::with_capacity(ids.len());
         let mut notify = BTreeMap::new();
         for (wire_id, row) in ids.iter().zip(rows) {
@@ -128,7 +139,7 @@ impl Semantics {
     }
 
     pub(super) fn get_receipts(&self, user: i64, ids: &[String]) -> OpResult<ok::ReadReceipts> {
-        let rows = self.load_batch(ids)?;
+        let rows = self.load_batch(user, ids)?;
         let mut entries = Vec::with_capacity(ids.len());
         for (wire_id, row) in ids.iter().zip(rows) {
             let err = match &row {
@@ -163,7 +174,9 @@ impl Semantics {
         count: u32,
     ) -> OpResult<ok::MemberList> {
         check_count(count)?;
-        let m = self.load_msg(msg_id)?.ok_or(ErrorCode::MessageNotFound)?;
+        let m = self
+            .load_msg(user, msg_id)?
+            .ok_or(ErrorCode::MessageNotFound)?;
         if m.sender != user {
             return Err(ErrorCode::NotMessageSender.into());
         }

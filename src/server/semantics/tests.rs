@@ -442,8 +442,8 @@ fn other_user_names_get_ids_above_the_dense_range_also_after_a_reload() {
             user_id: "alice".into(),
         },
     );
-    assert_eq!(s.resolve("alice"), Some(DENSE_LIMIT));
-    assert_eq!(s.resolve("u3"), Some(3));
+    assert_eq!(s.resolve("alice"), Some((DENSE_LIMIT, 0)));
+    assert_eq!(s.resolve("u3"), Some((3, 0)));
     s.load().unwrap();
     admin_ok(
         &mut s,
@@ -451,7 +451,7 @@ fn other_user_names_get_ids_above_the_dense_range_also_after_a_reload() {
             user_id: "bob".into(),
         },
     );
-    assert_eq!(s.resolve("bob"), Some(DENSE_LIMIT + 1));
+    assert_eq!(s.resolve("bob"), Some((DENSE_LIMIT + 1, 0)));
     let again = BatchOp::CreateUser {
         user_id: "bob".into(),
     };

@@ -1,9 +1,9 @@
 //! The group-commit loop with real queues: release order, rollback, shutdown.
 
 use super::*;
+use crate::server::registry::{Kick, KickReason};
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::Notify;
+use std::sync::atomic::Ordering;
 
 fn writer(max_batch: usize) -> (Writer, Arc<AtomicUsize>) {
     let online = Arc::new(AtomicUsize::new(0));
@@ -41,7 +41,7 @@ fn connect(user: i64) -> (Job, mpsc::Receiver<Utf8Bytes>) {
         id: user as u64 * 10,
         user,
         tx,
-        kicked: Arc::new((AtomicBool::new(false), Notify::new())),
+        kicked: Arc::new(Kick::default()),
     };
     (Job::Register(h), rx)
 }
@@ -176,8 +176,8 @@ fn shutdown_answers_what_was_queued_behind_it_and_disconnects_everyone() {
     tx.try_send(Job::Shutdown).ok().unwrap();
     tx.try_send(resolve("u2", b)).ok().unwrap();
     std::thread::spawn(move || w.run(rx)).join().unwrap();
-    assert_eq!(ra.try_recv().unwrap(), Some(1));
-    assert_eq!(rb.try_recv().unwrap(), Some(2));
+    assert_eq!(ra.try_recv().unwrap(), Some((1, 0)));
+    assert_eq!(rb.try_recv().unwrap(), Some((2, 0)));
     assert_eq!(online.load(Ordering::Relaxed), 0);
     // The registry dropped the handle: the connection's queue is closed after the hello.
     assert_eq!(frames(&mut conn), ["push:hello"]);
@@ -195,11 +195,11 @@ fn admin_jobs_answer_through_their_reply() {
     let (r4, mut config) = oneshot::channel();
     w.batch(&mut vec![
         Job::Admin {
-            op: AdminOp::UserExists("u1".into()),
+            op: AdminOp::TokenGeneration("u1".into()),
             reply: r1,
         },
         Job::Admin {
-            op: AdminOp::UserExists("u7".into()),
+            op: AdminOp::TokenGeneration("u7".into()),
             reply: r2,
         },
         Job::Admin {
@@ -213,11 +213,51 @@ fn admin_jobs_answer_through_their_reply() {
             reply: r4,
         },
     ]);
-    assert_eq!(exists.try_recv().unwrap(), Ok(Value::Null));
+    assert_eq!(exists.try_recv().unwrap(), Ok(json!(0)));
     assert_eq!(missing.try_recv().unwrap(), Err(ErrorCode::UserNotFound));
     assert_eq!(dup.try_recv().unwrap(), Err(ErrorCode::UserExists));
     assert_eq!(
         config.try_recv().unwrap().unwrap()["max_group_size"],
         json!(200)
     );
+}
+
+#[test]
+fn revoking_tokens_bumps_the_generation_kicks_the_connections_and_survives_reload() {
+    let (mut w, _) = writer(16);
+    setup(&mut w);
+    let (tx, _rx) = mpsc::channel(4);
+    let kick = Arc::new(Kick::default());
+    let h = ConnHandle {
+        id: 10,
+        user: 1,
+        tx,
+        kicked: Arc::clone(&kick),
+    };
+    let (r1, mut revoked) = oneshot::channel();
+    let (r2, mut unknown) = oneshot::channel();
+    let (r3, mut generation) = oneshot::channel();
+    w.batch(&mut vec![
+        Job::Register(h),
+        Job::Admin {
+            op: AdminOp::RevokeTokens("u1".into()),
+            reply: r1,
+        },
+        Job::Admin {
+            op: AdminOp::RevokeTokens("u7".into()),
+            reply: r2,
+        },
+        Job::Admin {
+            op: AdminOp::TokenGeneration("u1".into()),
+            reply: r3,
+        },
+    ]);
+    assert_eq!(revoked.try_recv().unwrap(), Ok(json!({})));
+    assert_eq!(unknown.try_recv().unwrap(), Err(ErrorCode::UserNotFound));
+    assert_eq!(generation.try_recv().unwrap(), Ok(json!(1)));
+    assert_eq!(kick.reason(), Some(KickReason::Revoked));
+    // The generation is stored, not only cached.
+    w.sem.load().unwrap();
+    assert_eq!(w.sem.resolve("u1"), Some((1, 1)));
+    assert_eq!(w.sem.resolve("u2"), Some((2, 0)));
 }
