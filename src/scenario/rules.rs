@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn the_table_has_exactly_the_rule_ids_of_the_semantics() {
+        let doc = include_str!("../../docs/semantics.md");
+        let mut ids: Vec<&str> = Vec::new();
+        for part in doc.split("**").skip(1).step_by(2) {
+            let id = part.split('.').next().unwrap_or("");
+            let family = id.chars().next().is_some_and(|c| c.is_ascii_uppercase());
+            if family && id.len() <= 3 && id[1..].chars().all(|c| c.is_ascii_digit()) {
+                ids.push(id);
+            }
+        }
+        // The invariants are a plain list: "- **I1.**" is caught above as well.
+        let table: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+        assert_eq!(ids, table);
+    }
+
+    #[test]
     fn require_coverage_all_or_a_list() {
         let s = parse("require_coverage = \"all\"").unwrap();
         assert_eq!(s.checks.require_coverage, RequireCoverage::All);
