@@ -257,6 +257,13 @@ fn slos_the_run_meets_exit_0_and_json_summary_lists_them() {
     assert!(v["latency"]["send_ack"]["p99_us"].as_u64().unwrap() > 0);
     assert!(v["latency"]["send_ack"].get("hdr").is_none());
     assert!(v["run"]["wall_seconds"].is_number());
+    assert_eq!(v["violations_by_invariant"]["count_sum"], 0);
+    let not_exercised = v["not_exercised"].as_array().unwrap();
+    assert!(
+        not_exercised.iter().any(|r| r == "R5"),
+        "no churn: {not_exercised:?}"
+    );
+    assert!(!not_exercised.iter().any(|r| r == "I1"));
 }
 
 #[test]
