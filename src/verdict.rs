@@ -29,6 +29,9 @@ pub struct Verdict {
     /// Things that do not fail the run but that its reader must know (traffic the scenario
     /// asks for that cannot happen, ...).
     pub warnings: Vec<String>,
+    /// Rule ids `[checks] require_coverage` asks for that the run never exercised.
+    #[serde(default)]
+    pub uncovered: Vec<String>,
     /// The user stopped the run (Ctrl-C): the reports show what ran until then.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -45,17 +48,20 @@ pub struct Findings {
     /// The scenario says a run without traffic is intended (`[checks] allow_no_traffic`).
     pub allow_no_traffic: bool,
     pub warnings: Vec<String>,
+    /// Required rules (ids) the run did not exercise.
+    pub uncovered: Vec<String>,
     pub interrupted: bool,
 }
 
 impl Verdict {
-    /// The verdict on `f`: a pass only when nothing was violated, missed or lost, and the run
-    /// did something (or was meant not to).
+    /// The verdict on `f`: a pass only when nothing was violated, missed or lost, every
+    /// required rule was exercised, and the run did something (or was meant not to).
     pub fn judge(f: Findings) -> Verdict {
         let no_traffic = f.ops == 0 && !f.allow_no_traffic;
         let pass = f.violations == 0
             && f.slo_missed.is_empty()
             && f.incomplete.is_empty()
+            && f.uncovered.is_empty()
             && !f.interrupted;
         Verdict {
             result: if pass && !no_traffic {
@@ -68,6 +74,7 @@ impl Verdict {
             incomplete: f.incomplete,
             no_traffic,
             warnings: f.warnings,
+            uncovered: f.uncovered,
             interrupted: f.interrupted,
         }
     }
@@ -102,6 +109,13 @@ impl Verdict {
         }
         if !self.incomplete.is_empty() {
             out.push(format!("incomplete: {}", self.incomplete.join("; ")));
+        }
+        if !self.uncovered.is_empty() {
+            out.push(format!(
+                "required rules not exercised: {} (require_coverage; the coverage table names \
+                 the knob that exercises each)",
+                self.uncovered.join(", ")
+            ));
         }
         if self.no_traffic {
             out.push(
@@ -172,6 +186,13 @@ mod tests {
                     ..traffic()
                 },
                 "incomplete: 3 operations unanswered",
+            ),
+            (
+                Findings {
+                    uncovered: vec!["R5".into(), "S10".into()],
+                    ..traffic()
+                },
+                "required rules not exercised: R5, S10",
             ),
             (Findings::default(), "no operation ran"),
             (

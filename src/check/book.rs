@@ -44,6 +44,10 @@ pub(super) struct MsgState {
     pub unknown: RoaringBitmap,
     /// read + unread as first observed while `maybe` was not empty (0: not yet).
     pub total_seen: u32,
+    /// Coverage probes waiting for the next observation of the count (`coverage.rs`).
+    pub probes: u8,
+    /// Server crashes seen before the first receipt was acknowledged.
+    pub first_ack_epoch: u32,
 }
 
 impl MsgState {
@@ -70,6 +74,8 @@ impl MsgState {
             maybe,
             unknown: RoaringBitmap::new(),
             total_seen: 0,
+            probes: 0,
+            first_ack_epoch: 0,
         }
     }
 

@@ -14,6 +14,7 @@
 
 use super::book::{Book, Sighting};
 use super::counts::{self, Look, Lower};
+use super::coverage::{Coverage, CoverageTable, Observed};
 use super::liveness::Liveness;
 use super::marks::Marks;
 use super::ops::PendingOp;
@@ -21,8 +22,9 @@ use super::paging::Pagings;
 use super::sink::{Finding, Sink};
 use super::violation::{Invariant, Violation};
 use super::world::World;
-use crate::history::{Event, Observer, OpId};
+use crate::history::{Event, FaultKind, Observer, OpId};
 use crate::protocol::{ConvKey, Micros, Push, ReceiptEntry, UserId};
+use crate::scenario::Rule;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -76,6 +78,10 @@ pub struct Checker {
     pub(super) paging: Pagings,
     pub(super) liveness: Liveness,
     pub(super) sink: Sink,
+    /// Which rules the run put to the test.
+    pub(super) cov: Coverage,
+    /// Server crashes seen so far.
+    pub(super) crashes: u32,
     /// Operations invoked and not yet answered or lost.
     pub(super) pending: FxHashMap<(UserId, OpId), PendingOp>,
     /// The workload stopped starting work: pulls and pagings started now must be exact.
@@ -91,6 +97,8 @@ impl Checker {
             paging: Pagings::default(),
             liveness: Liveness::new(cfg.liveness_bound, !cfg.fault_phase),
             sink: Sink::new(cfg.replay, cfg.max_recorded),
+            cov: Coverage::default(),
+            crashes: 0,
             pending: FxHashMap::default(),
             quiet: false,
         }
@@ -117,12 +125,31 @@ impl Checker {
         self.sink.totals_by_invariant()
     }
 
+    /// How many times the run put each rule to the test.
+    pub fn coverage(&self) -> &Coverage {
+        &self.cov
+    }
+
+    /// The reports' coverage table: each rule with its count and observed outcome.
+    pub fn coverage_table(&self) -> CoverageTable {
+        self.cov.table(self.totals_by_invariant())
+    }
+
     /// Checks one receipt entry observed by `look.client` (push or pull) at `t`.
     pub(super) fn observe_entry(&mut self, t: Micros, e: &ReceiptEntry, look: &Look) {
         let id = e.msg_id();
         let Some(m) = self.book.get(&id) else { return };
         let (count, found) = counts::entry_findings(m, &self.marks, e, look);
         if let Some(m) = self.book.get_mut(&id) {
+            let o = Observed {
+                entry: e,
+                world: &self.world,
+                marks: &self.marks,
+                by_sender: look.client == m.sender,
+                pull: !look.push,
+                crashes: self.crashes,
+            };
+            self.cov.count_observed(m, o);
             counts::note_entry(m, e, count, look);
         }
         self.sink.report_all(t, Some(look.client), Some(id), found);
@@ -149,6 +176,8 @@ impl Checker {
                 };
                 let found = self.book.sight(&self.world, t, &s);
                 self.sink.report_all(t, Some(client), Some(msg_id), found);
+                self.cov.hit(Rule::S8);
+                self.cov.hit(Rule::S9);
                 let Some(m) = self.book.get_mut(&msg_id) else {
                     return;
                 };
@@ -179,6 +208,10 @@ impl Checker {
                 user_id,
                 timestamp_ms,
             } => {
+                if self.marks.latest_seen(client, user_id).is_some() {
+                    self.cov.hit(Rule::C3);
+                    self.cov.hit(Rule::I3);
+                }
                 let found = self.marks.saw_c2c_read(client, user_id, timestamp_ms);
                 self.sink.report_all(t, Some(client), None, found);
             }
@@ -223,6 +256,10 @@ impl Observer for Checker {
             } => self.on_complete(t, client, op, resp),
             Event::Push { t, client, push } => self.on_push(t, client, push),
             Event::Lost { client, op, .. } => self.on_lost(client, op),
+            Event::Fault {
+                kind: FaultKind::Crash,
+                ..
+            } => self.crashes += 1,
             Event::Fault { .. } => {}
             Event::Calm { .. } => self.liveness.calm(),
             Event::Quiet { .. } => self.quiet = true,

@@ -32,6 +32,13 @@ impl Marks {
         self.marks.get(&(reader, peer)).copied().unwrap_or_default()
     }
 
+    /// Whether a mark of `reader` in its chat with `peer` was acknowledged.
+    pub fn acked(&self, reader: UserId, peer: UserId) -> bool {
+        self.marks
+            .get(&(reader, peer))
+            .is_some_and(|m| m.last_acked_at.is_some())
+    }
+
     pub fn invoke(&mut self, reader: UserId, peer: UserId) {
         self.marks.entry((reader, peer)).or_default().in_flight += 1;
     }

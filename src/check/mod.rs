@@ -2,11 +2,13 @@
 //!
 //! [`Checker`] routes each event to its parts, one file each: `world` (members, connections,
 //! membership changes), `book` (messages, audiences, sightings), `expect` (what the rules
-//! prescribe, pure), `counts`, `paging`, `marks` (1:1), `liveness`, and `sink` (violations).
+//! prescribe, pure), `counts`, `paging`, `marks` (1:1), `liveness`, `coverage` (which rules the run
+//! put to the test) and `sink` (violations).
 
 mod book;
 mod checker;
 mod counts;
+mod coverage;
 mod expect;
 mod liveness;
 mod marks;
@@ -17,4 +19,5 @@ mod violation;
 mod world;
 
 pub use checker::{CheckConfig, Checker};
+pub use coverage::{CodeRow, Coverage, CoverageTable, RuleRow};
 pub use violation::{Invariant, Violation};

@@ -14,6 +14,7 @@ use crate::protocol::{
     ConvKey, ErrorCode, Micros, MsgId, PerMessage, ReadFilter, ReceiptEntry, Request, Response,
     UserId,
 };
+use crate::scenario::Rule;
 
 /// An operation in flight, with what the checker expected of it when it was invoked.
 pub(super) enum PendingOp {
@@ -190,6 +191,7 @@ impl Checker {
                     expect::unsettled_visibility(&self.world, client, m, invoked_at, expect);
                 let got = outcome(resp, matches!(resp, Response::MemberList { .. }));
                 let what = "get_group_message_read_member_list";
+                self.cov.query_judged(Rule::M1, &expect);
                 let found = expect::result_finding(what, &expect, &got);
                 self.sink.report_all(t, Some(client), Some(msg), found);
                 if let Response::MemberList {
@@ -228,6 +230,7 @@ impl Checker {
             ConvKey::Group(g) if self.world.group_unsettled(g, invoked_at) => Expect::Unknown,
             _ => expect,
         };
+        self.cov.send_judged(&expect, key, need);
         let found = expect::result_finding("send_message", &expect, &got);
         self.sink.report_all(t, Some(client), None, found);
         if let Response::Sent {
@@ -247,6 +250,7 @@ impl Checker {
             };
             let found = self.book.sight(&self.world, t, &s);
             self.sink.report_all(t, Some(client), Some(msg_id), found);
+            self.cov.hit(Rule::S8);
             if let Some(m) = self.book.get_mut(&msg_id) {
                 m.send_acked = Some(t);
                 m.send_invoked = invoked_at;
@@ -264,6 +268,11 @@ impl Checker {
         resp: &Response,
     ) {
         let what = "receipt batch";
+        if batch_ok == Some(false)
+            && matches!(resp, Response::ReceiptsSent { .. } | Response::Error { .. })
+        {
+            self.cov.bad_batch_judged(Rule::R1, per_msg.len());
+        }
         let results = match resp {
             Response::ReceiptsSent { results } => results,
             Response::Error { code } => {
@@ -312,6 +321,7 @@ impl Checker {
         let Some(m) = self.book.get_mut(&id) else {
             return;
         };
+        self.cov.receipt_judged(expect, &self.world, m);
         match r.result {
             // Accepted: the reader is in the audience after all.
             Ok(()) => m.settle_in(client),
@@ -329,6 +339,9 @@ impl Checker {
             Expect::Err(_) => false,
         };
         if r.result.is_ok() && counts {
+            if m.acked.contains(client.0) {
+                m.probes |= super::coverage::PROBE_REPEAT;
+            }
             self.ack_receipt(t, client, id, invoked_at);
         }
     }
@@ -341,6 +354,9 @@ impl Checker {
         };
         if !m.acked.insert(client.0) {
             return;
+        }
+        if m.acked.len() == 1 {
+            m.first_ack_epoch = self.crashes;
         }
         let need = match m.audience {
             Audience::Group(..) => m.acked.len() as u32,
@@ -360,6 +376,7 @@ impl Checker {
                 epoch,
             };
             self.liveness.owe(t, due);
+            self.cov.hit(Rule::R7);
         }
     }
 
@@ -372,6 +389,11 @@ impl Checker {
         resp: &Response,
     ) {
         let what = "count pull";
+        if batch_ok == Some(false)
+            && matches!(resp, Response::ReadReceipts { .. } | Response::Error { .. })
+        {
+            self.cov.bad_batch_judged(Rule::P1, per_msg.len());
+        }
         let entries = match resp {
             Response::ReadReceipts { entries } => entries,
             Response::Error { code } => {
@@ -391,6 +413,7 @@ impl Checker {
                 continue;
             }
             let got = e.result.map(|_| ());
+            self.cov.query_judged(Rule::P2, &expect);
             let found = expect::result_finding("get_message_read_receipts", &expect, &got);
             self.sink.report_all(t, Some(client), Some(id), found);
             if let Ok(entry) = &e.result {
@@ -419,7 +442,7 @@ impl Checker {
             }
         }
         let Some(m) = self.book.get(&id) else { return };
-        let found = self.paging.page(client, m, id, page);
+        let found = self.paging.page(client, m, id, page, &mut self.cov);
         self.sink.report_all(t, Some(client), Some(id), found);
     }
 
@@ -434,6 +457,7 @@ impl Checker {
         let Response::MarkedRead { timestamp_ms } = *resp else {
             return self.marks.end(client, peer, None);
         };
+        let again = self.marks.acked(client, peer);
         self.marks.end(client, peer, Some((t, invoked_at)));
         if self.liveness.armed()
             && let Some(epoch) = self.world.online_throughout(peer, invoked_at)
@@ -445,6 +469,9 @@ impl Checker {
                 epoch,
             };
             self.liveness.owe(t, due);
+            if again {
+                self.cov.hit(Rule::C4);
+            }
         }
     }
 

@@ -2,9 +2,11 @@
 //! members only, never repeat one, and miss nobody by the end.
 
 use super::book::MsgState;
+use super::coverage::Coverage;
 use super::sink::Finding;
 use super::violation::Invariant;
 use crate::protocol::{MsgId, ReadFilter, UserId};
+use crate::scenario::Rule;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 
@@ -18,6 +20,8 @@ struct Paging {
     quiet: bool,
     /// The cursor the latest page was asked at.
     asked: u64,
+    /// Pages answered so far.
+    pages: u32,
 }
 
 fn paging_finding(observed: String, bound: &str) -> Finding {
@@ -56,6 +60,23 @@ impl Paging {
             }
         }
         found
+    }
+
+    /// What a paging that reached the end exercised.
+    fn count_finished(&self, m: &MsgState, cov: &mut Coverage) {
+        cov.hit(Rule::M2);
+        if self.pages > 1 {
+            cov.hit(match self.filter {
+                ReadFilter::Read => Rule::M3,
+                ReadFilter::Unread => Rule::M4,
+            });
+        }
+        if m.acked.len() > self.acked_at_start.len() {
+            cov.hit(Rule::M6);
+        }
+        if self.quiet {
+            cov.hit(Rule::I2);
+        }
     }
 
     /// Checks a paging that reached the end: nobody missed, and exact once quiet.
@@ -135,6 +156,7 @@ impl Pagings {
                 // A paging that started mid-run may not end "quiet".
                 quiet: quiet && next_seq == 0,
                 asked: next_seq,
+                pages: 0,
             };
             self.by_client.insert(client, paging);
         } else if let Some(p) = self.by_client.get_mut(&client) {
@@ -144,12 +166,14 @@ impl Pagings {
 
     /// A page of `m`'s `filter` list reached `client`; a finished paging is checked whole
     /// and forgotten. Pages of another list than the client's current paging are not judged.
+    /// What the judged pages exercised is counted in `cov`.
     pub fn page(
         &mut self,
         client: UserId,
         m: &MsgState,
         id: MsgId,
         page: PageAnswer,
+        cov: &mut Coverage,
     ) -> Vec<Finding> {
         let Some(p) = self.by_client.get_mut(&client) else {
             return Vec::new();
@@ -158,7 +182,10 @@ impl Pagings {
             return Vec::new();
         }
         let mut found = p.take(m, page.members);
+        p.pages += 1;
+        cov.hit(Rule::M5);
         if page.is_finished {
+            p.count_finished(m, cov);
             found.extend(p.finish(m));
             self.by_client.remove(&client);
         } else if let Some(stuck) = stuck(p, &page) {
@@ -208,6 +235,10 @@ fn stuck(p: &Paging, page: &PageAnswer) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cov() -> Coverage {
+        Coverage::default()
+    }
     use crate::check::book::{Book, Sighting};
     use crate::check::world::World;
     use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, Response};
@@ -271,17 +302,35 @@ mod tests {
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Unread, true);
         assert!(
-            p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[3]), false))
-                .is_empty()
+            p.page(
+                SENDER,
+                m,
+                ID,
+                ans(ReadFilter::Unread, &users(&[3]), false),
+                &mut cov()
+            )
+            .is_empty()
         );
         p.request(SENDER, ID, ReadFilter::Unread, 1, RoaringBitmap::new, true);
         let last = users(&[4, 5]);
         assert!(
-            p.page(SENDER, m, ID, ans(ReadFilter::Unread, &last, true))
-                .is_empty()
+            p.page(
+                SENDER,
+                m,
+                ID,
+                ans(ReadFilter::Unread, &last, true),
+                &mut cov()
+            )
+            .is_empty()
         );
         // Finished: a further page belongs to no paging.
-        let again = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[9]), true));
+        let again = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &users(&[9]), true),
+            &mut cov(),
+        );
         assert!(again.is_empty());
     }
 
@@ -296,6 +345,7 @@ mod tests {
             m,
             ID,
             ans(ReadFilter::Unread, &users(&[9, 2, 2]), false),
+            &mut cov(),
         );
         assert_eq!(
             observed(&found),
@@ -307,7 +357,13 @@ mod tests {
             ]
         );
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[4]), false));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Read, &users(&[4]), false),
+            &mut cov(),
+        );
         assert_eq!(observed(&found), ["read list lists u4"]);
     }
 
@@ -318,13 +374,19 @@ mod tests {
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Unread, false);
         // 3 invoked a receipt: it may have left the unread list meanwhile.
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[4]), true));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &users(&[4]), true),
+            &mut cov(),
+        );
         assert_eq!(
             observed(&found),
             ["Unread list paged to the end without u5 (1 missed)"]
         );
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &[], true));
+        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &[], true), &mut cov());
         assert_eq!(
             observed(&found),
             ["Read list paged to the end without u2 (1 missed)"]
@@ -337,7 +399,13 @@ mod tests {
         let m = b.get(&ID).unwrap();
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Read, true);
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2, 3]), true));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Read, &users(&[2, 3]), true),
+            &mut cov(),
+        );
         assert_eq!(observed(&found), ["quiet Read list has 2 members"]);
         assert_eq!(found[0].invariant, Invariant::QuietState);
         assert_eq!(
@@ -346,7 +414,13 @@ mod tests {
         );
         // Started mid-paging: not judged as quiet.
         p.request(SENDER, ID, ReadFilter::Read, 5, RoaringBitmap::new, true);
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2, 3]), true));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Read, &users(&[2, 3]), true),
+            &mut cov(),
+        );
         assert!(found.is_empty());
     }
 
@@ -356,10 +430,22 @@ mod tests {
         let m = b.get(&ID).unwrap();
         let mut p = Pagings::default();
         start(&mut p, &b, ReadFilter::Read, false);
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &users(&[9]), true));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &users(&[9]), true),
+            &mut cov(),
+        );
         assert!(found.is_empty());
         // The Read paging is still open.
-        let found = p.page(SENDER, m, ID, ans(ReadFilter::Read, &users(&[2]), true));
+        let found = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Read, &users(&[2]), true),
+            &mut cov(),
+        );
         assert!(found.is_empty());
     }
 
@@ -375,7 +461,7 @@ mod tests {
             next_seq: 0,
             is_finished: false,
         };
-        let found = p.page(SENDER, m, ID, stuck);
+        let found = p.page(SENDER, m, ID, stuck, &mut cov());
         assert_eq!(found.len(), 1, "{:?}", observed(&found));
         assert!(found[0].observed.contains("returns next_seq 0"));
         // The paging ended with the finding: the same page again is not judged twice.
@@ -385,13 +471,59 @@ mod tests {
             next_seq: 0,
             is_finished: false,
         };
-        assert!(p.page(SENDER, m, ID, again).is_empty());
+        assert!(p.page(SENDER, m, ID, again, &mut cov()).is_empty());
 
         start(&mut p, &b, ReadFilter::Unread, false);
-        let empty = p.page(SENDER, m, ID, ans(ReadFilter::Unread, &[], false));
+        let empty = p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &[], false),
+            &mut cov(),
+        );
         assert_eq!(
             observed(&empty),
             ["Unread page at next_seq 0 is empty but not finished"]
         );
+    }
+
+    #[test]
+    fn finished_pagings_count_pages_cursors_and_receipts_that_arrived() {
+        let b = book();
+        let m = b.get(&ID).unwrap();
+        let mut p = Pagings::default();
+        let mut cov = Coverage::default();
+        let rules = [Rule::M2, Rule::M3, Rule::M4, Rule::M5, Rule::M6, Rule::I2];
+        let counts = |c: &Coverage| rules.map(|r| c.exercised(r));
+        start(&mut p, &b, ReadFilter::Unread, true);
+        let first = users(&[3]);
+        p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &first, false),
+            &mut cov,
+        );
+        assert_eq!(counts(&cov), [0, 0, 0, 1, 0, 0], "unfinished");
+        p.request(SENDER, ID, ReadFilter::Unread, 1, RoaringBitmap::new, true);
+        let last = users(&[4, 5]);
+        p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Unread, &last, true),
+            &mut cov,
+        );
+        assert_eq!(counts(&cov), [1, 0, 1, 2, 0, 1]);
+        // A one-page read list during which 2's receipt was acknowledged (none at start).
+        p.request(SENDER, ID, ReadFilter::Read, 0, RoaringBitmap::new, false);
+        p.page(
+            SENDER,
+            m,
+            ID,
+            ans(ReadFilter::Read, &users(&[2]), true),
+            &mut cov,
+        );
+        assert_eq!(counts(&cov), [2, 0, 1, 3, 1, 1]);
     }
 }

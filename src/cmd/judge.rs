@@ -1,6 +1,7 @@
 //! SLOs and the verdict of a run from what it measured: shared by `run` (simulated and live)
 //! and `sweep`, so the same seed gets the same verdict from both.
 
+use crate::check::Coverage;
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
 use crate::slo::{self, SloInputs, SloResult};
@@ -10,6 +11,8 @@ use crate::verdict::{Findings, Verdict};
 pub struct Measured<'a> {
     pub metrics: &'a Metrics,
     pub violations: u64,
+    /// Which rules the run put to the test (`[checks] require_coverage` is held against it).
+    pub coverage: &'a Coverage,
     /// Virtual (sim) or traffic-phase (live) seconds.
     pub seconds: f64,
     /// Live: the driver's first-to-last acknowledgement rate; None: per (virtual) second.
@@ -46,6 +49,12 @@ pub fn judge(scenario: &Scenario, m: Measured) -> (Vec<SloResult>, Verdict) {
         ops,
         allow_no_traffic: scenario.checks.allow_no_traffic,
         warnings: m.warnings,
+        uncovered: m
+            .coverage
+            .missing(&scenario.checks.require_coverage)
+            .into_iter()
+            .map(|r| r.id().to_string())
+            .collect(),
         interrupted: m.interrupted,
     });
     (slo, verdict)

@@ -96,6 +96,7 @@ pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -
         Measured {
             metrics: &out.observers.metrics,
             violations: checker.violations_total(),
+            coverage: checker.coverage(),
             seconds: virtual_seconds,
             receipts_per_second: None,
             incomplete: Vec::new(),

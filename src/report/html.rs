@@ -44,6 +44,7 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
     completeness_section(&mut s, o);
     audience_section(&mut s, o);
     faults_section(&mut s, o);
+    super::coverage::html_section(&mut s, o);
     violations_section(&mut s, o);
     operations_section(&mut s, o);
     environment_section(&mut s, o, stats);
@@ -521,6 +522,7 @@ fn fault_list(s: &mut String, o: &RunOutcome) {
 
 fn violations_section(s: &mut String, o: &RunOutcome) {
     section(s, "violations", "Invariant violations", "");
+    super::coverage::html_totals(s, o);
     if o.violations_total == 0 {
         s.push_str("<p class=\"muted\">None: every invariant held.</p></section>");
         return;

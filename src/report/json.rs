@@ -48,7 +48,13 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         ops: Ordered(ops),
         errors: m.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         violations_total: o.violations_total,
+        violations_by_invariant: Ordered(
+            super::coverage::by_invariant(o)
+                .map(|(i, n)| (i.name().to_string(), n))
+                .collect(),
+        ),
         violations: o.violations.to_vec(),
+        coverage: o.coverage.clone(),
         faults: o.faults.to_vec(),
         slo: o.slo.to_vec(),
         latency: Ordered(latency),

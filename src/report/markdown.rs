@@ -16,6 +16,7 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     operations_section(&mut s, o);
     latency_section(&mut s, o);
     errors_section(&mut s, o);
+    super::coverage::markdown_section(&mut s, o);
     violations_section(&mut s, o);
     run_section(&mut s, stats);
     s
@@ -132,6 +133,7 @@ fn errors_section(s: &mut String, o: &RunOutcome) {
 /// The first [`MARKDOWN_VIOLATIONS`] violations in full, then how many more there are.
 fn violations_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Violations\n\n");
+    super::coverage::markdown_totals(s, o);
     if o.violations_total == 0 {
         s.push_str("None.\n\n");
         return;

@@ -2,6 +2,7 @@
 //! `run.json` (wall-clock figures), `report.md`, `report.html` (one self-contained page with
 //! charts), and the terminal summary.
 
+mod coverage;
 mod html;
 mod human;
 mod json;
@@ -22,7 +23,7 @@ pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
 
-use crate::check::Violation;
+use crate::check::{CoverageTable, Invariant, Violation};
 use crate::metrics::Metrics;
 use crate::scenario::Scenario;
 use crate::slo::SloResult;
@@ -41,6 +42,10 @@ pub struct RunOutcome<'a> {
     /// The first violations found (capped); `violations_total` counts all of them.
     pub violations: &'a [Violation],
     pub violations_total: u64,
+    /// Violations per invariant in [`Invariant::ALL`] order, listed or not.
+    pub violations_by_invariant: &'a [u64; Invariant::ALL.len()],
+    /// Which rules of docs/semantics.md the run put to the test, and how often.
+    pub coverage: &'a CoverageTable,
     /// Virtual seconds (sim) or elapsed seconds (live) from the first to the last event.
     pub virtual_seconds: f64,
     /// Fingerprint of the whole event trace (determinism self-check).

@@ -4,7 +4,7 @@
 
 use super::ReportError;
 use super::human::HopSummary;
-use crate::check::Violation;
+use crate::check::{CoverageTable, Violation};
 use crate::scenario::Scenario;
 use crate::slo::SloResult;
 use crate::verdict::Verdict;
@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever a field changes meaning or goes away; readers refuse other versions.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: `coverage`, `violations_by_invariant` and `verdict.uncovered` (a run can fail for
+/// required rules it did not exercise, so a version-2 reader would misread its verdict).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `report.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,8 +40,12 @@ pub struct ReportDoc {
     pub ops: Ordered<u64>,
     pub errors: BTreeMap<String, u64>,
     pub violations_total: u64,
+    /// Violations per invariant (every invariant, in `Invariant::ALL` order), listed or not.
+    pub violations_by_invariant: Ordered<u64>,
     /// The first violations (capped); `violations_total` counts them all.
     pub violations: Vec<Violation>,
+    /// Which rules of docs/semantics.md the run put to the test, never-exercised first.
+    pub coverage: CoverageTable,
     pub faults: Vec<super::FaultEntry>,
     pub slo: Vec<SloResult>,
     /// One entry per hop, in `Hop::ALL` order (empty hops included).

@@ -28,6 +28,7 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         format_bytes(stats.peak_rss_bytes)
     );
     slo_lines(&mut s, o);
+    super::coverage::terminal_lines(&mut s, o);
     verdict_lines(&mut s, o);
     s
 }
@@ -120,6 +121,7 @@ fn verdict_lines(s: &mut String, o: &RunOutcome) {
         let _ = writeln!(s, "warning  {w}");
     }
     if o.violations_total > 0 {
+        super::coverage::terminal_totals(s, o);
         let shown = o.violations.len().min(TERMINAL_VIOLATIONS);
         for v in &o.violations[..shown] {
             let _ = writeln!(s, "  - {v}");

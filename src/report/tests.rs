@@ -9,7 +9,7 @@ use crate::verdict::{Findings, Verdict};
 /// The send's acknowledgement latency recorded by [`small_metrics`].
 const SEND_ACK_US: u64 = 12_345;
 
-const REQUIRED_KEYS: [&str; 20] = [
+const REQUIRED_KEYS: [&str; 22] = [
     "format_version",
     "readsim_version",
     "scenario",
@@ -24,7 +24,9 @@ const REQUIRED_KEYS: [&str; 20] = [
     "ops",
     "errors",
     "violations_total",
+    "violations_by_invariant",
     "violations",
+    "coverage",
     "faults",
     "slo",
     "latency",
@@ -123,6 +125,8 @@ fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) 
         metrics: m,
         violations: v,
         violations_total: total,
+        violations_by_invariant: Box::leak(Box::new(totals(total))),
+        coverage: Box::leak(Box::new(coverage_table())),
         virtual_seconds: 2.5,
         trace_hash: 0xdead_beef,
         events: 5,
@@ -130,6 +134,26 @@ fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) 
         slo: &[],
         verdict: judged(total, &[]),
     }
+}
+
+/// `total` violations, all of liveness (as [`violation`] makes them).
+fn totals(total: u64) -> [u64; Invariant::ALL.len()] {
+    let mut t = [0; Invariant::ALL.len()];
+    t[Invariant::Liveness.index()] = total;
+    t
+}
+
+/// A run that exercised only R6 (5 times) and R7 (2 times, with liveness violations).
+fn coverage_table() -> crate::check::CoverageTable {
+    let mut t = crate::check::Checker::new(crate::check::CheckConfig::default()).coverage_table();
+    for r in &mut t.rules {
+        match r.rule.as_str() {
+            "R6" => (r.exercised, r.outcome) = (Some(5), "held".into()),
+            "R7" => (r.exercised, r.outcome) = (Some(2), "violations: liveness=3".into()),
+            _ => {}
+        }
+    }
+    t
 }
 
 /// The verdict the runner would give (leaked: tests build a handful).
@@ -368,8 +392,11 @@ fn terminal_summary_lists_hops_with_samples_and_verdict() {
         "{out}"
     );
     assert!(out.contains("PASS"));
-    // Columns line up: every hop row is as long as the header.
-    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
+    // Columns line up: every hop row is as long as the header (coverage lines are no hops).
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.contains("exercised"))
+        .collect();
     assert!(rows.len() >= 3);
     assert!(rows.iter().all(|r| r.len() == rows[0].len()), "{out}");
 
@@ -550,7 +577,72 @@ fn report_json_reads_back_into_the_schema_and_writes_the_same_bytes() {
     assert!(!doc.verdict.passed());
     assert_eq!(doc.to_json_string().unwrap(), text, "lossless round trip");
     // Another format version is refused with a message that says what to do.
-    let old = text.replacen("\"format_version\": 2", "\"format_version\": 1", 1);
+    let old = text.replacen("\"format_version\": 3", "\"format_version\": 1", 1);
     let e = ReportDoc::parse(&old, std::path::Path::new("old.json")).unwrap_err();
     assert!(e.to_string().contains("format 1"), "{e}");
+}
+
+#[test]
+fn every_report_shows_the_coverage_table_unexercised_rules_first() {
+    let (s, m) = (scenario(), small_metrics());
+    let o = outcome(&s, &m, &[], 0);
+    let md = report_markdown(&o, &stats());
+    assert!(md.contains("## Coverage\n\n2 of "), "{md}");
+    assert!(md.contains("| rule | what | exercised | observed outcome | knob |"));
+    let r5 = md
+        .find("| R5 | leavers | 0 | not exercised | `[churn] per_minute (leave, kick)` |")
+        .expect("R5 row");
+    let r6 = md
+        .find("| R6 | receipts are idempotent | 5 | held |")
+        .expect("R6");
+    let i5 = md.find("| I5 |").expect("I5 row");
+    assert!(
+        r5 < r6 && r6 < i5,
+        "never exercised, exercised, not checked"
+    );
+    assert!(md.contains("| NOT_IN_AUDIENCE | 0 |") && md.contains("| BAD_REQUEST | not judged |"));
+    let html = report_html(&o, &stats());
+    assert!(html.contains("<section id=\"coverage\"><h2>Rule coverage</h2>"));
+    assert!(
+        html.contains("<tr class=\"bad\"><td><code>R5</code></td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td class=\"num\">5</td><td>held</td>"));
+    let term = terminal_summary(&o, &stats());
+    assert!(term.contains("coverage 2 of "), "{term}");
+    assert!(term.contains(" not exercised (leavers); knob: [churn] per_minute (leave, kick)"));
+    assert!(term.contains("  exercised: R6=5 R7=2\n"), "{term}");
+    let v = report_json(&o);
+    let rows = v["coverage"]["rules"].as_array().unwrap();
+    let row = |id: &str| rows.iter().find(|r| r["rule"] == id).unwrap().clone();
+    assert_eq!(row("R5")["exercised"], 0);
+    assert_eq!(row("R6")["exercised"], 5);
+    assert!(row("I5")["exercised"].is_null());
+    assert_eq!(rows[0]["exercised"], 0, "never exercised first");
+}
+
+#[test]
+fn every_report_shows_violation_totals_per_invariant() {
+    let (s, m) = (scenario(), small_metrics());
+    let v = [violation(1)];
+    let o = outcome(&s, &m, &v, 3);
+    let md = report_markdown(&o, &stats());
+    assert!(
+        md.contains("| liveness | 3 |\n") && md.contains("| count_sum | 0 |\n"),
+        "{md}"
+    );
+    let html = report_html(&o, &stats());
+    assert!(
+        html.contains("<tr class=\"bad\"><td><code>liveness</code></td><td class=\"num\">3</td>")
+    );
+    let term = terminal_summary(&o, &stats());
+    assert!(term.contains("  by invariant: liveness=3\n"), "{term}");
+    let j = report_json(&o);
+    assert_eq!(j["violations_by_invariant"]["liveness"], 3);
+    assert_eq!(j["violations_by_invariant"]["count_sum"], 0);
+    let names: Vec<&String> = match &j["violations_by_invariant"] {
+        serde_json::Value::Object(m) => m.keys().collect(),
+        _ => panic!("an object"),
+    };
+    assert_eq!(names.len(), Invariant::ALL.len());
 }

@@ -6,6 +6,7 @@
 mod error;
 mod fault_knobs;
 mod load;
+mod rules;
 mod schema;
 mod slo;
 mod types;
@@ -14,6 +15,7 @@ mod validate;
 pub use error::{FieldErrorKind, Invalid, ScenarioError};
 pub use fault_knobs::{FAULT_KNOBS, FaultKnob, KnobUnit};
 pub use load::{load_file, parse_str};
+pub use rules::{Check, RequireCoverage, Rule, RuleInfo};
 pub use schema::json_schema;
 pub use slo::{
     NOTIFY_ALIAS, OPS_PER_SECOND_MIN, RECEIPTS_PER_SECOND_MIN, VIOLATIONS_MAX, latency_key,

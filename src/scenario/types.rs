@@ -1,6 +1,7 @@
 //! The scenario file's types (TOML). Every section but `name` and `duration` has defaults, so
 //! a scenario says only what it cares about. Ranges are checked in `validate.rs`.
 
+pub use super::rules::RequireCoverage;
 pub use super::slo::{Slo, Stat};
 use crate::protocol::GroupType;
 use schemars::JsonSchema;
@@ -383,6 +384,10 @@ pub struct Checks {
     /// such a run is intended (e.g. a scenario that only provisions).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_no_traffic: bool,
+    /// Rules of docs/semantics.md the run must exercise, or it fails: "all" (every rule the
+    /// checker measures) or a list of rule ids such as ["R5", "S10"]. Default: none.
+    #[serde(skip_serializing_if = "RequireCoverage::is_nothing")]
+    pub require_coverage: RequireCoverage,
 }
 
 impl Default for Checks {
@@ -392,6 +397,7 @@ impl Default for Checks {
             final_pull_share: 1.0,
             final_list_share: 0.2,
             allow_no_traffic: false,
+            require_coverage: RequireCoverage::Nothing,
         }
     }
 }

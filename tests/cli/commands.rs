@@ -257,6 +257,13 @@ fn slos_the_run_meets_exit_0_and_json_summary_lists_them() {
     assert!(v["latency"]["send_ack"]["p99_us"].as_u64().unwrap() > 0);
     assert!(v["latency"]["send_ack"].get("hdr").is_none());
     assert!(v["run"]["wall_seconds"].is_number());
+    assert_eq!(v["violations_by_invariant"]["count_sum"], 0);
+    let not_exercised = v["not_exercised"].as_array().unwrap();
+    assert!(
+        not_exercised.iter().any(|r| r == "R5"),
+        "no churn: {not_exercised:?}"
+    );
+    assert!(!not_exercised.iter().any(|r| r == "I1"));
 }
 
 #[test]
@@ -449,4 +456,109 @@ fn printing_into_a_closed_pipe_ends_quietly() {
     let status = child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(status.code(), Some(101), "{err}");
+}
+
+/// The rows of report.json's coverage table, by rule id.
+fn coverage_rows(dir: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let rows = report["coverage"]["rules"].as_array().unwrap();
+    rows.iter()
+        .map(|r| (r["rule"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+/// Rules only membership churn exercises (leavers, later joiners, senders who left).
+const CHURN_RULES: [&str; 6] = ["S10", "R3", "R4", "R5", "P3", "I4"];
+
+#[test]
+fn without_churn_the_churn_rules_are_not_exercised_and_require_all_fails_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_tiny(dir.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "no requirement by default: {}",
+        stderr(&o)
+    );
+    let rows = coverage_rows(dir.path());
+    for id in CHURN_RULES {
+        assert_eq!(rows[id]["exercised"], 0, "{id}: {}", rows[id]);
+        assert_eq!(rows[id]["outcome"], "not exercised");
+        assert!(
+            rows[id]["knob"]
+                .as_str()
+                .unwrap()
+                .contains("[churn] per_minute")
+        );
+    }
+    assert!(rows["I1"]["exercised"].as_u64().unwrap() > 0);
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("| R5 | leavers | 0 | not exercised |"), "{md}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("R5  not exercised (leavers); knob: [churn] per_minute"),
+        "{stdout}"
+    );
+
+    let (all, file) = tiny_edited(|t| format!("{t}require_coverage = \"all\"\n"));
+    let out = all.path().join("out");
+    let o = readsim(&["run", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("required rules not exercised: "),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let uncovered: Vec<&str> = report["verdict"]["uncovered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for id in CHURN_RULES {
+        assert!(uncovered.contains(&id), "{id} in {uncovered:?}");
+        assert!(stdout.contains(&format!(" {id},")) || stdout.contains(&format!(" {id} ")));
+    }
+    assert!(!uncovered.contains(&"I1"), "exercised rules are not named");
+    // sweep judges the seed the same way.
+    let sweep = readsim(&["sweep", &file, "--seeds", "3"]);
+    assert_eq!(sweep.status.code(), Some(1), "{}", stderr(&sweep));
+    let text = String::from_utf8_lossy(&sweep.stdout);
+    assert!(text.contains("required rules not exercised: "), "{text}");
+}
+
+#[test]
+fn required_rules_the_run_exercises_pass_and_with_churn_the_churn_rules_are_exercised() {
+    let (dir, file) = tiny_edited(|t| {
+        let t = t.replace("[checks]", "[churn]\nper_minute = 120\n\n[checks]");
+        format!("{t}require_coverage = [\"S10\", \"R5\", \"I1\"]\n")
+    });
+    let out = dir.path().join("out");
+    let o = readsim(&["run", &file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = coverage_rows(&out);
+    for id in CHURN_RULES {
+        assert!(
+            rows[id]["exercised"].as_u64().unwrap() > 0,
+            "{id}: {}",
+            rows[id]
+        );
+    }
+}
+
+#[test]
+fn an_unknown_required_rule_exits_2_with_line_and_path() {
+    let (_dir, file) = tiny_edited(|t| format!("{t}require_coverage = [\"R5\", \"Q7\"]\n"));
+    let o = readsim(&["validate", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(":39: checks.require_coverage[1]: unknown rule id \"Q7\""),
+        "{e}"
+    );
+    let run = readsim(&["run", &file, "--out", "/tmp/never-written"]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
 }

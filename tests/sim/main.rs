@@ -3,6 +3,7 @@
 //! binary (it links once).
 
 mod checkers_fire;
+mod coverage;
 mod fault_seed_regressions;
 mod model_state_machine;
 mod planted_bugs;

@@ -83,7 +83,8 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// The machine-readable summary `run --format json` prints: the verdict, SLOs, latency
-    /// percentiles per hop (without the histograms), counts, and the wall-clock figures.
+    /// percentiles per hop (without the histograms), counts, violations per invariant, the
+    /// rules never exercised, and the wall-clock figures.
     pub fn json_summary(&self, out: &Path) -> serde_json::Value {
         let r = &self.rendered;
         let doc = &r.doc;
@@ -100,7 +101,9 @@ impl RunSummary {
             "target": doc.target,
             "driver": doc.driver,
             "violations_total": doc.violations_total,
+            "violations_by_invariant": doc.violations_by_invariant,
             "violations": doc.violations,
+            "not_exercised": doc.coverage.unexercised().map(|r| &r.rule).collect::<Vec<_>>(),
             "slo": doc.slo,
             "slo_failed": doc.verdict.slo_missed,
             "incomplete": doc.verdict.incomplete,

@@ -48,6 +48,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         Measured {
             metrics: &obs.metrics,
             violations: obs.checker.violations_total(),
+            coverage: obs.checker.coverage(),
             seconds,
             receipts_per_second: ex
                 .live
@@ -62,6 +63,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         },
     );
     let faults = fault_entries(scenario, &workload, &obs.faults);
+    let coverage = obs.checker.coverage_table();
     let outcome = RunOutcome {
         scenario,
         seed,
@@ -70,6 +72,8 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         metrics: &obs.metrics,
         violations: obs.checker.violations(),
         violations_total: obs.checker.violations_total(),
+        violations_by_invariant: obs.checker.totals_by_invariant(),
+        coverage: &coverage,
         virtual_seconds: seconds,
         trace_hash: obs.trace.value(),
         events: obs.trace.events,
