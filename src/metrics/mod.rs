@@ -46,6 +46,11 @@ pub const COMPLETENESS_BUCKET_US: u64 = 1_000_000;
 /// so a pathological run cannot grow the vector without bound.
 pub const COMPLETENESS_BUCKETS_MAX: usize = 600;
 
+/// Longest run the per-second throughput vector covers (35 days: the longest scenario plus
+/// its delays); later operations share the last second, so a hostile event time cannot size
+/// the vector.
+pub const PER_SECOND_MAX: usize = 35 * 24 * 3600;
+
 /// Audience-size buckets for notify latency by group size: (label, smallest, largest).
 /// A 1:1 message has an audience of 1.
 pub const AUDIENCE_BUCKETS: [(&str, u32, u32); 5] = [
@@ -227,7 +232,7 @@ impl Metrics {
 
     fn count(&mut self, name: &'static str, t: Micros) {
         self.counts[count_index(name)] += 1;
-        let sec = (t / 1_000_000) as usize;
+        let sec = ((t / 1_000_000) as usize).min(PER_SECOND_MAX - 1);
         if self.per_second.len() <= sec {
             self.per_second.resize(sec + 1, 0);
         }

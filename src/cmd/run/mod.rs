@@ -34,6 +34,10 @@ pub struct RunOptions {
     pub plant_bug: Option<Bug>,
     /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
     pub progress: bool,
+    /// Memory budget in bytes (`--max-memory`, default [`super::budget::machine_default`]):
+    /// a scenario whose estimate exceeds it is refused, a simulated run that outgrows it is
+    /// stopped.
+    pub budget: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,13 @@ pub enum RunError {
     Report(#[from] ReportError),
     #[error(transparent)]
     Live(#[from] LiveError),
+    #[error(
+        "the run outgrew the memory budget of {budget} (resident memory went above it at \
+         virtual time {at}) and was stopped; no reports were written. Raise the budget with \
+         --max-memory, or make the scenario smaller (`readsim validate FILE` prints its \
+         estimated size)"
+    )]
+    OverBudget { budget: String, at: String },
     #[error(
         "determinism check failed: two runs of seed {seed} differ (trace hash {first:016x} vs {second:016x}{detail}). Replay with: {replay}. This is a readsim bug: please report it with the scenario file"
     )]
@@ -60,9 +71,10 @@ impl Classify for RunError {
     fn exit_status(&self) -> ExitStatus {
         match self {
             RunError::Scenario(_) | RunError::Live(LiveError::Usage(_)) => ExitStatus::BadInput,
-            RunError::Report(_) | RunError::Live(_) | RunError::Nondeterministic { .. } => {
-                ExitStatus::HarnessFailed
-            }
+            RunError::Report(_)
+            | RunError::Live(_)
+            | RunError::Nondeterministic { .. }
+            | RunError::OverBudget { .. } => ExitStatus::HarnessFailed,
         }
     }
 }
@@ -126,10 +138,7 @@ fn replay_command(opts: &RunOptions, seed: u64) -> ReplayCommand {
 
 /// Runs a scenario (simulated, or live with `opts.live`), judges it and writes the reports.
 pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let mut scenario = scenario::load_file(&opts.file)?;
-    if let Some(d) = opts.duration {
-        scenario.duration = d;
-    }
+    let scenario = load_within_budget(opts)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
     let replay = replay_command(opts, seed);
     refuse_live_misuse(opts)?;
@@ -159,6 +168,24 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         seed,
         replay,
     })
+}
+
+/// Loads the scenario, applies `--duration`, and refuses it (exit 2) when its estimated size
+/// does not fit the memory budget or the operation cap.
+fn load_within_budget(opts: &RunOptions) -> Result<scenario::Scenario, RunError> {
+    let text = scenario::read_text(&opts.file)?;
+    let origin = opts.file.display().to_string();
+    let mut s = scenario::parse_str(&text, &origin)?;
+    if let Some(d) = opts.duration {
+        s.duration = d;
+        scenario::validate(&s).map_err(|problems| ScenarioError::Invalid {
+            origin: format!("{origin} with --duration {d}"),
+            problems,
+        })?;
+    }
+    let hint = super::budget::hint(opts.budget);
+    scenario::check_budget(&text, &origin, &s, opts.budget, &hint)?;
+    Ok(s)
 }
 
 fn refuse_live_misuse(opts: &RunOptions) -> Result<(), RunError> {
