@@ -146,8 +146,11 @@ pub struct Metrics {
     hist: Vec<Histogram<u64>>,
     /// Completed operations and pushes by kind, indexed by `count_index` (see `ops()`).
     counts: [u64; COUNTED.len()],
-    /// Error results (whole-request and per-message) by error name.
+    /// Error results (whole-request and per-message) by protocol error code.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Operations that got no response (timed out, or lost with their connection or a
+    /// crashed server): a harness-side outcome, not a protocol error code.
+    pub lost: u64,
     ops_in_flight: FxHashMap<(UserId, OpId), OpInfo>,
     /// Intended start of the send of each message, for delivery latency.
     send_started: MsgMap<Micros>,
@@ -178,6 +181,7 @@ impl Default for Metrics {
             hist: Hop::ALL.iter().map(|_| new_histogram()).collect(),
             counts: [0; COUNTED.len()],
             errors: BTreeMap::new(),
+            lost: 0,
             ops_in_flight: FxHashMap::default(),
             send_started: MsgMap::default(),
             early_pushes: FxHashMap::default(),

@@ -47,6 +47,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         verdict: o.verdict.clone(),
         ops: Ordered(ops),
         errors: m.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        lost: m.lost,
         violations_total: o.violations_total,
         violations: o.violations.to_vec(),
         faults: o.faults.to_vec(),

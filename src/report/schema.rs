@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever a field changes meaning or goes away; readers refuse other versions.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: operations that got no response moved out of `errors` (where they were the pseudo-code
+/// `LOST_NO_RESPONSE`) into `lost`; `errors` holds protocol error codes only.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `report.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,7 +38,11 @@ pub struct ReportDoc {
     pub verdict: Verdict,
     /// Completed operations and received pushes by name (sorted), then `total`.
     pub ops: Ordered<u64>,
+    /// Error results by protocol error code (docs/protocol.md).
     pub errors: BTreeMap<String, u64>,
+    /// Operations that got no response (timed out, or lost with a cut connection or a crashed
+    /// server): what the harness gave up on, not an answer of the target.
+    pub lost: u64,
     pub violations_total: u64,
     /// The first violations (capped); `violations_total` counts them all.
     pub violations: Vec<Violation>,

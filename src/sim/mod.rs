@@ -453,3 +453,42 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
         self.io.queue.push(self.restart_at, SimEvent::Restart);
     }
 }
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use crate::history::TraceHash;
+    use crate::model::Model;
+    use crate::target::ModelTarget;
+
+    fn tiny() -> Scenario {
+        let text = include_str!("../../tests/fixtures/tiny.toml");
+        crate::scenario::parse_str(text, "tiny.toml").unwrap()
+    }
+
+    fn run(s: &Scenario, stop: Option<&AtomicBool>) -> (Result<Micros, Stopped>, TraceHash) {
+        let mut target = ModelTarget::new(Model::new(s.receipts.config()));
+        let mut trace = TraceHash::default();
+        let r = match stop {
+            Some(stop) => run_stoppable(s, s.seed, &mut target, &mut trace, stop),
+            None => Ok(run_observed(s, s.seed, &mut target, &mut trace)),
+        };
+        (r, trace)
+    }
+
+    #[test]
+    fn a_stop_flag_never_raised_changes_nothing_and_a_raised_one_ends_the_run_early() {
+        let s = tiny();
+        let (plain, plain_trace) = run(&s, None);
+        let (watched, watched_trace) = run(&s, Some(&AtomicBool::new(false)));
+        assert_eq!(plain, watched);
+        assert_eq!(plain_trace.value(), watched_trace.value());
+        assert_eq!(plain_trace.events, watched_trace.events);
+        let (stopped, stopped_trace) = run(&s, Some(&AtomicBool::new(true)));
+        let Err(Stopped { at }) = stopped else {
+            panic!("a raised flag stops the run, got {stopped:?}");
+        };
+        assert!(at < plain.unwrap());
+        assert!(stopped_trace.events < plain_trace.events / 2);
+    }
+}

@@ -118,6 +118,7 @@ impl RunSummary {
             "incomplete": doc.verdict.incomplete,
             "ops": doc.ops,
             "errors": doc.errors,
+            "lost": doc.lost,
             "latency": latency,
             "ops_per_virtual_second": doc.throughput.ops_per_virtual_second,
             "run": r.stats,
@@ -143,7 +144,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let replay = replay_command(opts, seed);
     refuse_live_misuse(opts)?;
     let first = drive::execute(&scenario, seed, &replay, opts)?;
-    let first = outcome::render(&scenario, seed, &first)?;
+    let mut first = outcome::render(&scenario, seed, &first)?;
     if opts.check_determinism {
         let second = drive::execute(&scenario, seed, &replay, opts)?;
         let second = outcome::render(&scenario, seed, &second)?;
