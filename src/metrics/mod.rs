@@ -294,3 +294,24 @@ impl Metrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_event_time_cannot_size_the_per_second_vector() {
+        let mut m = Metrics::default();
+        m.count("send_message", 1_500_000);
+        m.count("send_message", u64::MAX / 2);
+        m.count("send_message", u64::MAX);
+        assert_eq!(m.per_second.len(), PER_SECOND_MAX);
+        assert_eq!(m.per_second[1], 1);
+        assert_eq!(
+            m.per_second[PER_SECOND_MAX - 1],
+            2,
+            "the tail shares the last second"
+        );
+        assert_eq!(m.total_ops(), 3);
+    }
+}

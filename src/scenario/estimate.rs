@@ -13,6 +13,8 @@
 //! - reads: each receipt is kept by the model (reader list), the checker and the metrics;
 //! - audience snapshots made by churn (each copies a group's member bitmap);
 //! - events in flight: reads waiting for their delay, the rest of the queue;
+//! - the fault plan's cuts and stalls, drawn before the run starts (each also costs a few
+//!   operations: the cut, the reconnect, its catch-up pulls);
 //! - a fixed base (binary, histograms, timing wheel).
 
 use super::error::Invalid;
@@ -78,6 +80,9 @@ struct Counts {
     churn_ops: f64,
     final_ops: f64,
     in_flight: f64,
+    /// Connection cuts and stalls the fault plan schedules before the run starts.
+    fault_events: f64,
+    fault_field: &'static str,
 }
 
 impl Estimate {
@@ -113,6 +118,11 @@ impl Estimate {
                 c.in_flight * BYTES_PER_EVENT,
                 "reading.delay".into(),
             ),
+            (
+                "fault schedule",
+                c.fault_events * BYTES_PER_EVENT,
+                c.fault_field.into(),
+            ),
         ];
         let memory = BASE_BYTES + parts.iter().map(|p| p.1).sum::<f64>();
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -123,6 +133,7 @@ impl Estimate {
             ),
             (c.pull_ops, "pulls.per_user_per_minute"),
             (c.churn_ops, "churn.per_minute"),
+            (c.fault_events * 4.0, c.fault_field),
             (c.final_ops, "checks.final_list_share"),
         ];
         let operations: f64 = ops_parts.iter().map(|p| p.0).sum();
@@ -239,6 +250,14 @@ fn counts(s: &Scenario) -> Counts {
     let list_pages = (audience / f64::from(s.pulls.member_list_page.max(1))).ceil() + 1.0;
     let final_ops = (group_msgs + c2c_msgs) * s.checks.final_pull_share
         + group_msgs * s.checks.final_list_share * 2.0 * list_pages;
+    let f = &s.faults;
+    let fault_minutes = f.until_micros(s.duration) as f64 / 60e6;
+    let fault_events = (f.stalls_per_minute + f.disconnects_per_minute) * fault_minutes;
+    let fault_field = if f.stalls_per_minute > f.disconnects_per_minute {
+        "faults.stalls_per_minute"
+    } else {
+        "faults.disconnects_per_minute"
+    };
     let read_rate = if secs > 0.0 { reads / secs } else { 0.0 };
     let in_flight = read_rate * mean_delay(&s.reading.delay) / 1e6
         + (group_msgs + c2c_msgs) / secs.max(1.0) * mean_delay(&s.network.latency) / 1e6 * 4.0;
@@ -258,6 +277,8 @@ fn counts(s: &Scenario) -> Counts {
         churn_ops,
         final_ops,
         in_flight: in_flight.min(reads + deliveries),
+        fault_events,
+        fault_field,
     }
 }
 
@@ -398,6 +419,17 @@ mod tests {
         let over = e.exceeds(u64::MAX, "");
         assert_eq!(over.len(), 1);
         assert_eq!(over[0].path, "traffic.group_messages_per_sec");
+    }
+
+    #[test]
+    fn scheduled_faults_count_as_memory_and_operations() {
+        let mut s = shipped("tests/fixtures/tiny.toml");
+        s.faults.disconnects_per_minute = 6e7;
+        s.duration = crate::scenario::Dur::from_secs(30 * 24 * 3600);
+        let e = Estimate::of(&s);
+        assert_eq!(e.ops_field, "faults.disconnects_per_minute");
+        let over = e.exceeds(8 * 1024 * MIB, "");
+        assert_eq!(over[0].path, "faults.disconnects_per_minute", "{over:?}");
     }
 
     #[test]
