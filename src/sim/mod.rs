@@ -325,7 +325,7 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
             self.step(ev, &mut actions);
             self.core.apply(&mut self.io, at, &mut actions);
             handled = handled.wrapping_add(1);
-            if handled % STOP_POLL_EVENTS == 0 && stop.load(Ordering::Relaxed) {
+            if handled.is_multiple_of(STOP_POLL_EVENTS) && stop.load(Ordering::Relaxed) {
                 self.actions = actions;
                 return Err(Stopped { at });
             }

@@ -262,3 +262,38 @@ fn shrink_failure(opts: &RunOptions, seed: u64) -> Result<(), RunError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_simulated_run_that_outgrows_the_budget_is_stopped_with_exit_3() {
+        if super::super::budget::current_rss() == 0 {
+            return; // no /proc: nothing to watch
+        }
+        let file = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tiny.toml"
+        ));
+        let s = scenario::load_file(&file).unwrap();
+        let opts = RunOptions {
+            file,
+            seed: None,
+            out: PathBuf::from("unused"),
+            check_determinism: false,
+            live: None,
+            duration: None,
+            plant_bug: None,
+            progress: false,
+            budget: 1,
+        };
+        let replay = replay_command(&opts, s.seed);
+        let Err(e) = drive::execute(&s, s.seed, &replay, &opts) else {
+            panic!("a run over a 1-byte budget is stopped");
+        };
+        assert!(matches!(e, RunError::OverBudget { .. }), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::HarnessFailed);
+        assert!(e.to_string().contains("--max-memory"), "{e}");
+    }
+}
