@@ -207,11 +207,9 @@ impl Estimate {
     }
 }
 
-fn counts(s: &Scenario) -> Counts {
-    let secs = s.duration.as_secs_f64();
-    let users = f64::from(s.population.users);
-    let online_share = s.population.online_share;
-    let online = users * online_share;
+/// Groups, memberships, the class with most memberships, the traffic-weighted mean
+/// audience of a group message, and the summed traffic weight.
+fn group_counts(s: &Scenario) -> (f64, f64, Option<usize>, f64, f64) {
     let mut groups = 0.0;
     let mut memberships = 0.0;
     let mut biggest: Option<(usize, f64)> = None;
@@ -232,6 +230,15 @@ fn counts(s: &Scenario) -> Counts {
     } else {
         0.0
     };
+    (groups, memberships, biggest.map(|b| b.0), audience, weights)
+}
+
+fn counts(s: &Scenario) -> Counts {
+    let secs = s.duration.as_secs_f64();
+    let users = f64::from(s.population.users);
+    let online_share = s.population.online_share;
+    let online = users * online_share;
+    let (groups, memberships, biggest_class, audience, weights) = group_counts(s);
     let pairs = f64::from(s.c2c.pairs);
     let bursts = f64::from(s.faults.bursts);
     // Group traffic needs a group with weight (validation refuses the rest).
@@ -266,7 +273,7 @@ fn counts(s: &Scenario) -> Counts {
         online,
         groups,
         memberships,
-        biggest_class: biggest.map(|b| b.0),
+        biggest_class,
         audience,
         pairs,
         group_msgs,
@@ -282,7 +289,7 @@ fn counts(s: &Scenario) -> Counts {
     }
 }
 
-/// Mean of a size distribution (Zipf: exact over the first 65,536 values, the tail by the
+/// Mean of a size distribution (Zipf: exact over the first 4096 values, the tail by the
 /// integral of k^-s).
 pub fn mean_size(d: &SizeDist) -> f64 {
     match *d {
@@ -297,7 +304,7 @@ pub fn mean_size(d: &SizeDist) -> f64 {
 
 /// Mean of Zipf over 1..=n with exponent `s`: sum k^(1-s) / sum k^-s.
 fn zipf_mean(n: f64, s: f64) -> f64 {
-    const EXACT: f64 = 65_536.0;
+    const EXACT: f64 = 4096.0;
     let (mut num, mut den) = (0.0, 0.0);
     let exact = n.min(EXACT) as u64;
     for k in 1..=exact {
