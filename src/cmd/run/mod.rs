@@ -267,11 +267,7 @@ fn shrink_failure(opts: &RunOptions, seed: u64) -> Result<(), RunError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_simulated_run_that_outgrows_the_budget_is_stopped_with_exit_3() {
-        if super::super::budget::current_rss() == 0 {
-            return; // no /proc: nothing to watch
-        }
+    fn tiny_opts(budget: u64) -> (scenario::Scenario, RunOptions) {
         let file = PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/tiny.toml"
@@ -286,8 +282,41 @@ mod tests {
             duration: None,
             plant_bug: None,
             progress: false,
-            budget: 1,
+            budget,
         };
+        (s, opts)
+    }
+
+    #[test]
+    fn run_json_peak_rss_covers_what_happens_after_rendering() {
+        if crate::report::peak_rss_bytes() == 0 {
+            return; // no /proc
+        }
+        let (s, opts) = tiny_opts(u64::MAX);
+        let replay = replay_command(&opts, s.seed);
+        let ex = drive::execute(&s, s.seed, &replay, &opts).unwrap();
+        let mut rendered = outcome::render(&s, s.seed, &ex).unwrap();
+        // Memory touched after rendering (as writing big reports does) must show in run.json.
+        const BIG: usize = 512 << 20;
+        let big = vec![1u8; BIG];
+        assert_eq!(big[BIG - 1], 1);
+        drop(big);
+        let dir = tempfile::tempdir().unwrap();
+        rendered.write(dir.path()).unwrap();
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap())
+                .unwrap();
+        let peak = run["peak_rss_bytes"].as_u64().unwrap();
+        assert!(peak >= BIG as u64, "{peak}");
+        assert_eq!(rendered.stats.peak_rss_bytes, peak);
+    }
+
+    #[test]
+    fn a_simulated_run_that_outgrows_the_budget_is_stopped_with_exit_3() {
+        if super::super::budget::current_rss() == 0 {
+            return; // no /proc: nothing to watch
+        }
+        let (s, opts) = tiny_opts(1);
         let replay = replay_command(&opts, s.seed);
         let Err(e) = drive::execute(&s, s.seed, &replay, &opts) else {
             panic!("a run over a 1-byte budget is stopped");
