@@ -97,6 +97,12 @@ enum Command {
         /// FILE's stem + `.shrunk.toml` with its one-line replay command.
         #[arg(long, conflicts_with = "duration")]
         shrink: bool,
+        /// Memory budget, e.g. "4GiB" or "512MiB" (default: 80% of the machine's memory from
+        /// /proc/meminfo, 8 GiB where unknown). A scenario whose estimated peak memory (see
+        /// `readsim validate`) exceeds it is refused before starting (exit 2); a simulated
+        /// run whose resident memory outgrows it is stopped without reports (exit 3).
+        #[arg(long, value_parser = cmd::budget::parse_size)]
+        max_memory: Option<u64>,
     },
     /// Re-run the simulated run recorded in a report.json (its embedded scenario, seed and
     /// target, planted bug included) and confirm it is the same run: same trace hash, same
@@ -167,10 +173,17 @@ enum Command {
         #[arg(long)]
         markdown: Option<PathBuf>,
     },
-    /// Check a scenario file without running it; errors name the line and field path.
+    /// Check a scenario file without running it and print the estimated size of its run
+    /// (operations and pushes, connections, peak memory); errors name the line and field
+    /// path. A scenario whose estimate exceeds the memory budget or 1e9 operations is
+    /// refused (exit 2) with the field that drives it.
     Validate {
-        /// Scenario file (TOML).
+        /// Scenario file (TOML, at most 1 MiB).
         file: PathBuf,
+        /// Memory budget the estimate must fit, as for `run --max-memory` (default: 80% of
+        /// the machine's memory, 8 GiB where unknown).
+        #[arg(long, value_parser = cmd::budget::parse_size)]
+        max_memory: Option<u64>,
     },
     /// Print the JSON schema of the scenario file format.
     Schema,
@@ -223,7 +236,10 @@ fn dispatch(command: Command) -> CmdResult {
     match command {
         Command::Run { .. } => run(command),
         Command::Replay { report } => boxed(cmd::replay::execute(&report)),
-        Command::Validate { file } => boxed(cmd::validate::execute(&file)),
+        Command::Validate { file, max_memory } => boxed(cmd::validate::execute(
+            &file,
+            cmd::budget::budget(max_memory),
+        )),
         Command::Schema => Ok(cmd::validate::schema()),
         Command::Sweep {
             file,
@@ -299,6 +315,7 @@ fn run(command: Command) -> CmdResult {
         plant_bug,
         format,
         shrink,
+        max_memory,
     } = command
     else {
         unreachable!("run() is only called for `run`")
@@ -335,6 +352,7 @@ fn run(command: Command) -> CmdResult {
         duration: duration.map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
         plant_bug,
         progress,
+        budget: cmd::budget::budget(max_memory),
     };
     boxed(cmd::run::execute(&opts, format, shrink))
 }

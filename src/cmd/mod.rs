@@ -2,6 +2,7 @@
 //! a person (or `--format json`) reads, and returns an [`ExitStatus`] or an error whose
 //! [`ExitStatus`] says whose fault it was. `main.rs` holds only the clap types and the dispatch.
 
+pub mod budget;
 pub mod compare;
 mod judge;
 pub mod replay;

@@ -11,10 +11,21 @@ impl Classify for ScenarioError {
     }
 }
 
-/// Loads and validates `file`: `ok` and its name, or the error naming line and field path.
-pub fn execute(file: &Path) -> Result<ExitStatus, ScenarioError> {
-    let s = scenario::load_file(file)?;
-    super::print(&format!("{}: ok (scenario {:?})\n", file.display(), s.name));
+/// Loads and validates `file` and estimates the size of its run: `ok`, its name and the
+/// estimate, or the error naming line and field path (also when the estimate does not fit
+/// `budget` bytes of memory or the operation cap).
+pub fn execute(file: &Path, budget: u64) -> Result<ExitStatus, ScenarioError> {
+    let text = scenario::read_text(file)?;
+    let origin = file.display().to_string();
+    let s = scenario::parse_str(&text, &origin)?;
+    let hint = super::budget::hint(budget);
+    let estimate = scenario::check_budget(&text, &origin, &s, budget, &hint)?;
+    super::print(&format!(
+        "{origin}: ok (scenario {:?})\n{} (budget {})\n",
+        s.name,
+        estimate.describe(),
+        scenario::bytes(budget)
+    ));
     Ok(ExitStatus::Pass)
 }
 

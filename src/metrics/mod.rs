@@ -46,6 +46,11 @@ pub const COMPLETENESS_BUCKET_US: u64 = 1_000_000;
 /// so a pathological run cannot grow the vector without bound.
 pub const COMPLETENESS_BUCKETS_MAX: usize = 600;
 
+/// Longest run the per-second throughput vector covers (35 days: the longest scenario plus
+/// its delays); later operations share the last second, so a hostile event time cannot size
+/// the vector.
+pub const PER_SECOND_MAX: usize = 35 * 24 * 3600;
+
 /// Audience-size buckets for notify latency by group size: (label, smallest, largest).
 /// A 1:1 message has an audience of 1.
 pub const AUDIENCE_BUCKETS: [(&str, u32, u32); 5] = [
@@ -141,8 +146,11 @@ pub struct Metrics {
     hist: Vec<Histogram<u64>>,
     /// Completed operations and pushes by kind, indexed by `count_index` (see `ops()`).
     counts: [u64; COUNTED.len()],
-    /// Error results (whole-request and per-message) by error name.
+    /// Error results (whole-request and per-message) by protocol error code.
     pub errors: BTreeMap<&'static str, u64>,
+    /// Operations that got no response (timed out, or lost with their connection or a
+    /// crashed server): a harness-side outcome, not a protocol error code.
+    pub lost: u64,
     ops_in_flight: FxHashMap<(UserId, OpId), OpInfo>,
     /// Intended start of the send of each message, for delivery latency.
     send_started: MsgMap<Micros>,
@@ -173,6 +181,7 @@ impl Default for Metrics {
             hist: Hop::ALL.iter().map(|_| new_histogram()).collect(),
             counts: [0; COUNTED.len()],
             errors: BTreeMap::new(),
+            lost: 0,
             ops_in_flight: FxHashMap::default(),
             send_started: MsgMap::default(),
             early_pushes: FxHashMap::default(),
@@ -227,7 +236,7 @@ impl Metrics {
 
     fn count(&mut self, name: &'static str, t: Micros) {
         self.counts[count_index(name)] += 1;
-        let sec = (t / 1_000_000) as usize;
+        let sec = ((t / 1_000_000) as usize).min(PER_SECOND_MAX - 1);
         if self.per_second.len() <= sec {
             self.per_second.resize(sec + 1, 0);
         }
@@ -283,5 +292,26 @@ impl Metrics {
                 ..
             } => self.covered(msg_id, is_peer_read as u32, t, by_push),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_event_time_cannot_size_the_per_second_vector() {
+        let mut m = Metrics::default();
+        m.count("send_message", 1_500_000);
+        m.count("send_message", u64::MAX / 2);
+        m.count("send_message", u64::MAX);
+        assert_eq!(m.per_second.len(), PER_SECOND_MAX);
+        assert_eq!(m.per_second[1], 1);
+        assert_eq!(
+            m.per_second[PER_SECOND_MAX - 1],
+            2,
+            "the tail shares the last second"
+        );
+        assert_eq!(m.total_ops(), 3);
     }
 }

@@ -573,7 +573,17 @@ fn operations_section(s: &mut String, o: &RunOutcome) {
     for (name, n) in &m.errors {
         let _ = write!(s, "<tr><td>{name}</td><td class=\"num\">{n}</td></tr>");
     }
-    s.push_str("</tbody></table></div></section>");
+    s.push_str("</tbody></table></div>");
+    if m.lost > 0 {
+        let _ = write!(
+            s,
+            "<p>lost: <span class=\"num\">{}</span> operations got no response (timeouts, \
+             cut connections, crashes); the harness gave up on them, they are not protocol \
+             errors.</p>",
+            m.lost
+        );
+    }
+    s.push_str("</section>");
 }
 
 fn environment_section(s: &mut String, o: &RunOutcome, stats: &RunStats) {

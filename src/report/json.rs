@@ -47,6 +47,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         verdict: o.verdict.clone(),
         ops: Ordered(ops),
         errors: m.errors.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        lost: m.lost,
         violations_total: o.violations_total,
         violations_by_invariant: Ordered(
             super::coverage::by_invariant(o)

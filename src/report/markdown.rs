@@ -119,6 +119,14 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
 
 fn errors_section(s: &mut String, o: &RunOutcome) {
     s.push_str("## Errors\n\n");
+    if o.metrics.lost > 0 {
+        let _ = writeln!(
+            s,
+            "Lost: {} operations got no response (timeouts, cut connections, crashes); \
+             the harness gave up on them, they are not protocol errors.\n",
+            o.metrics.lost
+        );
+    }
     if o.metrics.errors.is_empty() {
         s.push_str("No errors.\n\n");
         return;

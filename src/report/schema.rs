@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 /// Bumped whenever a field changes meaning or goes away; readers refuse other versions.
 /// 3: `coverage`, `violations_by_invariant` and `verdict.uncovered` (a run can fail for
 /// required rules it did not exercise, so a version-2 reader would misread its verdict).
+/// Also 3: operations that got no response moved out of `errors` (where they were the pseudo-code
+/// `LOST_NO_RESPONSE`) into `lost`; `errors` holds protocol error codes only.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// `report.json`.
@@ -38,7 +40,11 @@ pub struct ReportDoc {
     pub verdict: Verdict,
     /// Completed operations and received pushes by name (sorted), then `total`.
     pub ops: Ordered<u64>,
+    /// Error results by protocol error code (docs/protocol.md).
     pub errors: BTreeMap<String, u64>,
+    /// Operations that got no response (timed out, or lost with a cut connection or a crashed
+    /// server): what the harness gave up on, not an answer of the target.
+    pub lost: u64,
     pub violations_total: u64,
     /// Violations per invariant (every invariant, in `Invariant::ALL` order), listed or not.
     pub violations_by_invariant: Ordered<u64>,

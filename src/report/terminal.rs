@@ -91,6 +91,14 @@ fn errors_line(s: &mut String, o: &RunOutcome) {
         let _ = write!(line, "{}{name}={n}", if i == 0 { ": " } else { " " });
     }
     let _ = writeln!(s, "{line}");
+    if o.metrics.lost > 0 {
+        let _ = writeln!(
+            s,
+            "lost     {} operations got no response (timeouts, cut connections, crashes: \
+             harness-side, not protocol errors)",
+            o.metrics.lost
+        );
+    }
 }
 
 /// How many SLOs were met, then one line per SLO (nothing when the scenario sets none).

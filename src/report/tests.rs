@@ -9,7 +9,7 @@ use crate::verdict::{Findings, Verdict};
 /// The send's acknowledgement latency recorded by [`small_metrics`].
 const SEND_ACK_US: u64 = 12_345;
 
-const REQUIRED_KEYS: [&str; 22] = [
+const REQUIRED_KEYS: [&str; 23] = [
     "format_version",
     "readsim_version",
     "scenario",
@@ -23,6 +23,7 @@ const REQUIRED_KEYS: [&str; 22] = [
     "verdict",
     "ops",
     "errors",
+    "lost",
     "violations_total",
     "violations_by_invariant",
     "violations",
@@ -577,7 +578,9 @@ fn report_json_reads_back_into_the_schema_and_writes_the_same_bytes() {
     assert!(!doc.verdict.passed());
     assert_eq!(doc.to_json_string().unwrap(), text, "lossless round trip");
     // Another format version is refused with a message that says what to do.
-    let old = text.replacen("\"format_version\": 3", "\"format_version\": 1", 1);
+    let current = format!("\"format_version\": {FORMAT_VERSION}");
+    assert!(text.contains(&current));
+    let old = text.replacen(&current, "\"format_version\": 1", 1);
     let e = ReportDoc::parse(&old, std::path::Path::new("old.json")).unwrap_err();
     assert!(e.to_string().contains("format 1"), "{e}");
 }
@@ -645,4 +648,49 @@ fn every_report_shows_violation_totals_per_invariant() {
         _ => panic!("an object"),
     };
     assert_eq!(names.len(), Invariant::ALL.len());
+}
+
+#[test]
+fn lost_operations_are_shown_apart_from_protocol_errors() {
+    let s = scenario();
+    let mut m = small_metrics();
+    let send = Request::SendMessage {
+        conv: Conv::Group(GroupId(0)),
+        need_read_receipt: false,
+        body_len: 16,
+    };
+    let (client, t) = (UserId(1), 3_000_000);
+    m.observe(&Event::Invoke {
+        t,
+        intended: t,
+        client,
+        op: 9,
+        req: &send,
+    });
+    m.observe(&Event::Lost { t, client, op: 9 });
+    // A second loss of the same operation counts nothing.
+    m.observe(&Event::Lost { t, client, op: 9 });
+    let o = outcome(&s, &m, &[], 0);
+    let v = report_json(&o);
+    assert_eq!(v["lost"], 1);
+    assert_eq!(v["errors"], serde_json::json!({"NOT_GROUP_MEMBER": 1}));
+    let terminal = terminal_summary(&o, &stats());
+    assert!(
+        terminal.contains("errors   1: NOT_GROUP_MEMBER=1\n"),
+        "{terminal}"
+    );
+    assert!(
+        terminal.contains("lost     1 operations got no response"),
+        "{terminal}"
+    );
+    let md = report_markdown(&o, &stats());
+    assert!(md.contains("Lost: 1 operations got no response"), "{md}");
+    let html = report_html(&o, &stats());
+    assert!(html.contains("lost: <span class=\"num\">1</span>"));
+    assert!(!html.contains("LOST_NO_RESPONSE") && !md.contains("LOST_NO_RESPONSE"));
+    // Without losses nothing is said.
+    let quiet = small_metrics();
+    let o = outcome(&s, &quiet, &[], 0);
+    assert_eq!(report_json(&o)["lost"], 0);
+    assert!(!terminal_summary(&o, &stats()).contains("lost "));
 }

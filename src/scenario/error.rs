@@ -18,6 +18,18 @@ pub enum ScenarioError {
         /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file is larger than any scenario needs to be.
+    #[error(
+        "{origin}: scenario file is larger than {max} bytes; a scenario describes its population \
+         with counts and distributions: use [[groups]] classes with `count` instead of listing \
+         groups one by one"
+    )]
+    TooLarge {
+        /// The file name (or other label).
+        origin: String,
+        /// The largest size accepted, in bytes.
+        max: u64,
+    },
     /// The text is not valid TOML. Fix the syntax at `line`.
     #[error(
         "{}: TOML syntax error: {message}; fix the TOML syntax on this line (strings need quotes, each key may appear once per table)",
@@ -98,7 +110,7 @@ impl ScenarioError {
     /// 1-based line the error points at, when known.
     pub fn line(&self) -> Option<usize> {
         match self {
-            ScenarioError::Io { .. } => None,
+            ScenarioError::Io { .. } | ScenarioError::TooLarge { .. } => None,
             ScenarioError::Syntax { line, .. } => *line,
             ScenarioError::Field { line, .. } => Some(*line),
             ScenarioError::Invalid { problems, .. } => problems.first().and_then(|p| p.line),
@@ -108,7 +120,9 @@ impl ScenarioError {
     /// Field path the error points at (the first problem's, for `Invalid`).
     pub fn field_path(&self) -> Option<&str> {
         match self {
-            ScenarioError::Io { .. } | ScenarioError::Syntax { .. } => None,
+            ScenarioError::Io { .. }
+            | ScenarioError::Syntax { .. }
+            | ScenarioError::TooLarge { .. } => None,
             ScenarioError::Field { path, .. } => Some(path),
             ScenarioError::Invalid { problems, .. } => problems.first().map(|p| p.path.as_str()),
         }

@@ -9,7 +9,8 @@
 //! `groups[1].size.max`). [`refine_tagged`] recovers it by deserializing that table again
 //! into a plain struct mirroring the chosen variant.
 
-use super::error::{FieldErrorKind, ScenarioError};
+use super::error::{FieldErrorKind, Invalid, ScenarioError};
+use super::estimate::Estimate;
 use super::types::{Dur, Scenario};
 use super::validate::validate;
 use serde::Deserialize;
@@ -19,18 +20,75 @@ use std::ops::Range;
 use std::path::Path;
 use toml_edit::{Item, Table, TableLike, Value};
 
+/// Largest scenario file (or text) accepted: far above any hand-written scenario, far below
+/// what takes the parser seconds and gigabytes.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Reads and parses the scenario file at `path`, then validates it. Errors name the file.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+    let text = read_text(path)?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// Reads the scenario file at `path` as text, refusing one larger than [`MAX_FILE_BYTES`]
+/// without reading it all.
+pub fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    use std::io::Read;
+    let io = |source| ScenarioError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse_str(&text, &path.display().to_string())
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(&path.display().to_string()));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+}
+
+fn too_large(origin: &str) -> ScenarioError {
+    ScenarioError::TooLarge {
+        origin: origin.to_string(),
+        max: MAX_FILE_BYTES,
+    }
+}
+
+/// Refuses a run of `scenario` (parsed from `text`) whose [`Estimate`] does not fit
+/// `budget` bytes of memory or the operation cap; each problem names the field that drives
+/// it and its line in `text`. `budget_hint` says how to raise the budget.
+pub fn check_budget(
+    text: &str,
+    origin: &str,
+    scenario: &Scenario,
+    budget: u64,
+    budget_hint: &str,
+) -> Result<Estimate, ScenarioError> {
+    let estimate = Estimate::of(scenario);
+    let mut problems = estimate.exceeds(budget, budget_hint);
+    if problems.is_empty() {
+        return Ok(estimate);
+    }
+    let doc = toml_edit::Document::parse(text).ok();
+    locate_problems(text, doc.as_ref(), &mut problems);
+    for p in &mut problems {
+        p.hint.push_str(&format!(" ({})", estimate.describe()));
+    }
+    Err(ScenarioError::Invalid {
+        origin: origin.to_string(),
+        problems,
+    })
 }
 
 /// Parses scenario TOML `text`, then validates it. `origin` labels the text in errors
 /// (usually the file name).
 pub fn parse_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(origin));
+    }
     let de = toml::Deserializer::parse(text).map_err(|e| ScenarioError::Syntax {
         origin: origin.to_string(),
         line: e.span().map(|s| line_of(text, s.start)),
@@ -40,25 +98,30 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
     let scenario: Scenario = serde_path_to_error::deserialize(de)
         .map_err(|e| field_error(text, doc.as_ref(), origin, e))?;
     if let Err(mut problems) = validate(&scenario) {
-        for p in &mut problems {
-            let segs = parse_path(&p.path);
-            let found = doc.as_ref().map(|d| locate(d, &segs));
-            match found {
-                Some(Found::Exact(span)) => p.line = Some(line_of(text, span.start)),
-                Some(Found::Parent(span)) => {
-                    p.line = span.map(|s| line_of(text, s.start));
-                    p.message
-                        .push_str(" (the default; the field is not set in the file)");
-                }
-                None => {}
-            }
-        }
+        locate_problems(text, doc.as_ref(), &mut problems);
         return Err(ScenarioError::Invalid {
             origin: origin.to_string(),
             problems,
         });
     }
     Ok(scenario)
+}
+
+/// Gives each problem the line of its field in `text` (or of its nearest written table,
+/// saying the value is the default).
+fn locate_problems(text: &str, doc: Option<&toml_edit::Document<&str>>, problems: &mut [Invalid]) {
+    for p in problems {
+        let segs = parse_path(&p.path);
+        match doc.map(|d| locate(d, &segs)) {
+            Some(Found::Exact(span)) => p.line = Some(line_of(text, span.start)),
+            Some(Found::Parent(span)) => {
+                p.line = span.map(|s| line_of(text, s.start));
+                p.message
+                    .push_str(" (the default; the field is not set in the file)");
+            }
+            None => {}
+        }
+    }
 }
 
 /// One step of a field path.

@@ -4,6 +4,7 @@
 //! error names the file, the 1-based line and the field path (`groups[1].size.max`).
 
 mod error;
+mod estimate;
 mod fault_knobs;
 mod load;
 mod rules;
@@ -13,8 +14,9 @@ mod types;
 mod validate;
 
 pub use error::{FieldErrorKind, Invalid, ScenarioError};
+pub use estimate::{Estimate, MAX_OPERATIONS, bytes, mean_delay, mean_size};
 pub use fault_knobs::{FAULT_KNOBS, FaultKnob, KnobUnit};
-pub use load::{load_file, parse_str};
+pub use load::{MAX_FILE_BYTES, check_budget, load_file, parse_str, read_text};
 pub use rules::{Check, RequireCoverage, Rule, RuleInfo};
 pub use schema::json_schema;
 pub use slo::{
@@ -23,7 +25,8 @@ pub use slo::{
 };
 pub use types::*;
 pub use validate::{
-    MAX_BODY_BYTES, MAX_DURATION, MAX_GROUPS, MAX_PAGE, MAX_SIGMA, MAX_USERS, validate,
+    MAX_BODY_BYTES, MAX_DELAY, MAX_DURATION, MAX_GROUP_CLASSES, MAX_GROUPS, MAX_MESSAGES_PER_SEC,
+    MAX_PAGE, MAX_PER_MINUTE, MAX_PULLS_PER_USER_PER_MINUTE, MAX_SIGMA, MAX_USERS, validate,
 };
 
 #[cfg(test)]

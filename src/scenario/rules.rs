@@ -55,6 +55,7 @@ const MISUSE: &str = "traffic.misuse_share";
 const NO_KNOB: &str = "none yet: the workload only makes well-formed calls of its own messages";
 
 rules! {
+    E1 = "E1", "who may know that a message exists", N("the checker expects outsiders' answers by this rule, but the workload never probes another conversation's messages, so nothing is counted (tests/server/probes.rs tests it)"), NO_KNOB;
     S1 = "S1", "send checks, in order", M("sends refused as prescribed (non-member, receipts disabled, group too large, self, unknown peer), answer judged"), MISUSE;
     S2 = "S2", "which group types take receipts", M("receipt-asking sends to a group type without receipts, refusal judged"), "traffic.misuse_share (with a Community, AVChatRoom or disabled group class)";
     S3 = "S3", "size limit", M("receipt-asking sends to a group over receipts.max_group_size, refusal judged"), "traffic.misuse_share (with groups larger than receipts.max_group_size)";

@@ -16,6 +16,18 @@ pub const MAX_BODY_BYTES: u32 = 65_536;
 pub const MAX_PAGE: u32 = 100;
 /// Largest log-normal shape.
 pub const MAX_SIGMA: f64 = 5.0;
+/// Most `[[groups]]` classes in one file.
+pub const MAX_GROUP_CLASSES: usize = 1000;
+/// Longest delay, timeout or window of any duration-like field but `duration` itself (and
+/// the longest latency the histograms track exactly): nothing in a run is sized by a
+/// delay beyond it.
+pub const MAX_DELAY: Dur = Dur::from_secs(3600);
+/// Highest message rate (per virtual second, all conversations together).
+pub const MAX_MESSAGES_PER_SEC: f64 = 1e6;
+/// Highest per-minute rate of pulls per user.
+pub const MAX_PULLS_PER_USER_PER_MINUTE: f64 = 600.0;
+/// Highest whole-system per-minute rate (churn, stalls, disconnects).
+pub const MAX_PER_MINUTE: f64 = 6e7;
 
 /// Checks every range and cross-field rule; returns all problems found (in field order),
 /// without line numbers (the loader adds them).
@@ -81,6 +93,18 @@ fn check_population(c: &mut Checker, s: &Scenario) {
 /// Group classes; returns the total group count, which the 1:1 check needs.
 fn check_groups(c: &mut Checker, s: &Scenario) -> u64 {
     let mut total_groups: u64 = 0;
+    if s.groups.len() > MAX_GROUP_CLASSES {
+        c.push(
+            "groups",
+            format!(
+                "at most {MAX_GROUP_CLASSES} [[groups]] classes, got {}",
+                s.groups.len()
+            ),
+            "merge classes of the same type: one class holds any number of groups (count) \
+             and a size distribution",
+        );
+        return 0;
+    }
     for (i, g) in s.groups.iter().enumerate() {
         let p = format!("groups[{i}]");
         total_groups += u64::from(g.count);
@@ -165,13 +189,15 @@ fn check_receipts(c: &mut Checker, s: &Scenario) {
 }
 
 fn check_traffic(c: &mut Checker, s: &Scenario) {
-    c.rate(
+    c.rate_at_most(
         "traffic.group_messages_per_sec",
         s.traffic.group_messages_per_sec,
+        MAX_MESSAGES_PER_SEC,
     );
-    c.rate(
+    c.rate_at_most(
         "traffic.c2c_messages_per_sec",
         s.traffic.c2c_messages_per_sec,
+        MAX_MESSAGES_PER_SEC,
     );
     c.share("traffic.receipt_share", s.traffic.receipt_share);
     c.share("traffic.misuse_share", s.traffic.misuse_share);
@@ -190,6 +216,7 @@ fn check_traffic(c: &mut Checker, s: &Scenario) {
 fn check_reading(c: &mut Checker, s: &Scenario) {
     c.share("reading.read_probability", s.reading.read_probability);
     check_delay(c, "reading.delay", &s.reading.delay);
+    c.at_most("reading.batch_window", s.reading.batch_window);
     c.range(
         "reading.batch_max",
         s.reading.batch_max,
@@ -201,7 +228,11 @@ fn check_reading(c: &mut Checker, s: &Scenario) {
 }
 
 fn check_pulls(c: &mut Checker, s: &Scenario) {
-    c.rate("pulls.per_user_per_minute", s.pulls.per_user_per_minute);
+    c.rate_at_most(
+        "pulls.per_user_per_minute",
+        s.pulls.per_user_per_minute,
+        MAX_PULLS_PER_USER_PER_MINUTE,
+    );
     c.range(
         "pulls.history_page",
         s.pulls.history_page,
@@ -234,6 +265,7 @@ fn check_checks(c: &mut Checker, s: &Scenario) {
             "give receipts time to reach their sender, e.g. \"5s\"",
         );
     }
+    c.at_most("checks.liveness_bound", s.checks.liveness_bound);
     c.share("checks.final_pull_share", s.checks.final_pull_share);
     c.share("checks.final_list_share", s.checks.final_list_share);
 }
@@ -256,6 +288,7 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
             "give requests time to be answered, e.g. \"3s\"",
         );
     }
+    c.at_most("faults.request_timeout", f.request_timeout);
     c.range(
         "faults.max_retries",
         f.max_retries,
@@ -268,9 +301,17 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
     c.share("faults.reorder", f.reorder);
     c.share("faults.delay", f.delay);
     check_delay(c, "faults.extra_delay", &f.extra_delay);
-    c.rate("faults.stalls_per_minute", f.stalls_per_minute);
+    c.rate_at_most(
+        "faults.stalls_per_minute",
+        f.stalls_per_minute,
+        MAX_PER_MINUTE,
+    );
     check_delay(c, "faults.stall", &f.stall);
-    c.rate("faults.disconnects_per_minute", f.disconnects_per_minute);
+    c.rate_at_most(
+        "faults.disconnects_per_minute",
+        f.disconnects_per_minute,
+        MAX_PER_MINUTE,
+    );
     check_delay(c, "faults.offline", &f.offline);
     c.range(
         "faults.crashes",
@@ -286,11 +327,13 @@ fn check_faults(c: &mut Checker, s: &Scenario) {
         100_000,
         "inject 0 to 100000 receipt bursts",
     );
+    c.at_most("faults.downtime", f.downtime);
+    c.at_most("faults.burst_spread", f.burst_spread);
 }
 
 fn check_churn(c: &mut Checker, s: &Scenario) {
     let ch = &s.churn;
-    c.rate("churn.per_minute", ch.per_minute);
+    c.rate_at_most("churn.per_minute", ch.per_minute, MAX_PER_MINUTE);
     for (p, v) in [
         ("churn.join", ch.join),
         ("churn.leave", ch.leave),
@@ -366,6 +409,11 @@ fn check_size(c: &mut Checker, p: &str, d: &SizeDist, users: u32) {
 }
 
 fn check_delay(c: &mut Checker, p: &str, d: &DelayDist) {
+    let bound = match d {
+        DelayDist::Fixed { .. } => "value",
+        _ => "max",
+    };
+    c.at_most(&format!("{p}.{bound}"), d.upper_bound());
     match *d {
         DelayDist::Fixed { .. } => {}
         DelayDist::Uniform { min, max } => {
@@ -452,6 +500,30 @@ impl Checker {
                 path,
                 format!("must be a finite number >= 0, got {v}"),
                 "write 0 to switch it off, or a positive number",
+            );
+        }
+    }
+
+    /// A rate: finite, in 0..=`max`.
+    fn rate_at_most(&mut self, path: &str, v: f64, max: f64) {
+        if v.is_finite() && v > max {
+            self.push(
+                path,
+                format!("must be at most {max}, got {v}"),
+                "no run can carry this rate; lower it (readsim validate prints the run's size)",
+            );
+        } else {
+            self.rate(path, v);
+        }
+    }
+
+    /// A delay, timeout or window: at most [`MAX_DELAY`].
+    fn at_most(&mut self, path: &str, d: Dur) {
+        if d > MAX_DELAY {
+            self.push(
+                path,
+                format!("must be at most {MAX_DELAY}, got {d}"),
+                "delays, timeouts and windows are capped at 1h; shorten it",
             );
         }
     }

@@ -15,6 +15,7 @@ use crate::scenario::Scenario;
 use crate::target::Target;
 use crate::workload::{Action, Tag, Timer, Workload};
 use rand::RngExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod net;
 mod queue;
@@ -73,6 +74,32 @@ pub fn run_observed<T: Target, O: Observer>(
     target: &mut T,
     obs: &mut O,
 ) -> Micros {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    match run_stoppable(scenario, seed, target, obs, &NEVER) {
+        Ok(end) | Err(Stopped { at: end }) => end,
+    }
+}
+
+/// A run ended early because its stop flag was raised.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Virtual time of the last event handled.
+    pub at: Micros,
+}
+
+/// Events handled between two looks at the stop flag.
+const STOP_POLL_EVENTS: u32 = 1024;
+
+/// [`run_observed`] that ends early (no `Quiet`, no `End`) once `stop` is raised by someone
+/// else, e.g. a memory watcher. The flag is only read, every [`STOP_POLL_EVENTS`] events:
+/// a run it never stops is the same run, event for event.
+pub fn run_stoppable<T: Target, O: Observer>(
+    scenario: &Scenario,
+    seed: u64,
+    target: &mut T,
+    obs: &mut O,
+    stop: &AtomicBool,
+) -> Result<Micros, Stopped> {
     let workload = Workload::new(scenario, seed);
     let plan = workload.fault_plan().clone();
     let users = scenario.population.users as usize;
@@ -110,15 +137,15 @@ pub fn run_observed<T: Target, O: Observer>(
         }
         sim.io.queue.push(sim.plan.until, SimEvent::Calm);
     }
-    sim.drain();
+    sim.drain(stop)?;
     let now = sim.io.now;
     sim.core.obs.observe(&Event::Quiet { t: now });
     sim.core.workload.final_checks(&mut actions);
     sim.core.apply(&mut sim.io, now, &mut actions);
-    sim.drain();
+    sim.drain(stop)?;
     let now = sim.io.now;
     sim.core.obs.observe(&Event::End { t: now });
-    now
+    Ok(now)
 }
 
 /// The simulator's clock and transport: the event queue, the network and the target.
@@ -290,14 +317,21 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
         self.core.fault(self.io.now, kind, client);
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, stop: &AtomicBool) -> Result<(), Stopped> {
         let mut actions = std::mem::take(&mut self.actions);
+        let mut handled: u32 = 0;
         while let Some((at, ev)) = self.io.queue.pop() {
             self.io.now = at;
             self.step(ev, &mut actions);
             self.core.apply(&mut self.io, at, &mut actions);
+            handled = handled.wrapping_add(1);
+            if handled.is_multiple_of(STOP_POLL_EVENTS) && stop.load(Ordering::Relaxed) {
+                self.actions = actions;
+                return Err(Stopped { at });
+            }
         }
         self.actions = actions;
+        Ok(())
     }
 
     /// Handles one event; the workload's reactions go to `actions`.
@@ -417,5 +451,44 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
             self.io.queue.push(at, SimEvent::Reconnect { client });
         }
         self.io.queue.push(self.restart_at, SimEvent::Restart);
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use crate::history::TraceHash;
+    use crate::model::Model;
+    use crate::target::ModelTarget;
+
+    fn tiny() -> Scenario {
+        let text = include_str!("../../tests/fixtures/tiny.toml");
+        crate::scenario::parse_str(text, "tiny.toml").unwrap()
+    }
+
+    fn run(s: &Scenario, stop: Option<&AtomicBool>) -> (Result<Micros, Stopped>, TraceHash) {
+        let mut target = ModelTarget::new(Model::new(s.receipts.config()));
+        let mut trace = TraceHash::default();
+        let r = match stop {
+            Some(stop) => run_stoppable(s, s.seed, &mut target, &mut trace, stop),
+            None => Ok(run_observed(s, s.seed, &mut target, &mut trace)),
+        };
+        (r, trace)
+    }
+
+    #[test]
+    fn a_stop_flag_never_raised_changes_nothing_and_a_raised_one_ends_the_run_early() {
+        let s = tiny();
+        let (plain, plain_trace) = run(&s, None);
+        let (watched, watched_trace) = run(&s, Some(&AtomicBool::new(false)));
+        assert_eq!(plain, watched);
+        assert_eq!(plain_trace.value(), watched_trace.value());
+        assert_eq!(plain_trace.events, watched_trace.events);
+        let (stopped, stopped_trace) = run(&s, Some(&AtomicBool::new(true)));
+        let Err(Stopped { at }) = stopped else {
+            panic!("a raised flag stops the run, got {stopped:?}");
+        };
+        assert!(at < plain.unwrap());
+        assert!(stopped_trace.events < plain_trace.events / 2);
     }
 }

@@ -6,3 +6,4 @@ mod commands;
 mod compare;
 mod html_report_browser;
 mod layers;
+mod limits;

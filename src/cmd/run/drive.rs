@@ -11,9 +11,10 @@ use crate::pipe::Pipe;
 use crate::progress::{CountViolations, SimProgress, Watched};
 use crate::protocol::Micros;
 use crate::scenario::Scenario;
-use crate::sim;
+use crate::sim::{self, Stopped};
 use crate::target::faulty::{Bug, FaultyTarget};
 use crate::target::{ModelTarget, Target};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// What a live run adds to the history: the driver's own counters.
@@ -62,7 +63,21 @@ pub fn execute(
                 }),
             }
         }
-        None => simulate(scenario, seed, check, opts.plant_bug, opts.progress),
+        None => {
+            let watcher = crate::cmd::budget::Watcher::start(opts.budget);
+            let ex = simulate(
+                scenario,
+                seed,
+                check,
+                opts.plant_bug,
+                opts.progress,
+                &watcher.stop,
+            );
+            ex.map_err(|stopped| RunError::OverBudget {
+                budget: crate::scenario::bytes(opts.budget),
+                at: crate::scenario::Dur::from_micros(stopped.at).to_string(),
+            })?
+        }
     };
     ex.wall_seconds = started.elapsed().as_secs_f64();
     Ok(ex)
@@ -74,30 +89,47 @@ fn simulate(
     check: CheckConfig,
     bug: Option<Bug>,
     progress: bool,
-) -> Executed {
+    stop: &AtomicBool,
+) -> Result<Executed, Stopped> {
     let model = ModelTarget::new(Model::new(scenario.receipts.config()));
+    let run = Sim {
+        scenario,
+        seed,
+        progress,
+        stop,
+    };
     match bug {
-        None => simulate_on(scenario, seed, check, &mut { model }, progress),
-        Some(b) => simulate_on(
-            scenario,
-            seed,
-            check,
-            &mut FaultyTarget::new(model, b),
-            progress,
-        ),
+        None => run.on(check, &mut { model }),
+        Some(b) => run.on(check, &mut FaultyTarget::new(model, b)),
+    }
+}
+
+/// A simulated run to drive.
+struct Sim<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    progress: bool,
+    /// Raised by the memory watcher: end the run early.
+    stop: &'a AtomicBool,
+}
+
+impl Sim<'_> {
+    fn on<T: Target>(&self, check: CheckConfig, target: &mut T) -> Result<Executed, Stopped> {
+        simulate_on(self, check, target)
     }
 }
 
 fn simulate_on<T: Target>(
-    scenario: &Scenario,
-    seed: u64,
+    run: &Sim<'_>,
     check: CheckConfig,
     target: &mut T,
-    progress: bool,
-) -> Executed {
+) -> Result<Executed, Stopped> {
+    let (scenario, seed) = (run.scenario, run.seed);
     // Checking and metrics run on a second thread, fed the same ordered history. The progress
     // bar only reads counters the observers publish; the run is the same without it.
-    let bar = progress.then(|| SimProgress::start(scenario.duration.micros));
+    let bar = run
+        .progress
+        .then(|| SimProgress::start(scenario.duration.micros));
     let counters = bar
         .as_ref()
         .map_or_else(Default::default, |b| b.counters.clone());
@@ -106,24 +138,26 @@ fn simulate_on<T: Target>(
         counters.clone(),
     ));
     let end = match &bar {
-        Some(_) => sim::run_observed(
+        Some(_) => sim::run_stoppable(
             scenario,
             seed,
             target,
             &mut Watched::new(&mut pipe, &counters),
+            run.stop,
         ),
-        None => sim::run_observed(scenario, seed, target, &mut pipe),
+        None => sim::run_stoppable(scenario, seed, target, &mut pipe, run.stop),
     };
     let observers = pipe.finish().inner;
     if let Some(b) = bar {
         b.finish();
     }
-    Executed {
+    let end = end?;
+    Ok(Executed {
         observers,
         end,
         target: target.name().to_string(),
         driver: "sim",
         wall_seconds: 0.0,
         live: None,
-    }
+    })
 }

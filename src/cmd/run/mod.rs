@@ -34,6 +34,10 @@ pub struct RunOptions {
     pub plant_bug: Option<Bug>,
     /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
     pub progress: bool,
+    /// Memory budget in bytes (`--max-memory`, default [`super::budget::machine_default`]):
+    /// a scenario whose estimate exceeds it is refused, a simulated run that outgrows it is
+    /// stopped.
+    pub budget: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,13 @@ pub enum RunError {
     Report(#[from] ReportError),
     #[error(transparent)]
     Live(#[from] LiveError),
+    #[error(
+        "the run outgrew the memory budget of {budget} (resident memory went above it at \
+         virtual time {at}) and was stopped; no reports were written. Raise the budget with \
+         --max-memory, or make the scenario smaller (`readsim validate FILE` prints its \
+         estimated size)"
+    )]
+    OverBudget { budget: String, at: String },
     #[error(
         "determinism check failed: two runs of seed {seed} differ (trace hash {first:016x} vs {second:016x}{detail}). Replay with: {replay}. This is a readsim bug: please report it with the scenario file"
     )]
@@ -60,9 +71,10 @@ impl Classify for RunError {
     fn exit_status(&self) -> ExitStatus {
         match self {
             RunError::Scenario(_) | RunError::Live(LiveError::Usage(_)) => ExitStatus::BadInput,
-            RunError::Report(_) | RunError::Live(_) | RunError::Nondeterministic { .. } => {
-                ExitStatus::HarnessFailed
-            }
+            RunError::Report(_)
+            | RunError::Live(_)
+            | RunError::Nondeterministic { .. }
+            | RunError::OverBudget { .. } => ExitStatus::HarnessFailed,
         }
     }
 }
@@ -109,6 +121,7 @@ impl RunSummary {
             "incomplete": doc.verdict.incomplete,
             "ops": doc.ops,
             "errors": doc.errors,
+            "lost": doc.lost,
             "latency": latency,
             "ops_per_virtual_second": doc.throughput.ops_per_virtual_second,
             "run": r.stats,
@@ -129,15 +142,12 @@ fn replay_command(opts: &RunOptions, seed: u64) -> ReplayCommand {
 
 /// Runs a scenario (simulated, or live with `opts.live`), judges it and writes the reports.
 pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
-    let mut scenario = scenario::load_file(&opts.file)?;
-    if let Some(d) = opts.duration {
-        scenario.duration = d;
-    }
+    let scenario = load_within_budget(opts)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
     let replay = replay_command(opts, seed);
     refuse_live_misuse(opts)?;
     let first = drive::execute(&scenario, seed, &replay, opts)?;
-    let first = outcome::render(&scenario, seed, &first)?;
+    let mut first = outcome::render(&scenario, seed, &first)?;
     if opts.check_determinism {
         let second = drive::execute(&scenario, seed, &replay, opts)?;
         let second = outcome::render(&scenario, seed, &second)?;
@@ -162,6 +172,24 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         seed,
         replay,
     })
+}
+
+/// Loads the scenario, applies `--duration`, and refuses it (exit 2) when its estimated size
+/// does not fit the memory budget or the operation cap.
+fn load_within_budget(opts: &RunOptions) -> Result<scenario::Scenario, RunError> {
+    let text = scenario::read_text(&opts.file)?;
+    let origin = opts.file.display().to_string();
+    let mut s = scenario::parse_str(&text, &origin)?;
+    if let Some(d) = opts.duration {
+        s.duration = d;
+        scenario::validate(&s).map_err(|problems| ScenarioError::Invalid {
+            origin: format!("{origin} with --duration {d}"),
+            problems,
+        })?;
+    }
+    let hint = super::budget::hint(opts.budget);
+    scenario::check_budget(&text, &origin, &s, opts.budget, &hint)?;
+    Ok(s)
 }
 
 fn refuse_live_misuse(opts: &RunOptions) -> Result<(), RunError> {
@@ -236,4 +264,68 @@ fn shrink_failure(opts: &RunOptions, seed: u64) -> Result<(), RunError> {
         None => eprintln!("the failure did not reproduce from the file alone; nothing shrunk"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_opts(budget: u64) -> (scenario::Scenario, RunOptions) {
+        let file = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tiny.toml"
+        ));
+        let s = scenario::load_file(&file).unwrap();
+        let opts = RunOptions {
+            file,
+            seed: None,
+            out: PathBuf::from("unused"),
+            check_determinism: false,
+            live: None,
+            duration: None,
+            plant_bug: None,
+            progress: false,
+            budget,
+        };
+        (s, opts)
+    }
+
+    #[test]
+    fn run_json_peak_rss_covers_what_happens_after_rendering() {
+        if crate::report::peak_rss_bytes() == 0 {
+            return; // no /proc
+        }
+        let (s, opts) = tiny_opts(u64::MAX);
+        let replay = replay_command(&opts, s.seed);
+        let ex = drive::execute(&s, s.seed, &replay, &opts).unwrap();
+        let mut rendered = outcome::render(&s, s.seed, &ex).unwrap();
+        // Memory touched after rendering (as writing big reports does) must show in run.json.
+        const BIG: usize = 512 << 20;
+        let big = vec![1u8; BIG];
+        assert_eq!(big[BIG - 1], 1);
+        drop(big);
+        let dir = tempfile::tempdir().unwrap();
+        rendered.write(dir.path()).unwrap();
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap())
+                .unwrap();
+        let peak = run["peak_rss_bytes"].as_u64().unwrap();
+        assert!(peak >= BIG as u64, "{peak}");
+        assert_eq!(rendered.stats.peak_rss_bytes, peak);
+    }
+
+    #[test]
+    fn a_simulated_run_that_outgrows_the_budget_is_stopped_with_exit_3() {
+        if super::super::budget::current_rss() == 0 {
+            return; // no /proc: nothing to watch
+        }
+        let (s, opts) = tiny_opts(1);
+        let replay = replay_command(&opts, s.seed);
+        let Err(e) = drive::execute(&s, s.seed, &replay, &opts) else {
+            panic!("a run over a 1-byte budget is stopped");
+        };
+        assert!(matches!(e, RunError::OverBudget { .. }), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::HarnessFailed);
+        assert!(e.to_string().contains("--max-memory"), "{e}");
+    }
 }

@@ -19,13 +19,27 @@ pub struct Rendered {
     pub terminal: String,
     pub stats: RunStats,
     files: ReportFiles,
+    /// The live driver's counters, for run.json.
+    live: Option<DriveStats>,
 }
 
 impl Rendered {
-    /// Writes report.json, report.md, report.html and run.json into `dir`.
-    pub fn write(&self, dir: &Path) -> Result<(), RunError> {
+    /// Writes report.json, report.md, report.html and run.json into `dir`. `peak_rss_bytes`
+    /// is measured here, after every report and the terminal summary were rendered, so it
+    /// covers the whole run (it is a high-water mark).
+    pub fn write(&mut self, dir: &Path) -> Result<(), RunError> {
+        self.stats.peak_rss_bytes = report::peak_rss_bytes();
+        self.files.run_json = run_json(&self.stats, self.live.as_ref())?;
         Ok(self.files.write(dir)?)
     }
+}
+
+/// The text of run.json.
+fn run_json(stats: &RunStats, live: Option<&DriveStats>) -> Result<String, RunError> {
+    let doc = RunJson { stats, live };
+    let mut text = serde_json::to_string_pretty(&doc).map_err(report::ReportError::Json)?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// run.json: the wall-clock figures, plus the live driver's counters on a live run.
@@ -83,12 +97,8 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
     };
     let stats = run_stats(ex, total_ops, seconds);
     let mut files = ReportFiles::render(&outcome, &stats)?;
-    let run_json = RunJson {
-        stats: &stats,
-        live: ex.live.as_ref().map(|l| &l.stats),
-    };
-    files.run_json = serde_json::to_string_pretty(&run_json).map_err(report::ReportError::Json)?;
-    files.run_json.push('\n');
+    let live = ex.live.as_ref().map(|l| l.stats.clone());
+    files.run_json = run_json(&stats, live.as_ref())?;
     let mut terminal = report::terminal_summary(&outcome, &stats);
     if let Some(l) = &ex.live {
         terminal.push_str(&live_lines(l, scenario.faults.any()));
@@ -100,6 +110,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         terminal,
         stats,
         files,
+        live,
     })
 }
 
