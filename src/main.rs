@@ -206,6 +206,8 @@ enum Command {
         /// Admin bearer token (random if not given).
         #[arg(long, env = "READSIM_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
 }
 
@@ -292,11 +294,21 @@ fn dispatch(command: Command) -> CmdResult {
             memory,
             secret,
             admin_token,
+            limits: l,
         } => boxed(cmd::serve::execute(cmd::serve::ServeOptions {
             listen,
             db: db.filter(|_| !memory),
             secret,
             admin_token,
+            limits: cmd::serve::Limits {
+                max_connections: l.max_connections,
+                header_timeout: l.header_timeout,
+                idle_timeout: l.idle_timeout,
+                body_timeout: l.body_timeout,
+                ws_ping_interval: l.ws_ping_interval,
+                ws_idle_timeout: l.ws_idle_timeout,
+                max_token_ttl_secs: l.max_token_ttl.as_secs(),
+            },
         })),
     }
 }
@@ -355,6 +367,35 @@ fn run(command: Command) -> CmdResult {
         budget: cmd::budget::budget(max_memory),
     };
     boxed(cmd::run::execute(&opts, format, shrink))
+}
+
+/// How `readsim serve` protects itself from clients (docs/protocol.md, "Connection limit and
+/// timeouts").
+#[derive(clap::Args)]
+struct ServeLimits {
+    /// Open connections at most (HTTP and WebSocket); over it a socket gets HTTP 503 (its
+    /// `/v1/health` is still answered). 0: the open-file limit, raised to the hard limit,
+    /// less a reserve.
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// Time from connect to a complete first request head.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    header_timeout: std::time::Duration,
+    /// Time an HTTP connection may wait between requests.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    idle_timeout: std::time::Duration,
+    /// Time an admin request body may take to arrive once its head did.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    body_timeout: std::time::Duration,
+    /// How often the server pings each WebSocket.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    ws_ping_interval: std::time::Duration,
+    /// A WebSocket silent this long (no frame, ping or pong) is closed with code 4000.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "75s")]
+    ws_idle_timeout: std::time::Duration,
+    /// Longest token lifetime the admin API issues (longer `ttl_secs` is BAD_REQUEST).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "31days")]
+    max_token_ttl: std::time::Duration,
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {

@@ -13,6 +13,18 @@ pub struct ServeOptions {
     /// Token signing secret, hex (random if None).
     pub secret: Option<String>,
     pub admin_token: Option<String>,
+    pub limits: Limits,
+}
+
+/// The server's self-protection knobs (see `ServerConfig`).
+pub struct Limits {
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub ws_ping_interval: std::time::Duration,
+    pub ws_idle_timeout: std::time::Duration,
+    pub max_token_ttl_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +69,14 @@ pub fn execute(o: ServeOptions) -> Result<ExitStatus, ServeError> {
     if let Some(t) = o.admin_token {
         cfg.admin_token = t;
     }
+    let l = o.limits;
+    cfg.max_connections = l.max_connections;
+    cfg.header_timeout = l.header_timeout;
+    cfg.idle_timeout = l.idle_timeout;
+    cfg.body_timeout = l.body_timeout;
+    cfg.ws_ping_interval = l.ws_ping_interval;
+    cfg.ws_idle_timeout = l.ws_idle_timeout;
+    cfg.max_token_ttl_secs = l.max_token_ttl_secs;
     let store = match &o.db {
         Some(p) => Store::open(p)?,
         None => Store::in_memory()?,

@@ -562,3 +562,42 @@ fn an_unknown_required_rule_exits_2_with_line_and_path() {
     let run = readsim(&["run", &file, "--out", "/tmp/never-written"]);
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
 }
+
+#[test]
+fn serve_flags_reach_the_server_a_short_header_timeout_closes_a_silent_socket() {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--memory",
+            "--header-timeout",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split_whitespace()
+        .nth(4)
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // A socket that sends nothing is closed by the 1 s header timeout (default: 10 s).
+    let n = s.read(&mut buf).unwrap_or(usize::MAX);
+    let waited = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(n, 0, "the server closed the silent socket");
+    assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+}
