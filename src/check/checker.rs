@@ -256,11 +256,10 @@ impl Observer for Checker {
             } => self.on_complete(t, client, op, resp),
             Event::Push { t, client, push } => self.on_push(t, client, push),
             Event::Lost { client, op, .. } => self.on_lost(client, op),
-            Event::Fault {
-                kind: FaultKind::Crash,
-                ..
-            } => self.crashes += 1,
-            Event::Fault { .. } => {}
+            Event::Fault { t, kind, client } => {
+                self.crashes += u32::from(kind == FaultKind::Crash);
+                self.sink.fault(t, kind, client);
+            }
             Event::Calm { .. } => self.liveness.calm(),
             Event::Quiet { .. } => self.quiet = true,
             Event::End { t } => self.on_end(t),

@@ -1,7 +1,9 @@
 //! Where violations go: the first few kept in full, every one counted.
 
 use super::violation::{Invariant, Violation};
+use crate::history::FaultKind;
 use crate::protocol::{Micros, MsgId, UserId};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// One broken rule as the parts of the checker find it; the checker adds when, who and which
@@ -35,6 +37,44 @@ pub(super) struct Sink {
     total: u64,
     /// Indexed by [`Invariant::index`]: an array, so counting costs no allocation.
     by_invariant: [u64; Invariant::ALL.len()],
+    recent: RecentFaults,
+}
+
+/// The latest listed fault of the server and of each client (per-frame faults are only
+/// counted on the timeline, so they name no point in time).
+#[derive(Default)]
+struct RecentFaults {
+    server: Option<(Micros, FaultKind)>,
+    clients: FxHashMap<UserId, (Micros, FaultKind)>,
+}
+
+impl RecentFaults {
+    fn note(&mut self, t: Micros, kind: FaultKind, client: Option<UserId>) {
+        if kind.per_frame() {
+            return;
+        }
+        match client {
+            None => self.server = Some((t, kind)),
+            Some(u) => {
+                self.clients.insert(u, (t, kind));
+            }
+        }
+    }
+
+    /// The fault at or before `t` closest to it, of the server or of `client`.
+    fn before(&self, t: Micros, client: Option<UserId>) -> Option<String> {
+        let own = client.and_then(|u| self.clients.get(&u).copied());
+        let (at, kind) = [self.server, own]
+            .into_iter()
+            .flatten()
+            .filter(|&(at, _)| at <= t)
+            .max_by_key(|&(at, _)| at)?;
+        Some(format!(
+            "{} after {} at t={at}us",
+            crate::human::format_micros(t - at),
+            kind.name()
+        ))
+    }
 }
 
 impl Sink {
@@ -45,7 +85,13 @@ impl Sink {
             recorded: Vec::new(),
             total: 0,
             by_invariant: [0; Invariant::ALL.len()],
+            recent: RecentFaults::default(),
         }
+    }
+
+    /// An injected fault, so later violations can say what they follow.
+    pub fn fault(&mut self, t: Micros, kind: FaultKind, client: Option<UserId>) {
+        self.recent.note(t, kind, client);
     }
 
     /// Counts `f`, and keeps it in full while fewer than `max_recorded` are kept.
@@ -60,6 +106,7 @@ impl Sink {
                 msg,
                 observed: f.observed,
                 bound: f.bound,
+                after_fault: self.recent.before(t, client),
                 replay: self.replay.clone(),
             });
         }
@@ -141,6 +188,40 @@ mod tests {
         assert_eq!(
             counts,
             [(Invariant::QuietState, 1), (Invariant::Sequencing, 2)]
+        );
+    }
+
+    #[test]
+    fn a_violation_names_the_fault_it_follows_most_closely() {
+        let f = || Finding::new(Invariant::Liveness, "no push", "a push within 5s");
+        let mut s = Sink::new("r".into(), 10);
+        s.report(500, Some(UserId(3)), None, f());
+        s.fault(1_000_000, FaultKind::Crash, None);
+        s.fault(1_500_000, FaultKind::Drop, None);
+        s.fault(2_000_000, FaultKind::Disconnect, Some(UserId(3)));
+        s.report(3_000_000, Some(UserId(3)), None, f());
+        s.report(3_000_000, Some(UserId(4)), None, f());
+        // History arrives in time order: a later fault of the client is the one to name.
+        s.fault(9_000_000, FaultKind::Stall, Some(UserId(3)));
+        s.report(10_000_000, Some(UserId(3)), None, f());
+        let after: Vec<Option<&str>> = s
+            .recorded()
+            .iter()
+            .map(|v| v.after_fault.as_deref())
+            .collect();
+        assert_eq!(
+            after,
+            [
+                None,
+                Some("1.00s after disconnect at t=2000000us"),
+                Some("2.00s after crash at t=1000000us"),
+                Some("1.00s after stall at t=9000000us"),
+            ]
+        );
+        assert!(
+            s.recorded()[1]
+                .to_string()
+                .contains("(1.00s after disconnect")
         );
     }
 }

@@ -85,6 +85,10 @@ pub struct Violation {
     pub observed: String,
     /// The bound or rule it broke, e.g. "<= 3 receipts invoked by t".
     pub bound: String,
+    /// The injected fault it follows most closely, of the server or of this client, to line
+    /// it up with the fault timeline: "1.20s after crash at t=4000000us".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_fault: Option<String>,
     /// The exact command that replays the run.
     pub replay: String,
 }
@@ -98,11 +102,11 @@ impl std::fmt::Display for Violation {
         if let Some(m) = self.msg {
             write!(f, " msg={m}")?;
         }
-        write!(
-            f,
-            ": observed {}; expected {}. Replay: {}",
-            self.observed, self.bound, self.replay
-        )
+        write!(f, ": observed {}; expected {}", self.observed, self.bound)?;
+        if let Some(a) = &self.after_fault {
+            write!(f, " ({a})")?;
+        }
+        write!(f, ". Replay: {}", self.replay)
     }
 }
 

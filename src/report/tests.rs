@@ -113,6 +113,7 @@ fn violation(i: u64) -> Violation {
         msg: Some(MsgId(1)),
         observed: format!("no receipts push after {i}s"),
         bound: "a push within 5s".to_string(),
+        after_fault: None,
         replay: "readsim run scenarios/report-test.toml --seed 7".to_string(),
     }
 }
