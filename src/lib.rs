@@ -11,6 +11,7 @@ pub mod history;
 pub mod hop;
 pub mod human;
 pub mod live;
+pub mod matrix;
 pub mod metrics;
 pub mod model;
 pub mod observers;

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("target", 1),
     ("wire", 1),
     ("server", 1),
+    ("matrix", 1),
     // Drivers: the simulator and the live scheduler, and what runs beside them.
     ("sim", 2),
     ("pipe", 2),
