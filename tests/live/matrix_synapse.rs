@@ -15,15 +15,29 @@ use readsim::matrix::synapse_config::RATE_LIMITS;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The venv, or None when the run asked to skip; panics with the install command otherwise.
+/// The venv, or None when the run asked to skip. With no venv, the test installs one with
+/// `scripts/install-synapse.sh` (once per test binary; ~2 min, from PyPI), so plain
+/// `cargo test` works on a fresh machine; it panics with the install command if that fails.
 fn venv_or_skip() -> Option<PathBuf> {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok((venv, _)) = find_venv(None) {
+        return Some(venv);
+    }
+    if std::env::var("READSIM_SKIP_SYNAPSE").as_deref() == Ok("1") {
+        eprintln!("READSIM_SKIP_SYNAPSE=1: skipping the Synapse test (no Synapse venv)");
+        return None;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/install-synapse.sh");
+    eprintln!("no Synapse venv: installing one with {}", script.display());
+    let out = std::process::Command::new("bash").arg(&script).output();
     match find_venv(None) {
         Ok((venv, _)) => Some(venv),
-        Err(e) if std::env::var("READSIM_SKIP_SYNAPSE").as_deref() == Ok("1") => {
-            eprintln!("READSIM_SKIP_SYNAPSE=1: skipping the Synapse test ({e})");
-            None
-        }
-        Err(e) => panic!("{e}\n(or set READSIM_SKIP_SYNAPSE=1 to skip the Synapse tests)"),
+        Err(e) => panic!(
+            "{e}\n(installing with {} gave {out:?}; or set READSIM_SKIP_SYNAPSE=1 to skip the \
+             Synapse tests)",
+            script.display()
+        ),
     }
 }
 
