@@ -1,7 +1,11 @@
 //! Matrix (client-server API v3) for the live driver's Matrix adapter: the room events readsim
 //! reads out of `/sync` ([`events`]), the per-client view that derives readsim's pushes,
-//! counts and member lists from them (`view`), the HTTP client (`client`), shared-secret
-//! registration (`register`) and the Synapse launcher (`synapse`). docs/matrix.md has the
-//! mapping, operation by operation, and the Matrix semantics profile.
+//! counts and member lists from them ([`view`]), the run's shared message numbering it reads
+//! seqs from ([`timeline`]), readsim users as Matrix users ([`names`]), the HTTP client
+//! (`client`), shared-secret registration (`register`) and the Synapse launcher (`synapse`).
+//! docs/matrix.md has the mapping, operation by operation, and the Matrix semantics profile.
 
 pub mod events;
+pub mod names;
+pub mod timeline;
+pub mod view;
