@@ -36,7 +36,9 @@ impl View {
     }
 
     /// Seeds a room's current members (e.g. from `joined_members` at setup), replacing what
-    /// the view had; membership events of later syncs update it.
+    /// the view had; membership events of later syncs update it. Messages derive
+    /// `new_message` only while I am among them (or the room is 1:1), so a room I am in must
+    /// be seeded with me or show my join.
     pub fn set_members<S: AsRef<str>>(&mut self, room: &str, members: &[S]) {
         let mut set = std::collections::BTreeSet::new();
         for m in members {
@@ -72,6 +74,7 @@ impl View {
             sender: self.me,
             need_read_receipt,
             ts_ms: 0,
+            to_me: false,
         };
         let mut out = Vec::new();
         if !self.index.contains_key(event_id) {
@@ -135,12 +138,16 @@ impl View {
                 let Some(sender) = self.user(sender) else {
                     return;
                 };
+                let me = self.me;
+                let r = self.room_mut(room).1;
+                let to_me = r.direct.is_some() || r.members.contains(&me);
                 let msg = PendingMsg {
                     room: room.clone(),
                     event_id: event_id.as_str().into(),
                     sender,
                     need_read_receipt: *need_read_receipt,
                     ts_ms: *ts_ms,
+                    to_me,
                 };
                 self.on_message(msg, timeline, out);
             }
@@ -229,6 +236,9 @@ impl View {
             },
         );
         if msg.sender != me {
+            if !msg.to_me {
+                return;
+            }
             out.push(Derived::NewMessage {
                 room: msg.room.to_string(),
                 event_id: msg.event_id.to_string(),

@@ -1,17 +1,21 @@
 //! One client's view of its rooms, derived from its `/sync` stream: what Synapse does not
 //! answer itself (a message's read count, who has not read it, "your message was read"), as a
-//! pure state machine. The adapter feeds it each room's [`RoomUpdate`](crate::matrix::events::RoomUpdate) and turns the
-//! [`Derived`] it returns into readsim pushes; it answers readsim's pulls from its queries.
+//! pure state machine. The adapter feeds it each room's
+//! [`RoomUpdate`](crate::matrix::events::RoomUpdate) and turns the [`Derived`] it returns into
+//! readsim pushes; it answers readsim's pulls from its queries.
 //!
-//! Seqs come from the run's shared [`Timeline`](crate::matrix::timeline::Timeline), never from this client's own stream (a late
-//! joiner never sees the earlier events). A message or receipt whose event the timeline does
-//! not know yet waits in a bounded pending list until [`View::resolve_pending`] (or the next
-//! [`View::apply`]) finds it there.
+//! Seqs come from the run's shared [`Timeline`](crate::matrix::timeline::Timeline), never
+//! from this client's own stream (a late joiner never sees the earlier events). A message or
+//! receipt whose event the timeline does not know yet waits in a bounded pending list until
+//! [`View::resolve_pending`] (or the next [`View::apply`]) finds it there. One timeline per
+//! view: what waits is retried only when that timeline's version moved.
 //!
 //! Input is the server's and is not trusted: unknown rooms, foreign users, events out of order
 //! and batches delivered twice (a reconnect) change nothing they should not and never panic.
 //! Applying is idempotent: a message is placed once (by event id), a marker only moves
-//! forward (MX2), so a replayed batch derives nothing new.
+//! forward (MX2), membership events set rather than toggle, so a replayed batch derives
+//! nothing new.
+
 mod apply;
 mod pending;
 mod queries;
@@ -33,7 +37,8 @@ pub const MAX_PENDING: usize = 4096;
 /// What the adapter turns into readsim pushes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Derived {
-    /// A message by someone else (`new_message`); never for my own.
+    /// A message by someone else that reached me as a member (`new_message`); never for my
+    /// own, nor for one from before I joined.
     NewMessage {
         room: String,
         event_id: String,
@@ -43,7 +48,9 @@ pub enum Derived {
         need_read_receipt: bool,
     },
     /// My messages that asked for receipts and were just read (`receipts`, MX7): one per
-    /// marker move, ascending seq, counts after the move.
+    /// marker move of a current member (of the peer, 1:1), ascending seq, counts after the
+    /// move. Also one, for that message alone, when my message is placed after markers
+    /// already passed it (its receipt resolved first), so each read is notified once.
     Receipts {
         room: String,
         entries: Vec<ReadEntry>,
@@ -133,6 +140,10 @@ struct PendingMsg {
     sender: UserId,
     need_read_receipt: bool,
     ts_ms: u64,
+    /// Whether I was in the message's audience where it stood in my stream: a current member
+    /// then (S9), or a party of the 1:1 chat. A room I just joined shows recent messages from
+    /// before my join; they are history, not `new_message`.
+    to_me: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

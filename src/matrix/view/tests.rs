@@ -142,6 +142,33 @@ fn new_message_for_others_messages_never_for_mine() {
 }
 
 #[test]
+fn new_message_only_while_i_am_a_member() {
+    let mut tl = Timeline::new();
+    let mut v = view_of(1);
+    for id in ["$old", "$new", "$gone"] {
+        tl.record_sent(ROOM, id);
+    }
+    // The room as my join shows it: recent history, my join, then what came after.
+    let d = v.apply(
+        &update(
+            ROOM,
+            vec![msg("$old", 2, true), member(1, true), msg("$new", 2, true)],
+        ),
+        &tl,
+    );
+    assert!(matches!(&d[..], [Derived::NewMessage { event_id, seq: 2, .. }] if event_id == "$new"));
+    assert_eq!((v.seq("$old"), v.latest(ROOM)), (Some(1), Some("$new")));
+    assert!(
+        v.apply(
+            &update(ROOM, vec![member(1, false), msg("$gone", 2, false)]),
+            &tl
+        )
+        .is_empty()
+    );
+    assert_eq!(v.seq("$gone"), Some(3));
+}
+
+#[test]
 fn mx2_a_marker_never_moves_back_and_repeats_change_nothing() {
     let mut f = Fx::group(3);
     f.send("$1", 1, true);
