@@ -89,7 +89,7 @@ impl LiveTarget {
 #[derive(Clone, Debug)]
 pub struct LiveOptions {
     pub target: LiveTarget,
-    /// Admin bearer token (required for `LiveTarget::Url`).
+    /// Admin bearer token (required for a target that is already up, `ws://HOST:PORT`).
     pub admin_token: Option<String>,
     /// Progress line on stderr once a second.
     pub progress: bool,

@@ -29,8 +29,15 @@ use tokio::task::JoinHandle;
 /// A client's credential, opaque to the driver: minted once per online user at setup and
 /// reused for every reconnect (so it must survive a restart of the target). readsim: a client
 /// token from `/v1/admin/tokens`; Matrix: an access token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Credential(pub String);
+
+/// A credential is a secret: debug output names the type only.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(..)")
+    }
+}
 
 /// Which connection a backend opens, and where its traffic goes.
 #[derive(Clone, Debug)]
