@@ -1,13 +1,13 @@
 //! Fault execution for live runs: [`LiveLinks`] carries out the fault plan's cuts, stalls
-//! and crashes on the real clock through the fault proxy and the child
-//! server and reconnects clients (results go back to the scheduler on its inbound channel).
+//! and crashes on the real clock through the fault proxy and the child target, and
+//! reconnects clients and applies churn through the [`Backend`] (results go back to the
+//! scheduler on its inbound channel). Nothing here knows the target's protocol.
 
-use super::admin::Admin;
+use super::LiveError;
+use super::adapter::{Backend, ConnSpec, Credential, SharedChild};
 use super::inbound::Inbound;
 use super::inject::FaultLinks;
-use super::proxy::{DelayFault, Proxy, client_path};
-use super::server::ChildServer;
-use super::{LiveError, conn};
+use super::proxy::{ClientRoute, DelayFault, Proxy};
 use crate::driver::ConnNo;
 use crate::protocol::{AdminRequest, Micros, UserId};
 use std::sync::{Arc, Mutex};
@@ -27,11 +27,11 @@ const ADMIN_ATTEMPTS: u32 = 120;
 pub struct LiveLinks {
     pub inbound: UnboundedSender<Inbound>,
     pub proxy: Arc<Proxy>,
-    /// Each online user's token (minted at setup; valid across restarts: same secret).
-    pub tokens: Arc<Vec<Option<String>>>,
-    /// The child server, if this run started one (None: crashes cannot be done).
-    pub server: Option<Arc<Mutex<ChildServer>>>,
-    pub admin: Arc<Mutex<Admin>>,
+    /// Each online user's credential (minted at setup; valid across restarts).
+    pub creds: Arc<Vec<Option<Credential>>>,
+    /// The child target, if this run started one (None: crashes cannot be done).
+    pub server: Option<SharedChild>,
+    pub backend: Arc<dyn Backend>,
     /// The fault phase's extra delay.
     pub delay: Option<DelayFault>,
 }
@@ -43,10 +43,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl FaultLinks for LiveLinks {
     fn reconnect(&self, client: UserId, conn_no: ConnNo) {
         let inbound = self.inbound.clone();
-        let url = format!("ws://{}{}", self.proxy.addr, client_path(client));
-        let token = self.tokens.get(client.0 as usize).cloned().flatten();
+        let backend = self.backend.clone();
+        let route = ClientRoute {
+            proxy: self.proxy.addr,
+            client,
+        };
+        let cred = self.creds.get(client.0 as usize).cloned().flatten();
         tokio::spawn(async move {
-            let Some(token) = token else {
+            let Some(cred) = cred else {
                 let _ = inbound.send(Inbound::ReconnectFailed {
                     client,
                     conn: conn_no,
@@ -57,12 +61,17 @@ impl FaultLinks for LiveLinks {
             let mut backoff = BACKOFF_FIRST;
             let mut last = String::new();
             for _ in 0..RECONNECT_ATTEMPTS {
-                match conn::connect(&url, &token, client).await {
-                    Ok(ws) => {
-                        // The reader announces the connection before any of its frames.
-                        conn::spawn(ws, client, conn_no, inbound, true);
-                        return;
-                    }
+                let spec = ConnSpec {
+                    client,
+                    conn: conn_no,
+                    inbound: inbound.clone(),
+                    // The connection is announced before any of its frames.
+                    announce: true,
+                    route: Some(route.clone()),
+                };
+                match backend.connect(&cred, spec).await {
+                    // Its tasks run on; the scheduler holds its sender from the announcement.
+                    Ok(_) => return,
                     Err(e) => last = e.to_string(),
                 }
                 tokio::time::sleep(backoff).await;
@@ -95,7 +104,7 @@ impl FaultLinks for LiveLinks {
         };
         let inbound = self.inbound.clone();
         let proxy = self.proxy.clone();
-        let admin = self.admin.clone();
+        let backend = self.backend.clone();
         tokio::spawn(async move {
             let s = server.clone();
             let _ = tokio::task::spawn_blocking(move || lock(&s).kill()).await;
@@ -103,14 +112,14 @@ impl FaultLinks for LiveLinks {
             let s = server.clone();
             let restarted = tokio::task::spawn_blocking(move || {
                 let mut s = lock(&s);
-                s.restart().map(|moved| (moved, s.addr.clone()))
+                s.restart().map(|moved| (moved, s.addr()))
             })
             .await;
             let r = match restarted {
                 Ok(Ok((moved, addr))) => {
                     if moved {
-                        // Another socket took the port: point the proxy and the admin
-                        // client at the new one.
+                        // Another socket took the port: point the proxy and the backend
+                        // at the new one.
                         match addr.parse() {
                             Ok(a) => proxy.set_upstream(a),
                             Err(e) => {
@@ -120,8 +129,7 @@ impl FaultLinks for LiveLinks {
                                 return;
                             }
                         }
-                        let mut a = lock(&admin);
-                        *a = a.with_base(format!("http://{addr}"));
+                        backend.repoint(&addr);
                     }
                     Ok(())
                 }
@@ -135,12 +143,11 @@ impl FaultLinks for LiveLinks {
 
     fn admin(&self, req: AdminRequest, invoked: Micros) {
         let inbound = self.inbound.clone();
-        let admin = self.admin.clone();
+        let backend = self.backend.clone();
         tokio::spawn(async move {
             let mut last = String::new();
             for _ in 0..ADMIN_ATTEMPTS {
-                let a = lock(&admin).clone();
-                match a.apply_one(&req).await {
+                match backend.apply_one(&req).await {
                     Ok(resp) => {
                         let at = std::time::Instant::now();
                         let _ = inbound.send(Inbound::AdminDone {
@@ -170,17 +177,16 @@ impl FaultLinks for LiveLinks {
     }
 }
 
-/// Resolves the `HOST:PORT` of a `ws://HOST:PORT` base URL for the proxy's upstream.
-pub async fn upstream_of(ws_base: &str) -> Result<std::net::SocketAddr, LiveError> {
-    let hostport = ws_base.trim_start_matches("ws://");
-    let hostport = hostport.split('/').next().unwrap_or(hostport);
+/// Resolves the target's `HOST:PORT` (where client connections go) for the proxy's
+/// upstream; `target` names it in the error.
+pub async fn upstream_of(hostport: &str, target: &str) -> Result<std::net::SocketAddr, LiveError> {
     tokio::net::lookup_host(hostport)
         .await
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| {
             LiveError::Usage(format!(
-                "--target {ws_base}: cannot resolve {hostport} for the fault proxy"
+                "--target {target}: cannot resolve {hostport} for the fault proxy"
             ))
         })
 }

@@ -1,14 +1,14 @@
-//! The live driver: the same seeded [`Workload`] on the real clock against a server speaking
-//! `docs/protocol.md` over WebSockets. Provisioning goes through the admin HTTP API, every
-//! online virtual client holds its own WebSocket, and one scheduler task owns the workload,
+//! The live driver: the same seeded [`Workload`] on the real clock against a real server.
+//! What is specific to the server's protocol is a backend ([`adapter`]: today readsim's own,
+//! `docs/protocol.md` over WebSockets); provisioning goes through its admin calls, every
+//! online virtual client holds its own connection, and one scheduler task owns the workload,
 //! its timers and the message-id map (see [`sched`]); history goes to the same observers as
 //! the simulator's.
 //!
 //! Times in history are microseconds since the traffic phase started (monotonic clock);
 //! provisioning and connections happen before, at time 0.
 
-mod admin;
-mod conn;
+pub mod adapter;
 pub mod faults;
 mod inbound;
 mod inject;
@@ -37,39 +37,51 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Where a live run goes.
+/// Where a live run goes: one of the backends of [`adapter::KINDS`] and the `--target`
+/// value that named it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LiveTarget {
-    /// Start `readsim serve` as a child process and stop it after.
-    Server,
-    /// A server already up at this `ws://HOST:PORT` base URL.
-    Url(String),
+pub struct LiveTarget {
+    /// Index into [`adapter::KINDS`].
+    kind: usize,
+    /// The `--target` value (a URL without its trailing `/`).
+    arg: String,
 }
 
 impl LiveTarget {
-    /// Parses `--target`: `model` (None: the simulated path), `server`, or `ws://HOST:PORT`.
+    /// Parses `--target`: `model` (None: the simulated path) or a value one of
+    /// [`adapter::KINDS`] takes (`server`, `ws://HOST:PORT`, ...).
     pub fn parse(s: &str) -> Result<Option<LiveTarget>, String> {
-        match s {
-            "model" => Ok(None),
-            "server" => Ok(Some(LiveTarget::Server)),
-            u if u.starts_with("ws://") => {
-                Ok(Some(LiveTarget::Url(u.trim_end_matches('/').into())))
-            }
-            u if u.starts_with("wss://") => Err(format!(
-                "--target {u}: TLS is not supported; put readsim next to the server and use ws://"
-            )),
-            other => Err(format!(
-                "--target {other:?}: expected `model`, `server` or `ws://HOST:PORT`"
+        if s == "model" {
+            return Ok(None);
+        }
+        if s.starts_with("wss://") {
+            return Err(format!(
+                "--target {s}: TLS is not supported; put readsim next to the server and use ws://"
+            ));
+        }
+        match adapter::KINDS.iter().position(|k| k.takes(s)) {
+            Some(kind) => Ok(Some(LiveTarget {
+                kind,
+                arg: match adapter::KINDS[kind].name {
+                    adapter::Name::Word(_) => s.into(),
+                    adapter::Name::Scheme(_) => s.trim_end_matches('/').into(),
+                },
+            })),
+            None => Err(format!(
+                "--target {s:?}: expected `model`, {}",
+                adapter::usage()
             )),
         }
     }
 
-    /// The name reports give the target.
+    /// The name reports give the target: the word that names it, or its URL.
     pub fn name(&self) -> String {
-        match self {
-            LiveTarget::Server => "server".into(),
-            LiveTarget::Url(u) => u.clone(),
-        }
+        self.arg.clone()
+    }
+
+    /// Starts the target (a child process) or reaches it, per its kind.
+    pub fn open(&self, opts: &LiveOptions) -> Result<adapter::Opened, LiveError> {
+        (adapter::KINDS[self.kind].open)(&self.arg, opts)
     }
 }
 
@@ -77,7 +89,7 @@ impl LiveTarget {
 #[derive(Clone, Debug)]
 pub struct LiveOptions {
     pub target: LiveTarget,
-    /// Admin bearer token (required for `LiveTarget::Url`).
+    /// Admin bearer token (required for a target that is already up, `ws://HOST:PORT`).
     pub admin_token: Option<String>,
     /// Progress line on stderr once a second.
     pub progress: bool,
@@ -143,8 +155,7 @@ pub fn run_live(
             online.len() + 64
         )));
     }
-    let (child, ws_base, admin_token) = setup::start_target(opts)?;
-    let http_base = format!("http://{}", ws_base.trim_start_matches("ws://"));
+    let adapter::Opened { backend, child } = opts.target.open(opts)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,9 +173,7 @@ pub fn run_live(
             seed,
             workload,
             online,
-            ws_base: &ws_base,
-            http_base,
-            admin_token,
+            backend,
             child: child.clone(),
             interrupted,
         },
@@ -210,13 +219,23 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(LiveTarget::parse("model"), Ok(None));
-        assert_eq!(LiveTarget::parse("server"), Ok(Some(LiveTarget::Server)));
+        let name = |s| LiveTarget::parse(s).map(|t| t.map(|t| t.name()));
+        assert_eq!(name("model"), Ok(None));
+        assert_eq!(name("server"), Ok(Some("server".into())));
         assert_eq!(
-            LiveTarget::parse("ws://127.0.0.1:80/"),
-            Ok(Some(LiveTarget::Url("ws://127.0.0.1:80".into())))
+            name("ws://127.0.0.1:80/"),
+            Ok(Some("ws://127.0.0.1:80".into()))
         );
+        assert_ne!(
+            LiveTarget::parse("server").unwrap(),
+            LiveTarget::parse("ws://x").unwrap()
+        );
+        assert!(LiveTarget::parse("server/").is_err());
         assert!(LiveTarget::parse("wss://x").is_err());
-        assert!(LiveTarget::parse("http://x").is_err());
+        let e = LiveTarget::parse("http://x").unwrap_err();
+        assert!(
+            e.ends_with("expected `model`, `server` or `ws://HOST:PORT`"),
+            "{e}"
+        );
     }
 }

@@ -178,6 +178,11 @@ impl ChildServer {
         ))
     }
 
+    /// Where its stderr goes (and the harness's notes of kills and restarts).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within 10 s; removes the database.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,13 +1,14 @@
-//! Setting up a live run: the target (a child server or a given URL), provisioning through
-//! the admin API, one WebSocket per online client (through the fault proxy when the run
-//! has faults) and the fault links; then the scheduler drives the traffic.
+//! Setting up a live run: provisioning, one connection per online client (through the
+//! fault proxy when the run has faults) and the fault links, all through the target's
+//! [`Backend`]; then the scheduler drives the traffic.
 
-use super::admin::Admin;
+use super::adapter::{Backend, Conn, ConnSpec, Credential, SharedChild};
 use super::inbound::Inbound;
 use super::inject::FaultSetup;
+use super::proxy::ClientRoute;
 use super::sched::Scheduler;
 use super::stats::{DriveConfig, DriveStats};
-use super::{LiveError, LiveOptions, LiveTarget, conn, faults, proxy, server};
+use super::{LiveError, LiveOptions, faults, proxy};
 use crate::faults::FaultPlan;
 use crate::history::{Event, Observer};
 use crate::progress::Counters;
@@ -16,33 +17,10 @@ use crate::scenario::Scenario;
 use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
-
-type Child = Option<Arc<Mutex<server::ChildServer>>>;
-
-/// Starts the child server (`--target server`) or takes the given URL; returns the child,
-/// the WebSocket base URL and the admin token.
-pub(super) fn start_target(opts: &LiveOptions) -> Result<(Child, String, String), LiveError> {
-    match &opts.target {
-        LiveTarget::Server => {
-            let s = server::ChildServer::start(&opts.log_dir.join("server.log"))?;
-            let base = format!("ws://{}", s.addr);
-            let token = s.admin_token.clone();
-            Ok((Some(Arc::new(Mutex::new(s))), base, token))
-        }
-        LiveTarget::Url(u) => {
-            let token = opts.admin_token.clone().ok_or_else(|| {
-                LiveError::Usage(format!(
-                    "--target {u} needs --admin-token (the server's admin bearer token)"
-                ))
-            })?;
-            Ok((None, u.clone(), token))
-        }
-    }
-}
 
 /// What `drive` works on.
 pub(super) struct Setup<'a> {
@@ -50,21 +28,21 @@ pub(super) struct Setup<'a> {
     pub seed: u64,
     pub workload: Workload,
     pub online: Vec<UserId>,
-    pub ws_base: &'a str,
-    pub http_base: String,
-    pub admin_token: String,
-    pub child: Child,
+    pub backend: Arc<dyn Backend>,
+    pub child: Option<SharedChild>,
     /// Set on Ctrl-C (see `DriveConfig::interrupted`).
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The online clients' open connections.
 struct Connected {
-    /// Per user, its socket's frame sender and its token (None: offline).
+    /// Per user, its connection's frame sender and its credential (None: offline).
     senders: Vec<Option<UnboundedSender<wire::ClientFrame>>>,
-    tokens: Vec<Option<String>>,
-    /// Reader and writer of each connection.
-    tasks: Vec<(JoinHandle<()>, JoinHandle<()>)>,
+    creds: Vec<Option<Credential>>,
+    /// The tasks of every connection.
+    tasks: Vec<JoinHandle<()>>,
+    /// Connections opened.
+    count: u64,
 }
 
 /// Provisions, connects, and runs the scheduler; returns its counters, the clients
@@ -76,34 +54,35 @@ pub(super) async fn drive<O: Observer>(
     obs: &mut O,
 ) -> Result<(DriveStats, u64, f64), LiveError> {
     let started = Instant::now();
-    let admin = Admin::new(setup.http_base.clone(), setup.admin_token.clone())?;
-    let admin_ops = provision(&admin, &setup.workload, obs).await?;
+    let backend = setup.backend.clone();
+    let admin_ops = provision(backend.as_ref(), &setup.workload, obs).await?;
     // With faults, clients go through the loopback fault proxy, which can delay, stall and
-    // cut each one's connection; the admin API goes to the server directly.
+    // cut each one's connections; admin calls go to the target directly.
     // The workload drew the fault plan (after swarm) for exactly these online users.
     let plan = setup.workload.fault_plan().clone();
+    let target = opts.target.name();
     let proxy = if plan.active || setup.scenario.churn.per_minute > 0.0 {
-        let up = faults::upstream_of(setup.ws_base).await?;
+        let up = faults::upstream_of(&backend.client_addr(), &target).await?;
         Some(Arc::new(proxy::Proxy::start(up, setup.seed).await?))
     } else {
         None
     };
     let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Inbound>();
-    let conns = connect_all(&setup, &admin, proxy.as_deref(), opts, &in_tx, obs).await?;
-    let peak = conns.tasks.len() as u64;
+    let conns = connect_all(&setup, proxy.as_deref(), opts, &in_tx, obs).await?;
+    let peak = conns.count;
     let fault_setup = proxy.map(|proxy| {
         let links = faults::LiveLinks {
             inbound: in_tx.clone(),
             proxy,
-            tokens: Arc::new(conns.tokens),
+            creds: Arc::new(conns.creds),
             server: setup.child.clone(),
-            admin: Arc::new(Mutex::new(admin.clone())),
+            backend: backend.clone(),
             delay: Some(proxy::DelayFault {
                 p: plan.faults.delay,
                 dist: plan.faults.extra_delay.clone(),
             }),
         };
-        fault_setup(&plan, links, setup.child.is_some(), setup.ws_base)
+        fault_setup(&plan, links, setup.child.is_some(), &target)
     });
     drop(in_tx);
     let setup_seconds = started.elapsed().as_secs_f64();
@@ -131,13 +110,21 @@ pub(super) async fn drive<O: Observer>(
 /// Creates the scenario's users and groups (history: `Admin` at time 0); returns how many
 /// admin operations that took.
 async fn provision<O: Observer>(
-    admin: &Admin,
+    backend: &dyn Backend,
     workload: &Workload,
     obs: &mut O,
 ) -> Result<usize, LiveError> {
-    admin.wait_healthy(Duration::from_secs(30)).await?;
+    backend.wait_healthy(Duration::from_secs(30)).await?;
     let reqs = workload.plan().provisioning();
-    let resps = admin.provision(&reqs).await?;
+    let resps = backend.provision(&reqs).await?;
+    if resps.len() != reqs.len() {
+        return Err(LiveError::Admin(format!(
+            "the backend answered {} results for {} provisioning operations; this is a bug \
+             in its adapter",
+            resps.len(),
+            reqs.len()
+        )));
+    }
     let exists = resps.iter().filter(|r| {
         matches!(
             r.error_code(),
@@ -162,31 +149,35 @@ async fn provision<O: Observer>(
     Ok(reqs.len())
 }
 
-/// Mints a token for each online client and opens its connection (history: `Connect` at
-/// time 0); frames go to `in_tx`.
+/// Mints a credential for each online client and opens its connection (history: `Connect`
+/// at time 0); frames go to `in_tx`.
 async fn connect_all<O: Observer>(
     setup: &Setup<'_>,
-    admin: &Admin,
     proxy: Option<&proxy::Proxy>,
     opts: &LiveOptions,
     in_tx: &UnboundedSender<Inbound>,
     obs: &mut O,
 ) -> Result<Connected, LiveError> {
-    let url = |u: UserId| match proxy {
-        Some(p) => format!("ws://{}{}", p.addr, proxy::client_path(u)),
-        None => format!("{}/v1/ws", setup.ws_base),
-    };
-    // Tokens outlive the run comfortably.
-    let ttl = setup.scenario.duration.micros / 1_000_000 + 3600;
-    let opened: Vec<Result<(UserId, String, conn::Ws), LiveError>> =
+    // Credentials outlive the run comfortably.
+    let ttl = Duration::from_secs(setup.scenario.duration.micros / 1_000_000 + 3600);
+    let opened: Vec<Result<(UserId, Credential, Conn), LiveError>> =
         futures_util::stream::iter(setup.online.clone())
-            .map(|u| {
-                let admin = admin.clone();
-                let url = url(u);
+            .map(|client| {
+                let backend = setup.backend.clone();
+                let spec = ConnSpec {
+                    client,
+                    conn: 0,
+                    inbound: in_tx.clone(),
+                    announce: false,
+                    route: proxy.map(|p| ClientRoute {
+                        proxy: p.addr,
+                        client,
+                    }),
+                };
                 async move {
-                    let token = admin.token(wire::user_str(u), ttl).await?;
-                    let ws = conn::connect(&url, &token, u).await?;
-                    Ok((u, token, ws))
+                    let cred = backend.credential(client, ttl).await?;
+                    let conn = backend.connect(&cred, spec).await?;
+                    Ok((client, cred, conn))
                 }
             })
             .buffered(opts.connect_parallelism.max(1))
@@ -195,15 +186,33 @@ async fn connect_all<O: Observer>(
     let users = setup.workload.plan().users as usize;
     let mut out = Connected {
         senders: vec![None; users],
-        tokens: vec![None; users],
+        creds: vec![None; users],
         tasks: Vec::new(),
+        count: 0,
     };
+    let mut failed = None;
     for c in opened {
-        let (u, token, ws) = c?;
-        let conn = conn::spawn(ws, u, 0, in_tx.clone(), false);
-        out.senders[u.0 as usize] = Some(conn.tx);
-        out.tokens[u.0 as usize] = Some(token);
-        out.tasks.push((conn.reader, conn.writer));
+        match c {
+            Ok((u, cred, conn)) => {
+                out.senders[u.0 as usize] = Some(conn.tx);
+                out.creds[u.0 as usize] = Some(cred);
+                out.tasks.extend(conn.tasks);
+                out.count += 1;
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        // The run ends here: the connections opened so far go with it.
+        for t in out.tasks {
+            t.abort();
+        }
+        return Err(e);
+    }
+    // History in the order of the online list, as the connections were asked for.
+    for &u in &setup.online {
         obs.observe(&Event::Connect { t: 0, client: u });
     }
     Ok(out)
@@ -214,7 +223,7 @@ fn fault_setup(
     plan: &FaultPlan,
     links: faults::LiveLinks,
     own_server: bool,
-    ws_base: &str,
+    target: &str,
 ) -> FaultSetup {
     let f = &plan.faults;
     let sim_only = f.sim_only_kinds();
@@ -226,7 +235,7 @@ fn fault_setup(
         );
     }
     if !own_server && f.crashes > 0 {
-        eprintln!("live: crashes are skipped: --target {ws_base} is not a server this run started");
+        eprintln!("live: crashes are skipped: --target {target} is not a server this run started");
     }
     FaultSetup {
         links: Box::new(links),
@@ -236,17 +245,16 @@ fn fault_setup(
     }
 }
 
-/// The scheduler dropped the senders, so writers close their sockets: wait a little for
-/// that, then stop every task.
-async fn close_all(mut tasks: Vec<(JoinHandle<()>, JoinHandle<()>)>) {
+/// The scheduler dropped the senders, so connections close (writers close their sockets):
+/// wait a little for that, then stop every task.
+async fn close_all(mut tasks: Vec<JoinHandle<()>>) {
     let close = async {
-        for (_, w) in &mut tasks {
-            let _ = w.await;
+        for t in &mut tasks {
+            let _ = t.await;
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
-    for (r, w) in tasks {
-        r.abort();
-        w.abort();
+    for t in tasks {
+        t.abort();
     }
 }

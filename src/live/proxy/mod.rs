@@ -4,12 +4,22 @@
 //! both ways for a while; the kernel and the loop buffer what arrives meanwhile, so nothing is
 //! lost or reordered), or cut the connection (both sockets reset at once).
 //!
-//! Connections are addressed by client: the driver connects to `/v1/ws?readsim_client=N`;
-//! the proxy reads the HTTP upgrade head, takes the client id out of the request line and
-//! forwards the head without it, so the server sees exactly the documented wire.
+//! Connections are addressed by client: every TCP connection a client opens names it on its
+//! first HTTP request head, as the query parameter `readsim_client=N` (the WebSocket upgrade
+//! to `/v1/ws?readsim_client=N`) or the header `x-readsim-client: N` (an HTTP client sets it
+//! on every request: only the first head of a connection is read). The proxy takes it out of
+//! that head and forwards the rest, so the server sees exactly the documented wire (later
+//! requests of a keep-alive connection pass through untouched, header included). A client
+//! may hold several connections at once (an HTTP backend: a long poll plus requests); cuts
+//! and stalls act on all of them. [`ClientRoute`] builds what a backend connects to.
 //!
 //! Bytes are never altered, dropped, duplicated or reordered: a TCP stream cannot lose a frame
 //! without breaking, so those simulator faults have no live counterpart.
+
+mod head;
+
+use head::read_head;
+pub use head::{CLIENT_HEADER, CLIENT_PARAM, ClientRoute};
 
 use super::LiveError;
 use crate::protocol::UserId;
@@ -29,19 +39,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// The query parameter that names the client on the upgrade request (removed by the proxy).
-pub const CLIENT_PARAM: &str = "readsim_client";
-
-/// Largest upgrade head the proxy reads before giving up on finding the client id.
-const MAX_HEAD: usize = 16 * 1024;
-
 /// How long a fresh connection may take to send its upgrade head.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The path (with query) a client connects to through the proxy.
-pub fn client_path(client: UserId) -> String {
-    format!("/v1/ws?{CLIENT_PARAM}={}", client.0)
-}
 
 /// What the copy loops of one connection are told to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -69,15 +68,19 @@ pub struct ProxyCounters {
     pub bytes: AtomicU64,
 }
 
+/// One open connection of a client, as the proxy knows it.
 struct Registered {
-    /// Which connection of the client this is (a reconnect replaces the entry).
+    /// The proxy's number of the connection (unique over the run).
     conn: u64,
     ctl: watch::Sender<Control>,
 }
 
 struct Shared {
     upstream: Mutex<SocketAddr>,
-    conns: Mutex<FxHashMap<UserId, Registered>>,
+    /// Each client's open connections, oldest first: one for a WebSocket backend (an old
+    /// one may linger for a moment after a reconnect until its pumps end), several for an
+    /// HTTP backend. A connection leaves the list when cut or when its pumps end.
+    conns: Mutex<FxHashMap<UserId, Vec<Registered>>>,
     delay: Mutex<Option<DelayFault>>,
     streams: Streams,
     next_conn: AtomicU64,
@@ -146,27 +149,39 @@ impl Proxy {
         *lock(&self.shared.delay) = d.filter(|d| d.p > 0.0);
     }
 
-    /// Cuts `client`'s connection: both sockets are reset. False if it has none.
+    /// Cuts every connection of `client`: both sockets of each are reset, and they are no
+    /// longer addressable. False if it has none.
     pub fn cut(&self, client: UserId) -> bool {
-        let Some(r) = lock(&self.shared.conns).remove(&client) else {
+        let Some(list) = lock(&self.shared.conns).remove(&client) else {
             return false;
         };
         self.shared.counters.cuts.fetch_add(1, Ordering::Relaxed);
-        r.ctl.send_modify(|c| c.cut = true);
+        for r in list {
+            r.ctl.send_modify(|c| c.cut = true);
+        }
         true
     }
 
-    /// Stops forwarding `client`'s connection both ways for `length`. False if it has none.
+    /// Stops forwarding every connection of `client` both ways for `length`. False if it
+    /// has none.
     pub fn stall(&self, client: UserId, length: Duration) -> bool {
         let conns = lock(&self.shared.conns);
-        let Some(r) = conns.get(&client) else {
+        let Some(list) = conns.get(&client) else {
             return false;
         };
         self.shared.counters.stalls.fetch_add(1, Ordering::Relaxed);
         let until = Instant::now() + length;
-        r.ctl
-            .send_modify(|c| c.stall_until = Some(c.stall_until.map_or(until, |u| u.max(until))));
+        for r in list {
+            r.ctl.send_modify(|c| {
+                c.stall_until = Some(c.stall_until.map_or(until, |u| u.max(until)))
+            });
+        }
         true
+    }
+
+    /// How many connections of `client` are open through the proxy.
+    pub fn connections(&self, client: UserId) -> usize {
+        lock(&self.shared.conns).get(&client).map_or(0, Vec::len)
     }
 
     pub fn counters(&self) -> &ProxyCounters {
@@ -199,9 +214,10 @@ async fn serve(shared: Arc<Shared>, mut down: TcpStream) {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let (ctl_tx, ctl_rx) = watch::channel(Control::default());
     if let Some(c) = client {
-        // A reconnect replaces the client's previous entry (that connection is gone already
-        // or about to be; commands address the newest one).
-        lock(&shared.conns).insert(c, Registered { conn, ctl: ctl_tx });
+        // Registered before a byte comes back, so the client cannot see its connection
+        // answered (a hello, a response) before a cut or stall can reach it.
+        let r = Registered { conn, ctl: ctl_tx };
+        lock(&shared.conns).entry(c).or_default().push(r);
     }
     let key = client.map_or(conn, |c| c.0 as u64);
     let rng = |p| shared.streams.rng(p, entity(&[key, conn]));
@@ -218,74 +234,20 @@ async fn serve(shared: Arc<Shared>, mut down: TcpStream) {
     let _ = a.await;
     let _ = b.await;
     if let Some(c) = client {
-        let mut conns = lock(&shared.conns);
-        if conns.get(&c).is_some_and(|r| r.conn == conn) {
-            conns.remove(&c);
-        }
+        forget(&shared, c, conn);
     }
 }
 
-/// Reads up to the end of the HTTP request head; returns it without the client parameter.
-async fn read_head(s: &mut TcpStream) -> std::io::Result<(Vec<u8>, Option<UserId>)> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        if head.len() > MAX_HEAD {
-            return Err(std::io::Error::other("upgrade head too long"));
+/// Takes connection `conn` of `client` off its list (it ended); the client's entry goes
+/// with its last connection.
+fn forget(shared: &Shared, client: UserId, conn: u64) {
+    let mut conns = lock(&shared.conns);
+    if let Some(list) = conns.get_mut(&client) {
+        list.retain(|r| r.conn != conn);
+        if list.is_empty() {
+            conns.remove(&client);
         }
-        let n = s.read(&mut buf).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        head.extend_from_slice(&buf[..n]);
     }
-    Ok(strip_client(head))
-}
-
-/// Takes `readsim_client=N` out of the request line's query; everything else stays as sent
-/// (including any bytes after the head, which belong to the stream).
-fn strip_client(head: Vec<u8>) -> (Vec<u8>, Option<UserId>) {
-    let Some(eol) = head.windows(2).position(|w| w == b"\r\n") else {
-        return (head, None);
-    };
-    let Ok(line) = std::str::from_utf8(&head[..eol]) else {
-        return (head, None);
-    };
-    let mut parts = line.splitn(3, ' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return (head, None);
-    };
-    let Some((path, query)) = target.split_once('?') else {
-        return (head, None);
-    };
-    let mut client = None;
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|kv| {
-            match kv
-                .strip_prefix(CLIENT_PARAM)
-                .and_then(|v| v.strip_prefix('='))
-            {
-                Some(v) => {
-                    client = v.parse().ok().map(UserId);
-                    false
-                }
-                None => true,
-            }
-        })
-        .collect();
-    if client.is_none() {
-        return (head, None);
-    }
-    let target = if rest.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", rest.join("&"))
-    };
-    let mut out = format!("{method} {target} {version}").into_bytes();
-    out.extend_from_slice(&head[eol..]);
-    (out, client)
 }
 
 /// Waits until the connection is cut (or its controller is gone, which also ends it).
@@ -368,22 +330,6 @@ async fn pump(
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_client_parameter_is_taken_out_of_the_request_line() {
-        let head = b"GET /v1/ws?readsim_client=17 HTTP/1.1\r\nHost: x\r\n\r\nEXTRA".to_vec();
-        let (out, c) = strip_client(head);
-        assert_eq!(c, Some(UserId(17)));
-        assert_eq!(out, b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n\r\nEXTRA");
-        let head = b"GET /v1/ws?a=1&readsim_client=3&b=2 HTTP/1.1\r\n\r\n".to_vec();
-        let (out, c) = strip_client(head);
-        assert_eq!(c, Some(UserId(3)));
-        assert_eq!(out, b"GET /v1/ws?a=1&b=2 HTTP/1.1\r\n\r\n");
-        let plain = b"GET /v1/ws HTTP/1.1\r\n\r\n".to_vec();
-        assert_eq!(strip_client(plain.clone()), (plain, None));
-        let bad = b"GET /v1/ws?readsim_client=x HTTP/1.1\r\n\r\n".to_vec();
-        assert_eq!(strip_client(bad.clone()), (bad, None));
-    }
-
     /// A tiny upstream: accepts connections, echoes everything back, and reports each
     /// connection's upgrade head (what the proxy forwarded) on `heads`.
     async fn echo_server() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
@@ -411,12 +357,28 @@ mod tests {
         (addr, rx)
     }
 
+    fn route(proxy: &Proxy, client: u32) -> ClientRoute {
+        ClientRoute {
+            proxy: proxy.addr,
+            client: UserId(client),
+        }
+    }
+
     async fn open(proxy: &Proxy, client: u32) -> TcpStream {
         let mut s = TcpStream::connect(proxy.addr).await.unwrap();
         let head = format!(
             "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
-            client_path(UserId(client))
+            route(proxy, client).path("/v1/ws")
         );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s
+    }
+
+    /// Opens a connection of `client` the way an HTTP client does (the header names it).
+    async fn open_http(proxy: &Proxy, client: u32) -> TcpStream {
+        let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+        let (name, value) = route(proxy, client).header();
+        let head = format!("GET /sync HTTP/1.1\r\nHost: 127.0.0.1\r\n{name}: {value}\r\n\r\n");
         s.write_all(head.as_bytes()).await.unwrap();
         s
     }
@@ -433,13 +395,27 @@ mod tests {
 
     /// Waits (bounded) until the proxy has registered `client`'s connection.
     async fn registered(proxy: &Proxy, client: u32) {
+        registered_n(proxy, client, 1).await;
+    }
+
+    /// Waits (bounded) until the proxy has registered `n` connections of `client`.
+    async fn registered_n(proxy: &Proxy, client: u32, n: usize) {
         for _ in 0..1000 {
-            if lock(&proxy.shared.conns).contains_key(&UserId(client)) {
+            if proxy.connections(UserId(client)) >= n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("client {client} never registered");
+        panic!("client {client} never had {n} connection(s) registered");
+    }
+
+    /// Asserts that `s` ends (reset or EOF) within bounded time.
+    async fn ends(s: &mut TcpStream) {
+        let mut buf = [0u8; 16];
+        let r = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the cut reaches the client");
+        assert!(matches!(r, Ok(0) | Err(_)), "read {r:?} after a cut");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -486,11 +462,7 @@ mod tests {
             "a cut connection is no longer addressable"
         );
         // The client side ends (reset or EOF), within bounded time.
-        let mut buf = [0u8; 16];
-        let r = tokio::time::timeout(Duration::from_secs(10), a.read(&mut buf))
-            .await
-            .expect("the cut reaches the client");
-        assert!(matches!(r, Ok(0) | Err(_)), "read {r:?} after a cut");
+        ends(&mut a).await;
         // The other client is untouched.
         b.write_all(b"still").await.unwrap();
         assert_eq!(read_n(&mut b, 5).await, b"still");
@@ -525,9 +497,42 @@ mod tests {
         let early = tokio::time::timeout(Duration::from_millis(300), s.read(&mut buf)).await;
         assert!(early.is_err(), "bytes came through a stalled connection");
         // End the stall by replacing it with one already over.
-        lock(&proxy.shared.conns)[&UserId(9)]
+        lock(&proxy.shared.conns)[&UserId(9)][0]
             .ctl
             .send_modify(|c| c.stall_until = Some(Instant::now()));
         assert_eq!(read_n(&mut s, sent.len()).await, sent);
+    }
+
+    /// An HTTP backend's client holds several connections (a long poll plus requests): the
+    /// proxy keeps them all, and one cut resets every one of them, and only them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cut_closes_every_connection_of_the_client() {
+        let (up, mut heads) = echo_server().await;
+        let proxy = Proxy::start(up, 4).await.unwrap();
+        let mut poll = open_http(&proxy, 3).await;
+        let mut req = open(&proxy, 3).await;
+        let mut other = open_http(&proxy, 4).await;
+        for _ in 0..3 {
+            let head = heads.recv().await.unwrap();
+            assert!(!head.windows(7).any(|w| w == b"readsim"), "{head:?}");
+        }
+        registered_n(&proxy, 3, 2).await;
+        registered(&proxy, 4).await;
+        for s in [&mut poll, &mut req] {
+            s.write_all(b"ping").await.unwrap();
+            assert_eq!(read_n(s, 4).await, b"ping");
+        }
+        assert!(proxy.cut(UserId(3)));
+        assert_eq!(proxy.connections(UserId(3)), 0);
+        assert!(!proxy.cut(UserId(3)));
+        ends(&mut poll).await;
+        ends(&mut req).await;
+        other.write_all(b"still").await.unwrap();
+        assert_eq!(read_n(&mut other, 5).await, b"still");
+        // A new connection after the cut is addressable again.
+        let _again = open_http(&proxy, 3).await;
+        heads.recv().await.unwrap();
+        registered(&proxy, 3).await;
+        assert!(proxy.stall(UserId(3), Duration::from_millis(1)));
     }
 }
