@@ -65,13 +65,26 @@ enum Command {
         #[arg(long)]
         check_determinism: bool,
         /// What to drive: `model` (simulated, deterministic), `server` (start `readsim serve`
-        /// on a free loopback port with a temporary database and drive it live), or
-        /// `ws://HOST:PORT` (drive a server that is already up; needs --admin-token).
+        /// on a free loopback port with a temporary database and drive it live),
+        /// `ws://HOST:PORT` (drive a server that is already up; needs --admin-token),
+        /// `synapse` (start a Synapse homeserver from a venv, see --synapse-venv; use a
+        /// scenario with `[semantics] profile = "matrix"`, e.g. scenarios/matrix-smoke.toml),
+        /// or `matrix://HOST:PORT[/SERVER_NAME]` (a Matrix homeserver that is up; needs
+        /// --registration-secret; SERVER_NAME defaults to localhost). docs/matrix.md.
         #[arg(long, default_value = "model")]
         target: String,
         /// Admin bearer token of the server named by `--target ws://...`.
         #[arg(long, env = "READSIM_ADMIN_TOKEN")]
         admin_token: Option<String>,
+        /// The `registration_shared_secret` of the homeserver named by
+        /// `--target matrix://...` (users are made with shared-secret registration).
+        #[arg(long, env = "READSIM_REGISTRATION_SECRET")]
+        registration_secret: Option<String>,
+        /// The Python venv holding Synapse for `--target synapse` (default:
+        /// READSIM_SYNAPSE_VENV, else ~/.cache/readsim/synapse-venv; make one with
+        /// scripts/install-synapse.sh).
+        #[arg(long)]
+        synapse_venv: Option<PathBuf>,
         /// Override the scenario's traffic duration (e.g. "20s").
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: Option<std::time::Duration>,
@@ -321,6 +334,8 @@ fn run(command: Command) -> CmdResult {
         check_determinism,
         target,
         admin_token,
+        registration_secret,
+        synapse_venv,
         duration,
         drain_timeout,
         quiet,
@@ -349,6 +364,8 @@ fn run(command: Command) -> CmdResult {
             log_dir: out.clone(),
             drain_timeout,
             connect_parallelism: 64,
+            registration_secret,
+            synapse_venv,
         }),
         Err(e) => {
             eprintln!("error: {e}");

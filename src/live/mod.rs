@@ -99,6 +99,11 @@ pub struct LiveOptions {
     pub drain_timeout: Duration,
     /// Connections opened concurrently while connecting.
     pub connect_parallelism: usize,
+    /// `--registration-secret`: a Matrix homeserver's `registration_shared_secret`
+    /// (`--target matrix://HOST:PORT`).
+    pub registration_secret: Option<String>,
+    /// `--synapse-venv`: where `--target synapse` finds Synapse.
+    pub synapse_venv: Option<PathBuf>,
 }
 
 /// Why a live run could not run (violations are not errors: they are in the report).
@@ -234,8 +239,15 @@ mod tests {
         assert!(LiveTarget::parse("wss://x").is_err());
         let e = LiveTarget::parse("http://x").unwrap_err();
         assert!(
-            e.ends_with("expected `model`, `server` or `ws://HOST:PORT`"),
+            e.ends_with(
+                "expected `model`, `server`, `ws://HOST:PORT`, `synapse` or `matrix://HOST:PORT`"
+            ),
             "{e}"
+        );
+        assert_eq!(name("synapse"), Ok(Some("synapse".into())));
+        assert_eq!(
+            name("matrix://127.0.0.1:8008/"),
+            Ok(Some("matrix://127.0.0.1:8008".into()))
         );
     }
 }

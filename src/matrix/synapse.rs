@@ -151,6 +151,17 @@ impl Synapse {
     pub fn start(venv: &Path, out_dir: &Path) -> Result<Synapse, SynapseError> {
         let version = check_venv(venv, "given to Synapse::start")?;
         let dir = out_dir.join("synapse");
+        // Every run starts on an empty homeserver: an earlier run's database in the same out
+        // dir would hold this run's users and rooms already.
+        for stale in [
+            "homeserver.db",
+            "homeserver.db-wal",
+            "homeserver.db-shm",
+            "synapse.log",
+        ] {
+            let _ = std::fs::remove_file(dir.join(stale));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("media_store"));
         std::fs::create_dir_all(dir.join("media_store")).map_err(io("create", &dir))?;
         let key = dir.join("signing.key");
         std::fs::write(&key, synapse_config::signing_key()).map_err(io("write", &key))?;

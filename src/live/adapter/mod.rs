@@ -10,6 +10,7 @@
 //! Adding a backend: one file here implementing [`Backend`] (and [`ChildTarget`] if the run
 //! starts the server), and one row in [`KINDS`] (docs/architecture.md, "Adding a backend").
 
+pub mod matrix;
 pub mod readsim;
 
 use super::LiveError;
@@ -178,8 +179,8 @@ pub struct Kind {
 pub static KINDS: &[Kind] = &[
     readsim::CHILD,
     readsim::AT_URL,
-    // Matrix: `synapse` (a child Synapse, src/matrix/synapse.rs) and `matrix://HOST:PORT`
-    // (a homeserver that is up) go here, from src/live/adapter/matrix.rs.
+    matrix::SYNAPSE,
+    matrix::AT_URL,
 ];
 
 impl Kind {
