@@ -142,6 +142,45 @@ impl ReceiptConfig {
     }
 }
 
+/// The semantics a target is held to: docs/semantics.md (`Tencent`, the default) or the
+/// Matrix profile of docs/matrix.md (rules MX1..MX10). Model and checker both read it from
+/// the scenario's `[semantics]` section; it never travels on the wire.
+#[derive(
+    Copy,
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// docs/semantics.md: audience snapshots, per-message receipts, c2c_read pushes.
+    #[default]
+    Tencent,
+    /// docs/matrix.md: one read marker per (user, conversation), current-membership counts.
+    Matrix,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Tencent => "tencent",
+            Profile::Matrix => "matrix",
+        }
+    }
+
+    pub fn is_matrix(self) -> bool {
+        self == Profile::Matrix
+    }
+}
+
 /// A client operation, acting as the authenticated user.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Request {

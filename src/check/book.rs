@@ -48,6 +48,10 @@ pub(super) struct MsgState {
     pub probes: u8,
     /// Server crashes seen before the first receipt was acknowledged.
     pub first_ack_epoch: u32,
+    /// When the checker first sighted it (it was committed before).
+    pub seen_at: Micros,
+    /// Matrix profile: when its sender last got a receipts push entry for it.
+    pub last_push_at: Option<Micros>,
 }
 
 impl MsgState {
@@ -76,6 +80,8 @@ impl MsgState {
             total_seen: 0,
             probes: 0,
             first_ack_epoch: 0,
+            seen_at: send_invoked,
+            last_push_at: None,
         }
     }
 
@@ -163,6 +169,10 @@ pub(super) struct Book {
     /// message from history before the sender's ack arrives): added at the sighting as
     /// invoked and possibly read.
     early_receipts: FxHashMap<MsgId, Vec<UserId>>,
+    /// Matrix profile: message ids by (conversation, seq), for the messages a read marker
+    /// newly covers (MX3); and early receipts kept whatever the audience snapshot says.
+    matrix: bool,
+    by_seq: FxHashMap<ConvKey, std::collections::BTreeMap<u64, MsgId>>,
 }
 
 impl Book {
@@ -172,6 +182,30 @@ impl Book {
 
     pub fn get_mut(&mut self, id: &MsgId) -> Option<&mut MsgState> {
         self.msgs.get_mut(id)
+    }
+
+    /// Index messages by seq and keep every early receipt (the Matrix profile).
+    pub fn for_matrix(&mut self) {
+        self.matrix = true;
+    }
+
+    /// The highest seq sighted in `key` (0: none).
+    pub fn max_seq(&self, key: ConvKey) -> u64 {
+        self.seqs
+            .get(&key)
+            .and_then(|s| s.max())
+            .map_or(0, u64::from)
+    }
+
+    /// The messages of `key` sighted so far with `lo < seq <= hi`, ascending.
+    pub fn in_range(&self, key: ConvKey, lo: u64, hi: u64) -> Vec<MsgId> {
+        if lo >= hi {
+            return Vec::new();
+        }
+        self.by_seq
+            .get(&key)
+            .map(|m| m.range(lo + 1..=hi).map(|(_, &id)| id).collect())
+            .unwrap_or_default()
     }
 
     pub fn send_invoked(&mut self, client: UserId, key: ConvKey, t: Micros) {
@@ -262,8 +296,14 @@ impl Book {
             }
         };
         let mut m = MsgState::new(s, audience, maybe, send_invoked);
+        m.seen_at = t;
+        if self.matrix {
+            self.by_seq.entry(s.key).or_default().insert(s.seq, s.id);
+        }
         for u in self.early_receipts.remove(&s.id).unwrap_or_default() {
-            if m.may_be_in_audience(u) {
+            // Matrix: any receipt may have been applied (MX4); the checker reads them back
+            // from `unknown` right after the sighting.
+            if self.matrix || m.may_be_in_audience(u) {
                 m.invoked.insert(u.0);
                 m.unknown.insert(u.0);
             }

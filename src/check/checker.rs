@@ -17,13 +17,14 @@ use super::counts::{self, Look, Lower};
 use super::coverage::{Coverage, CoverageTable, Observed};
 use super::liveness::Liveness;
 use super::marks::Marks;
+use super::mx::MxMarks;
 use super::ops::PendingOp;
 use super::paging::Pagings;
 use super::sink::{Finding, Sink};
 use super::violation::{Invariant, Violation};
 use super::world::World;
 use crate::history::{Event, FaultKind, Observer, OpId};
-use crate::protocol::{ConvKey, Micros, Push, ReceiptEntry, UserId};
+use crate::protocol::{AdminRequest, ConvKey, Micros, Profile, Push, ReceiptEntry, UserId};
 use crate::scenario::Rule;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ pub struct CheckConfig {
     /// The run starts with a fault phase (ended by `Event::Calm`): liveness deadlines are
     /// only enforced for receipts acknowledged after it.
     pub fault_phase: bool,
+    /// The rules the target is held to.
+    pub profile: Profile,
 }
 
 impl CheckConfig {
@@ -54,6 +57,7 @@ impl CheckConfig {
             replay,
             max_recorded,
             fault_phase: scenario.faults.any() || scenario.faults.swarm,
+            profile: scenario.semantics.profile,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Default for CheckConfig {
             replay: String::from("(no replay command given)"),
             max_recorded: 100,
             fault_phase: false,
+            profile: Profile::Tencent,
         }
     }
 }
@@ -86,21 +91,32 @@ pub struct Checker {
     pub(super) pending: FxHashMap<(UserId, OpId), PendingOp>,
     /// The workload stopped starting work: pulls and pagings started now must be exact.
     pub(super) quiet: bool,
+    /// Matrix profile: read markers as bounds, and when each client's paging started.
+    pub(super) mx: MxMarks,
+    pub(super) mx_paging_since: FxHashMap<UserId, Micros>,
 }
 
 impl Checker {
     pub fn new(cfg: CheckConfig) -> Checker {
+        let mut world = World::default();
+        world.profile = cfg.profile;
+        let mut book = Book::default();
+        if cfg.profile.is_matrix() {
+            book.for_matrix();
+        }
         Checker {
-            world: World::default(),
-            book: Book::default(),
+            world,
+            book,
             marks: Marks::default(),
             paging: Pagings::default(),
             liveness: Liveness::new(cfg.liveness_bound, !cfg.fault_phase),
             sink: Sink::new(cfg.replay, cfg.max_recorded),
-            cov: Coverage::default(),
+            cov: Coverage::for_profile(cfg.profile),
             crashes: 0,
             pending: FxHashMap::default(),
             quiet: false,
+            mx: MxMarks::default(),
+            mx_paging_since: FxHashMap::default(),
         }
     }
 
@@ -137,6 +153,9 @@ impl Checker {
 
     /// Checks one receipt entry observed by `look.client` (push or pull) at `t`.
     pub(super) fn observe_entry(&mut self, t: Micros, e: &ReceiptEntry, look: &Look) {
+        if self.world.profile.is_matrix() {
+            return self.mx_observe(t, look.client, e, look.push, None);
+        }
         let id = e.msg_id();
         let Some(m) = self.book.get(&id) else { return };
         let (count, found) = counts::entry_findings(m, &self.marks, e, look);
@@ -174,8 +193,12 @@ impl Checker {
                     need: need_read_receipt,
                     acked_send: None,
                 };
+                let fresh = self.book.get(&msg_id).is_none();
                 let found = self.book.sight(&self.world, t, &s);
                 self.sink.report_all(t, Some(client), Some(msg_id), found);
+                if fresh && self.world.profile.is_matrix() {
+                    self.mx_sighted(msg_id);
+                }
                 self.cov.hit(Rule::S8);
                 self.cov.hit(Rule::S9);
                 let Some(m) = self.book.get_mut(&msg_id) else {
@@ -203,6 +226,9 @@ impl Checker {
                 for e in entries {
                     self.observe_entry(t, e, &look);
                 }
+            }
+            Push::C2cRead { user_id, .. } if self.world.profile.is_matrix() => {
+                self.mx_c2c_read(t, client, user_id)
             }
             Push::C2cRead {
                 user_id,
@@ -241,7 +267,18 @@ impl Observer for Checker {
     fn observe(&mut self, ev: &Event<'_>) {
         self.expire(Some(ev.time()));
         match *ev {
-            Event::Admin { t, req, resp, .. } => self.world.on_admin(t, req, resp),
+            Event::Admin {
+                t,
+                invoked,
+                req,
+                resp,
+            } => {
+                self.world.on_admin(t, req, resp);
+                if let (AdminRequest::RemoveMember { group, user }, None) = (req, resp.error_code())
+                {
+                    self.world.left_at(*group, *user, invoked);
+                }
+            }
             Event::AdminInvoke { req, .. } => self.world.on_admin_invoke(req),
             Event::Connect { t, client } => self.world.connect(t, client),
             Event::Disconnect { client, .. } => self.world.disconnect(client),

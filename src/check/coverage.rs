@@ -13,7 +13,7 @@ use super::expect::Expect;
 use super::marks::Marks;
 use super::violation::Invariant;
 use super::world::World;
-use crate::protocol::{ConvKey, ErrorCode, MAX_BATCH, ReceiptEntry};
+use crate::protocol::{ConvKey, ErrorCode, MAX_BATCH, Profile, ReceiptEntry};
 use crate::scenario::{Check, RequireCoverage, Rule};
 use serde::{Deserialize, Serialize};
 
@@ -45,14 +45,13 @@ const JUDGED_CODES: [ErrorCode; 14] = [
 pub struct Coverage {
     rules: [u64; Rule::ALL.len()],
     codes: [u64; ErrorCode::ALL.len()],
+    /// The profile in force: which rules apply.
+    profile: Profile,
 }
 
 impl Default for Coverage {
     fn default() -> Self {
-        Coverage {
-            rules: [0; Rule::ALL.len()],
-            codes: [0; ErrorCode::ALL.len()],
-        }
+        Coverage::for_profile(Profile::Tencent)
     }
 }
 
@@ -83,6 +82,10 @@ pub struct CodeRow {
 /// then those the checker cannot see; each group in the order of docs/semantics.md.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoverageTable {
+    /// The semantics profile of the run when it is not the default ("matrix": docs/matrix.md
+    /// replaced the rules shown as not applicable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     pub rules: Vec<RuleRow>,
     pub error_codes: Vec<CodeRow>,
 }
@@ -106,6 +109,14 @@ impl CoverageTable {
 }
 
 impl Coverage {
+    pub fn for_profile(profile: Profile) -> Coverage {
+        Coverage {
+            rules: [0; Rule::ALL.len()],
+            codes: [0; ErrorCode::ALL.len()],
+            profile,
+        }
+    }
+
     pub(super) fn hit(&mut self, r: Rule) {
         self.rules[r.index()] += 1;
     }
@@ -126,7 +137,7 @@ impl Coverage {
 
     /// The required rules this run did not exercise, in table order.
     pub fn missing(&self, req: &RequireCoverage) -> Vec<Rule> {
-        req.rules()
+        req.rules_for(self.profile)
             .into_iter()
             .filter(|&r| self.exercised(r) == 0)
             .collect()
@@ -135,7 +146,14 @@ impl Coverage {
     /// The reports' table; `totals` are the violations per invariant (in
     /// [`Invariant::ALL`] order), which give each exercised rule its observed outcome.
     pub fn table(&self, totals: &[u64; Invariant::ALL.len()]) -> CoverageTable {
-        let mut rows: Vec<(u8, RuleRow)> = Rule::ALL.iter().map(|&r| self.row(r, totals)).collect();
+        // Under the default profile the Matrix rules are another profile's and left out (the
+        // table stays as it was); under Matrix the rules it replaces show as not applicable.
+        let shown = |r: &&Rule| self.profile.is_matrix() || r.applies(self.profile);
+        let mut rows: Vec<(u8, RuleRow)> = Rule::ALL
+            .iter()
+            .filter(shown)
+            .map(|&r| self.row(r, totals))
+            .collect();
         // Stable: table order within each group.
         rows.sort_by_key(|(group, _)| *group);
         let error_codes = ErrorCode::ALL
@@ -146,16 +164,31 @@ impl Coverage {
             })
             .collect();
         CoverageTable {
+            profile: self
+                .profile
+                .is_matrix()
+                .then(|| self.profile.name().to_string()),
             rules: rows.into_iter().map(|(_, r)| r).collect(),
             error_codes,
         }
     }
 
-    /// A rule's row and its group (0 never exercised, 1 exercised, 2 not checked).
+    /// A rule's row and its group (0 never exercised, 1 exercised, 2 not checked, 3 not
+    /// applicable under the profile).
     fn row(&self, r: Rule, totals: &[u64; Invariant::ALL.len()]) -> (u8, RuleRow) {
         let info = r.info();
         let n = self.exercised(r);
         let (group, exercised, outcome, measured_as) = match info.check {
+            _ if !r.applies(self.profile) => {
+                let by = r
+                    .replaced_by(self.profile)
+                    .map_or(String::new(), |b| format!(" (replaced by {b})"));
+                let why = format!(
+                    "not applicable under the {} profile{by}",
+                    self.profile.name()
+                );
+                (3, None, why, String::new())
+            }
             Check::NotChecked(why) => (2, None, format!("not checked: {why}"), String::new()),
             Check::Measured(what) if n == 0 => (0, Some(0), "not exercised".into(), what.into()),
             Check::Measured(what) => (1, Some(n), outcome(r, totals), what.into()),

@@ -167,7 +167,10 @@ fn the_table_lists_unexercised_first_with_outcomes() {
     let mut totals = [0; Invariant::ALL.len()];
     totals[Invariant::CountSum.index()] = 2;
     let t = c.table(&totals);
-    assert_eq!(t.rules.len(), Rule::ALL.len());
+    // The Matrix profile's rules are another profile's: not in a Tencent table.
+    let tencent = Rule::ALL.iter().filter(|r| !r.is_matrix()).count();
+    assert_eq!(t.rules.len(), tencent);
+    assert_eq!(t.profile, None);
     let pos = |id: &str| t.rules.iter().position(|r| r.rule == id).unwrap();
     assert!(pos("S1") < pos("C3") && pos("C3") < pos("I1") && pos("I1") < pos("I5"));
     let row = &t.rules[pos("I1")];
@@ -202,4 +205,29 @@ fn missing_names_the_required_rules_never_exercised() {
         !all.contains(&Rule::I5),
         "unmeasured rules are never required"
     );
+}
+
+#[test]
+fn under_matrix_the_replaced_rules_are_not_applicable_nor_required() {
+    use crate::protocol::Profile;
+    use crate::scenario::RequireCoverage;
+    let mut c = Coverage::for_profile(Profile::Matrix);
+    c.hit(Rule::MX3);
+    let t = c.table(&[0; Invariant::ALL.len()]);
+    assert_eq!(t.rules.len(), Rule::ALL.len());
+    assert_eq!(t.profile.as_deref(), Some("matrix"));
+    let row = |id: &str| t.rules.iter().find(|r| r.rule == id).unwrap();
+    assert_eq!(
+        row("R6").outcome,
+        "not applicable under the matrix profile (replaced by MX2)"
+    );
+    assert_eq!(row("R6").exercised, None);
+    assert_eq!(row("MX3").outcome, "held");
+    assert_eq!(row("MX1").outcome, "not exercised");
+    let missing = c.missing(&RequireCoverage::All);
+    assert!(missing.contains(&Rule::MX1) && !missing.contains(&Rule::R6));
+    assert!(!missing.contains(&Rule::MX3));
+    // Not applicable rows come last, after the ones the checker cannot see.
+    let last = t.rules.last().unwrap();
+    assert!(last.outcome.starts_with("not applicable"), "{last:?}");
 }

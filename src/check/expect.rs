@@ -25,10 +25,12 @@ pub(super) fn expect_send(world: &World, client: UserId, conv: Conv, need: bool)
             if !info.members.contains(client.0) {
                 return Expect::Err(ErrorCode::NotGroupMember);
             }
-            if need && !cfg.supports(info.group_type) {
+            // MX1: the Matrix profile gates nothing.
+            let gated = need && !world.profile.is_matrix();
+            if gated && !cfg.supports(info.group_type) {
                 return Expect::Err(ErrorCode::ReceiptsDisabledForGroupType);
             }
-            if need && info.members.len() > u64::from(cfg.max_group_size) {
+            if gated && info.members.len() > u64::from(cfg.max_group_size) {
                 return Expect::Err(ErrorCode::GroupTooLargeForReceipts);
             }
             Expect::Ok
@@ -43,6 +45,9 @@ pub(super) fn expect_send(world: &World, client: UserId, conv: Conv, need: bool)
 /// the current members of its group); None while the client's membership is in flux (a
 /// change in flight now: completions re-check changes made while the call was in flight).
 pub(super) fn visible(world: &World, client: UserId, m: &MsgState) -> Option<bool> {
+    if world.profile.is_matrix() {
+        return super::mx::visible(world, client, m);
+    }
     if client == m.sender || m.in_audience(client) {
         return Some(true);
     }

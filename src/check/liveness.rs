@@ -13,6 +13,13 @@ use std::collections::VecDeque;
 pub(super) enum Due {
     /// The sender of `msg` must be pushed a count of at least `need`.
     Receipt { msg: MsgId, need: u32, epoch: u32 },
+    /// Matrix profile (MX7): the sender of `msg` must get a receipts push entry for it after
+    /// `after` (the invoke of the receipt that newly covered it).
+    Pushed {
+        msg: MsgId,
+        after: Micros,
+        epoch: u32,
+    },
     /// `observer` must be pushed a c2c_read from `from` with a timestamp of at least `need_ts`.
     C2cRead {
         observer: UserId,
@@ -97,6 +104,15 @@ impl Liveness {
                 let f = Finding::new(Invariant::Liveness, observed, bound);
                 (m.map(|m| m.sender), Some(msg), f)
             }
+            Due::Pushed { msg, after, .. } => {
+                let m = book.get(&msg);
+                let observed = format!(
+                    "sender's last receipts push of it at {:?}, none since the receipt invoked at t={after}us",
+                    m.and_then(|m| m.last_push_at)
+                );
+                let f = Finding::new(Invariant::Liveness, observed, bound);
+                (m.map(|m| m.sender), Some(msg), f)
+            }
             Due::C2cRead {
                 observer,
                 from,
@@ -131,6 +147,13 @@ fn met(due: &Due, book: &Book, world: &World, marks: &Marks) -> Option<bool> {
                     .is_some_and(|ts| ts >= m.timestamp_ms)
             });
             Some(m.max_pushed >= need || via_c2c_read)
+        }
+        Due::Pushed { msg, after, epoch } => {
+            let m = book.get(&msg)?;
+            if !world.still_online(m.sender, epoch) {
+                return None;
+            }
+            Some(m.last_push_at.is_some_and(|p| p >= after))
         }
         Due::C2cRead {
             observer,

@@ -12,6 +12,8 @@ mod coverage;
 mod expect;
 mod liveness;
 mod marks;
+mod mx;
+mod mx_ops;
 mod ops;
 mod paging;
 mod sink;

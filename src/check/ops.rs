@@ -15,6 +15,7 @@ use crate::protocol::{
     UserId,
 };
 use crate::scenario::Rule;
+use roaring::RoaringBitmap;
 
 /// An operation in flight, with what the checker expected of it when it was invoked.
 pub(super) enum PendingOp {
@@ -27,12 +28,16 @@ pub(super) enum PendingOp {
     Receipts {
         batch_ok: Option<bool>,
         per_msg: Vec<(MsgId, Expect)>,
+        /// Matrix profile: each known message's (conversation, seq) at invoke.
+        mx_keys: Vec<Option<(ConvKey, u64)>>,
         invoked_at: Micros,
     },
     Pull {
         batch_ok: Option<bool>,
         /// Per message: expected result and the lower bound captured at invoke.
         per_msg: Vec<(MsgId, Expect, Lower)>,
+        /// Matrix profile: per message, the readers that had surely read it at invoke.
+        mx_lower: Vec<RoaringBitmap>,
         invoked_at: Micros,
     },
     Page {
@@ -44,6 +49,8 @@ pub(super) enum PendingOp {
     Mark {
         peer: UserId,
         invoked_at: Micros,
+        /// Matrix profile: the highest seq of the chat sighted at invoke (MX9 covers it).
+        latest: u64,
     },
     Other,
 }
@@ -77,8 +84,16 @@ impl Checker {
                     invoked_at: t,
                 }
             }
+            Request::SendReadReceipts { ref msg_ids } if self.world.profile.is_matrix() => {
+                self.mx_invoke_receipts(t, client, op, msg_ids)
+            }
             Request::SendReadReceipts { ref msg_ids } => self.invoke_receipts(t, client, msg_ids),
             Request::GetReadReceipts { ref msg_ids } => PendingOp::Pull {
+                mx_lower: if self.world.profile.is_matrix() {
+                    msg_ids.iter().map(|&id| self.mx_lower(id)).collect()
+                } else {
+                    Vec::new()
+                },
                 batch_ok: expect::batch_ok(&self.world, &self.book, client, msg_ids),
                 per_msg: msg_ids
                     .iter()
@@ -97,9 +112,21 @@ impl Checker {
             } => {
                 let m = self.book.get(&msg_id);
                 let expect = expect::expect_page(&self.world, client, count, m);
-                let acked = || m.map(|m| m.acked.clone()).unwrap_or_default();
-                self.paging
+                let mx = self.world.profile.is_matrix();
+                // Readers surely read when the paging starts (Matrix: by their markers).
+                let mx_acked = (mx && next_seq == 0).then(|| self.mx_lower(msg_id));
+                let acked = || match (m, mx_acked) {
+                    (_, Some(a)) => a,
+                    (Some(_), None) if mx => RoaringBitmap::new(),
+                    (Some(m), None) => m.acked.clone(),
+                    (None, None) => RoaringBitmap::new(),
+                };
+                let started = self
+                    .paging
                     .request(client, msg_id, filter, next_seq, acked, self.quiet);
+                if started && mx {
+                    self.mx_paging_since.insert(client, t);
+                }
                 PendingOp::Page {
                     msg: msg_id,
                     filter,
@@ -108,10 +135,16 @@ impl Checker {
                 }
             }
             Request::MarkC2cRead { peer } => {
-                self.marks.invoke(client, peer);
+                let latest = if self.world.profile.is_matrix() {
+                    self.mx_invoke_mark(client, op, peer)
+                } else {
+                    self.marks.invoke(client, peer);
+                    0
+                };
                 PendingOp::Mark {
                     peer,
                     invoked_at: t,
+                    latest,
                 }
             }
             Request::GetHistory { .. } => PendingOp::Other,
@@ -143,6 +176,7 @@ impl Checker {
         PendingOp::Receipts {
             batch_ok,
             per_msg,
+            mx_keys: Vec::new(),
             invoked_at: t,
         }
     }
@@ -161,13 +195,23 @@ impl Checker {
                 invoked_at,
             } => self.complete_send(t, client, (key, need, expect, invoked_at), resp),
             PendingOp::Receipts {
+                per_msg,
+                mx_keys,
+                invoked_at,
+                ..
+            } if self.world.profile.is_matrix() => {
+                self.mx_complete_receipts(t, client, op, &per_msg, &mx_keys, invoked_at, resp)
+            }
+            PendingOp::Receipts {
                 batch_ok,
                 per_msg,
                 invoked_at,
+                ..
             } => self.complete_receipts(t, client, batch_ok, &per_msg, invoked_at, resp),
             PendingOp::Pull {
                 batch_ok,
                 per_msg,
+                mx_lower,
                 invoked_at,
             } => {
                 let per_msg: Vec<_> = per_msg
@@ -178,7 +222,8 @@ impl Checker {
                         (id, e, lower)
                     })
                     .collect();
-                self.complete_pull(t, client, batch_ok, &per_msg, resp)
+                let mx = (!mx_lower.is_empty()).then_some((invoked_at, &mx_lower[..]));
+                self.complete_pull(t, client, batch_ok, &per_msg, mx, resp)
             }
             PendingOp::Page {
                 msg,
@@ -209,9 +254,16 @@ impl Checker {
                     self.on_page(t, client, msg, page);
                 }
             }
-            PendingOp::Mark { peer, invoked_at } => {
-                self.complete_mark(t, client, peer, invoked_at, resp)
+            PendingOp::Mark {
+                peer,
+                invoked_at,
+                latest,
+            } if self.world.profile.is_matrix() => {
+                self.mx_complete_mark(t, client, (op, peer, latest), invoked_at, resp)
             }
+            PendingOp::Mark {
+                peer, invoked_at, ..
+            } => self.complete_mark(t, client, peer, invoked_at, resp),
             PendingOp::Other => {}
         }
     }
@@ -231,6 +283,9 @@ impl Checker {
             _ => expect,
         };
         self.cov.send_judged(&expect, key, need);
+        if self.world.profile.is_matrix() {
+            self.mx_send_judged(&expect, key, need);
+        }
         let found = expect::result_finding("send_message", &expect, &got);
         self.sink.report_all(t, Some(client), None, found);
         if let Response::Sent {
@@ -248,8 +303,12 @@ impl Checker {
                 need,
                 acked_send: Some(invoked_at),
             };
+            let fresh = self.book.get(&msg_id).is_none();
             let found = self.book.sight(&self.world, t, &s);
             self.sink.report_all(t, Some(client), Some(msg_id), found);
+            if fresh && self.world.profile.is_matrix() {
+                self.mx_sighted(msg_id);
+            }
             self.cov.hit(Rule::S8);
             if let Some(m) = self.book.get_mut(&msg_id) {
                 m.send_acked = Some(t);
@@ -386,6 +445,7 @@ impl Checker {
         client: UserId,
         batch_ok: Option<bool>,
         per_msg: &[(MsgId, Expect, Lower)],
+        mx: Option<(Micros, &[RoaringBitmap])>,
         resp: &Response,
     ) {
         let what = "count pull";
@@ -408,7 +468,7 @@ impl Checker {
             .eq(per_msg.iter().map(|p| p.0));
         let found = expect::batch_finding(what, batch_ok, Ok(same));
         self.sink.report_all(t, Some(client), None, found);
-        for (e, &(id, expect, lower)) in entries.iter().zip(per_msg) {
+        for (i, (e, &(id, expect, lower))) in entries.iter().zip(per_msg).enumerate() {
             if e.msg_id != id {
                 continue;
             }
@@ -416,8 +476,12 @@ impl Checker {
             self.cov.query_judged(Rule::P2, &expect);
             let found = expect::result_finding("get_message_read_receipts", &expect, &got);
             self.sink.report_all(t, Some(client), Some(id), found);
-            if let Ok(entry) = &e.result {
-                self.observe_pulled(t, client, entry, lower);
+            match (&e.result, mx) {
+                (Ok(entry), Some((since, lower))) => {
+                    self.mx_observe(t, client, entry, false, Some((since, &lower[i])))
+                }
+                (Ok(entry), None) => self.observe_pulled(t, client, entry, lower),
+                _ => {}
             }
         }
     }
@@ -441,8 +505,14 @@ impl Checker {
                 m.settle_in(u);
             }
         }
+        let sets = match self.mx_paging_since.get(&client) {
+            Some(&since) if self.world.profile.is_matrix() => self.mx_sets(id, since),
+            _ => None,
+        };
         let Some(m) = self.book.get(&id) else { return };
-        let found = self.paging.page(client, m, id, page, &mut self.cov);
+        let found = self
+            .paging
+            .page_of(client, m, id, page, &mut self.cov, sets.as_ref());
         self.sink.report_all(t, Some(client), Some(id), found);
     }
 
@@ -487,6 +557,12 @@ impl Checker {
             PendingOp::Send {
                 key, invoked_at, ..
             } => self.book.lose_send(client, key, invoked_at),
+            PendingOp::Receipts { mx_keys, .. } if self.world.profile.is_matrix() => {
+                self.mx_lose_receipts(client, op, &mx_keys)
+            }
+            PendingOp::Mark { peer, .. } if self.world.profile.is_matrix() => {
+                self.mx_lose_mark(client, op, peer)
+            }
             PendingOp::Receipts {
                 batch_ok: Some(true),
                 per_msg,

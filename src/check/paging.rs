@@ -3,6 +3,7 @@
 
 use super::book::MsgState;
 use super::coverage::Coverage;
+use super::mx::MxSets;
 use super::sink::Finding;
 use super::violation::Invariant;
 use crate::protocol::{MsgId, ReadFilter, UserId};
@@ -22,6 +23,8 @@ struct Paging {
     asked: u64,
     /// Pages answered so far.
     pages: u32,
+    /// The highest user id listed so far (Matrix profile: both lists ascend, MX8).
+    last: Option<u32>,
 }
 
 fn paging_finding(observed: String, bound: &str) -> Finding {
@@ -30,11 +33,13 @@ fn paging_finding(observed: String, bound: &str) -> Finding {
 
 impl Paging {
     /// Checks the members of one page, and remembers them.
-    fn take(&mut self, m: &MsgState, members: &[UserId]) -> Vec<Finding> {
+    fn take(&mut self, m: &MsgState, members: &[UserId], mx: Option<&MxSets>) -> Vec<Finding> {
         let filter = self.filter;
         let mut found = Vec::new();
         for &u in members {
-            if !m.in_audience(u) {
+            if let Some(sets) = mx {
+                found.extend(take_mx(self, sets, u));
+            } else if !m.in_audience(u) {
                 let bound = "only audience members are listed";
                 found.push(paging_finding(format!("{filter:?} list lists {u}"), bound));
             }
@@ -46,10 +51,12 @@ impl Paging {
                 ));
             }
             match filter {
-                ReadFilter::Read if !m.invoked.contains(u.0) => found.push(paging_finding(
-                    format!("read list lists {u}"),
-                    "only readers who sent a receipt are in the read list",
-                )),
+                ReadFilter::Read if mx.is_none() && !m.invoked.contains(u.0) => {
+                    found.push(paging_finding(
+                        format!("read list lists {u}"),
+                        "only readers who sent a receipt are in the read list",
+                    ))
+                }
                 ReadFilter::Unread if self.acked_at_start.contains(u.0) => {
                     found.push(paging_finding(
                         format!("unread list lists {u}"),
@@ -63,7 +70,18 @@ impl Paging {
     }
 
     /// What a paging that reached the end exercised.
-    fn count_finished(&self, m: &MsgState, cov: &mut Coverage) {
+    fn count_finished(&self, m: &MsgState, cov: &mut Coverage, mx: bool) {
+        if mx {
+            cov.hit(Rule::M5);
+            if self.pages > 1 {
+                cov.hit(Rule::MX8);
+                cov.hit(Rule::M4);
+            }
+            if self.quiet {
+                cov.hit(Rule::I2);
+            }
+            return;
+        }
         cov.hit(Rule::M2);
         if self.pages > 1 {
             cov.hit(match self.filter {
@@ -80,7 +98,10 @@ impl Paging {
     }
 
     /// Checks a paging that reached the end: nobody missed, and exact once quiet.
-    fn finish(&self, m: &MsgState) -> Vec<Finding> {
+    fn finish(&self, m: &MsgState, mx: Option<&MxSets>) -> Vec<Finding> {
+        if let Some(sets) = mx {
+            return finish_mx(self, sets);
+        }
         let filter = self.filter;
         let mut found = Vec::new();
         let audience = m.audience_set();
@@ -142,7 +163,7 @@ impl Pagings {
         next_seq: u64,
         acked: impl FnOnce() -> RoaringBitmap,
         quiet: bool,
-    ) {
+    ) -> bool {
         let continues = self
             .by_client
             .get(&client)
@@ -157,16 +178,20 @@ impl Pagings {
                 quiet: quiet && next_seq == 0,
                 asked: next_seq,
                 pages: 0,
+                last: None,
             };
             self.by_client.insert(client, paging);
+            return true;
         } else if let Some(p) = self.by_client.get_mut(&client) {
             p.asked = next_seq;
         }
+        false
     }
 
     /// A page of `m`'s `filter` list reached `client`; a finished paging is checked whole
     /// and forgotten. Pages of another list than the client's current paging are not judged.
     /// What the judged pages exercised is counted in `cov`.
+    #[cfg(test)]
     pub fn page(
         &mut self,
         client: UserId,
@@ -175,18 +200,31 @@ impl Pagings {
         page: PageAnswer,
         cov: &mut Coverage,
     ) -> Vec<Finding> {
+        self.page_of(client, m, id, page, cov, None)
+    }
+
+    /// [`Pagings::page`] with the Matrix profile's sets (`mx`), when it is in force.
+    pub fn page_of(
+        &mut self,
+        client: UserId,
+        m: &MsgState,
+        id: MsgId,
+        page: PageAnswer,
+        cov: &mut Coverage,
+        mx: Option<&MxSets>,
+    ) -> Vec<Finding> {
         let Some(p) = self.by_client.get_mut(&client) else {
             return Vec::new();
         };
         if p.msg != id || p.filter != page.filter {
             return Vec::new();
         }
-        let mut found = p.take(m, page.members);
+        let mut found = p.take(m, page.members, mx);
         p.pages += 1;
         cov.hit(Rule::M5);
         if page.is_finished {
-            p.count_finished(m, cov);
-            found.extend(p.finish(m));
+            p.count_finished(m, cov, mx.is_some());
+            found.extend(p.finish(m, mx));
             self.by_client.remove(&client);
         } else if let Some(stuck) = stuck(p, &page) {
             // A paging that cannot progress ends here: judging its later pages would only
@@ -196,6 +234,70 @@ impl Pagings {
         }
         found
     }
+}
+
+/// One member of a page under the Matrix profile: a member (now or maybe), listed once, in
+/// ascending user id (MX8); a reader only if its marker may have reached the message.
+fn take_mx(p: &mut Paging, sets: &MxSets, u: UserId) -> Vec<Finding> {
+    let filter = p.filter;
+    let mut found = Vec::new();
+    if !sets.may_member.contains(u.0) {
+        let bound = "only current members but the sender are listed (MX6)";
+        found.push(paging_finding(format!("{filter:?} list lists {u}"), bound));
+    }
+    if p.last.is_some_and(|l| u.0 <= l) {
+        let bound = "both lists in ascending user id (MX8)";
+        found.push(paging_finding(
+            format!("{filter:?} list lists {u} after u{}", p.last.unwrap_or(0)),
+            bound,
+        ));
+    }
+    p.last = Some(p.last.map_or(u.0, |l| l.max(u.0)));
+    if filter == ReadFilter::Read && !sets.may_read.contains(u.0) {
+        found.push(paging_finding(
+            format!("read list lists {u}"),
+            "only members whose receipt covers the message are in the read list (MX3)",
+        ));
+    }
+    found
+}
+
+/// A finished paging under the Matrix profile: nobody who stayed a member and on the list
+/// throughout is missed; exact once quiet, but for users left unsure by lost calls or
+/// membership changes.
+fn finish_mx(p: &Paging, sets: &MxSets) -> Vec<Finding> {
+    let filter = p.filter;
+    let mut found = Vec::new();
+    let must = match filter {
+        ReadFilter::Read => &p.acked_at_start & &sets.sure,
+        ReadFilter::Unread => &sets.sure - &sets.may_read,
+    };
+    let missed = &must - &p.seen;
+    if let Some(u) = missed.min() {
+        found.push(paging_finding(
+            format!(
+                "{filter:?} list paged to the end without {} ({} missed)",
+                UserId(u),
+                missed.len()
+            ),
+            "a full paging misses no member who stayed in the list throughout",
+        ));
+    }
+    if p.quiet {
+        let unsure = &(&sets.may_read - &sets.must_read) | &(&sets.may_member - &sets.sure);
+        let exact = match filter {
+            ReadFilter::Read => &sets.must_read & &sets.sure,
+            ReadFilter::Unread => &sets.sure - &sets.may_read,
+        };
+        if &exact - &unsure != &p.seen - &unsure {
+            found.push(Finding::new(
+                Invariant::QuietState,
+                format!("quiet {filter:?} list has {} members", p.seen.len()),
+                format!("exactly the {} members on it (MX3, MX6)", exact.len()),
+            ));
+        }
+    }
+    found
 }
 
 /// One member-list page as answered.

@@ -1,7 +1,9 @@
 //! The world as the checker rebuilds it from history: users, groups, the receipt config,
 //! connections, and membership changes with their completion times.
 
-use crate::protocol::{AdminRequest, GroupId, GroupType, Micros, ReceiptConfig, Response, UserId};
+use crate::protocol::{
+    AdminRequest, GroupId, GroupType, Micros, Profile, ReceiptConfig, Response, UserId,
+};
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ pub(super) struct GroupInfo {
 
 #[derive(Default)]
 pub(super) struct World {
+    /// The rules the target is held to (docs/semantics.md or docs/matrix.md).
+    pub profile: Profile,
     pub receipt_config: ReceiptConfig,
     pub users: RoaringBitmap,
     pub groups: FxHashMap<GroupId, GroupInfo>,
@@ -27,6 +31,10 @@ pub(super) struct World {
     /// Membership changes sent but not completed, per (group, user) and per group.
     changing: FxHashMap<(GroupId, UserId), u32>,
     changing_groups: FxHashMap<GroupId, u32>,
+    /// Matrix profile only: the invoke time of each user's latest successful leave per group
+    /// (the user was a member at least until then: MX4 lets it send receipts for messages
+    /// committed before).
+    left: FxHashMap<(GroupId, UserId), Micros>,
 }
 
 fn membership_target(req: &AdminRequest) -> Option<(GroupId, UserId)> {
@@ -155,6 +163,38 @@ impl World {
                     .take_while(|(t, _)| *t >= since)
                     .any(|(_, x)| *x == u)
             })
+    }
+
+    /// A leave of `u` from `g` invoked at `invoked` succeeded (Matrix profile: MX4).
+    pub fn left_at(&mut self, g: GroupId, u: UserId, invoked: Micros) {
+        if self.profile.is_matrix() {
+            self.left.insert((g, u), invoked);
+        }
+    }
+
+    /// Whether `u` surely was a member of `g` at some moment at or after `t`: a member now
+    /// with no change in flight, or a successful leave invoked at or after `t`.
+    pub fn member_since(&self, g: GroupId, u: UserId, t: Micros) -> bool {
+        (self.is_member(g, u) && !self.changing.contains_key(&(g, u)))
+            || self.left.get(&(g, u)).is_some_and(|&l| l >= t)
+    }
+
+    /// The users of `g` whose membership may have changed since `since` (a change completed
+    /// since, or one in flight).
+    pub fn unsettled_users(&self, g: GroupId, since: Micros) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        if let Some(v) = self.changes.get(&g) {
+            for &(_, u) in v.iter().rev().take_while(|(t, _)| *t >= since) {
+                out.insert(u.0);
+            }
+        }
+        // Insertion into a bitmap: the map's iteration order does not show.
+        for &(cg, u) in self.changing.keys() {
+            if cg == g {
+                out.insert(u.0);
+            }
+        }
+        out
     }
 
     /// Whether any membership of `g` may have changed since `since`.

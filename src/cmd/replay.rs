@@ -72,7 +72,10 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
         })?),
     };
     let scenario = &doc.scenario_config;
-    let model = ModelTarget::new(Model::new(scenario.receipts.config()));
+    let model = ModelTarget::new(Model::with_profile(
+        scenario.receipts.config(),
+        scenario.semantics.profile,
+    ));
     let check =
         CheckConfig::for_scenario(scenario, format!("readsim replay {}", file.display()), 100);
     let out = match bug {

@@ -83,7 +83,7 @@ pub fn replay(file: &Path, seed: u64, bug: Option<Bug>) -> ReplayCommand {
 /// Runs one seed of `scenario` in the simulator against the model (with `bug` planted).
 pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -> SeedResult {
     let config = scenario.receipts.config();
-    let model = ModelTarget::new(Model::new(config));
+    let model = ModelTarget::new(Model::with_profile(config, scenario.semantics.profile));
     let check = CheckConfig::for_scenario(scenario, replay(file, seed, bug).to_string(), 1);
     let out = match bug {
         None => observers::simulate(scenario, seed, &mut { model }, check),

@@ -7,9 +7,12 @@
 //! append-only vector (read order) plus a bitmap (membership test); no operation scans the
 //! audience except paging the unread list, which walks at most one page past read members.
 
+mod history;
+mod matrix;
+
 use crate::protocol::{
-    AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, HistoryMessage, MAX_BATCH, Micros,
-    MsgId, PerMessage, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
+    AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, MAX_BATCH, Micros, MsgId,
+    PerMessage, Profile, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
 };
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
@@ -90,6 +93,9 @@ impl Message {
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     config: ReceiptConfig,
+    profile: Profile,
+    /// Read markers and leaves, kept only under the Matrix profile (`matrix.rs`).
+    mx: matrix::MxState,
     users: RoaringBitmap,
     groups: Vec<Option<Group>>,
     pairs: BTreeMap<(UserId, UserId), Pair>,
@@ -116,6 +122,19 @@ impl Model {
         }
     }
 
+    /// A model held to `profile`'s rules (docs/semantics.md or docs/matrix.md).
+    pub fn with_profile(config: ReceiptConfig, profile: Profile) -> Model {
+        Model {
+            config,
+            profile,
+            ..Model::default()
+        }
+    }
+
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
     pub fn config(&self) -> &ReceiptConfig {
         &self.config
     }
@@ -125,6 +144,9 @@ impl Model {
     }
 
     pub fn message(&self, id: MsgId) -> Option<MessageView> {
+        if self.profile.is_matrix() {
+            return self.mx_view(id);
+        }
         let m = self.msg(id)?;
         Some(MessageView {
             conv: m.conv,
@@ -136,7 +158,8 @@ impl Model {
         })
     }
 
-    /// The audience of a message in audience order (ascending user id).
+    /// The audience snapshot of a message (members at send time but the sender, or the peer)
+    /// in ascending user id.
     pub fn audience(&self, id: MsgId) -> Vec<UserId> {
         match self.msg(id) {
             None => Vec::new(),
@@ -269,6 +292,10 @@ impl Model {
                     return Err(ErrorCode::NotGroupMember);
                 }
                 Arc::make_mut(&mut g.members).remove(user.0);
+                let seen = g.messages.len() as u64;
+                if self.profile.is_matrix() {
+                    self.mx.left(*group, *user, seen);
+                }
             }
             AdminRequest::SetReceiptConfig { config } => {
                 let mut c = config.clone();
@@ -302,6 +329,8 @@ impl Model {
     ) -> Response {
         let r = if !self.users.contains(user.0) {
             Err(ErrorCode::UserNotFound)
+        } else if self.profile.is_matrix() && !matches!(req, Request::SendMessage { .. }) {
+            self.apply_matrix(now, user, req, out)
         } else {
             match req {
                 Request::SendMessage {
@@ -369,6 +398,8 @@ impl Model {
         need_read_receipt: bool,
         id: MsgId,
     ) -> Result<(ConvKey, u64, Audience), ErrorCode> {
+        // MX1: under the Matrix profile every group takes receipts.
+        let gated = !self.profile.is_matrix();
         let config = &self.config;
         let g = self
             .groups
@@ -378,7 +409,7 @@ impl Model {
         if !g.members.contains(sender.0) {
             return Err(ErrorCode::NotGroupMember);
         }
-        if need_read_receipt {
+        if need_read_receipt && gated {
             if !config.supports(g.group_type) {
                 return Err(ErrorCode::ReceiptsDisabledForGroupType);
             }
@@ -590,62 +621,6 @@ impl Model {
             },
         });
         Ok(Response::MarkedRead { timestamp_ms })
-    }
-
-    fn history(
-        &self,
-        user: UserId,
-        conv: Conv,
-        before_seq: u64,
-        count: u32,
-    ) -> Result<Response, ErrorCode> {
-        if count == 0 || count as usize > MAX_BATCH {
-            return Err(ErrorCode::CountOutOfRange);
-        }
-        let ids: &[MsgId] = match conv {
-            Conv::Group(g) => {
-                let g = self.group(g).ok_or(ErrorCode::GroupNotFound)?;
-                if !g.members.contains(user.0) {
-                    return Err(ErrorCode::NotConversationParty);
-                }
-                &g.messages
-            }
-            Conv::C2c(peer) => {
-                if peer == user {
-                    return Err(ErrorCode::SelfConversation);
-                }
-                if !self.users.contains(peer.0) {
-                    return Err(ErrorCode::UserNotFound);
-                }
-                self.pairs
-                    .get(&(user.min(peer), user.max(peer)))
-                    .map_or(&[], |p| &p.messages)
-            }
-        };
-        let end = if before_seq == 0 {
-            ids.len()
-        } else {
-            usize::try_from(before_seq - 1)
-                .unwrap_or(usize::MAX)
-                .min(ids.len())
-        };
-        let start = end.saturating_sub(count as usize);
-        let messages = ids[start..end]
-            .iter()
-            .rev()
-            .map(|&id| {
-                let m = self.msg(id).expect("history ids are valid");
-                HistoryMessage {
-                    msg_id: id,
-                    sender: m.sender,
-                    is_self: m.sender == user,
-                    need_read_receipt: m.need_read_receipt,
-                    seq: m.seq,
-                    timestamp_ms: m.timestamp_ms,
-                }
-            })
-            .collect();
-        Ok(Response::History { messages })
     }
 }
 

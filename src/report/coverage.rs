@@ -13,7 +13,15 @@ use std::fmt::Write as _;
 /// "23 of 35 rules the checker measures were exercised".
 fn headline(t: &CoverageTable) -> String {
     let (exercised, measured) = t.summary();
-    format!("{exercised} of {measured} rules the checker measures were exercised")
+    let counts = format!("{exercised} of {measured} rules the checker measures were exercised");
+    // The default profile says nothing, so its reports read as they always did.
+    match &t.profile {
+        Some(p) => format!(
+            "Semantics profile: {p} (docs/matrix.md replaces the rules shown as not \
+             applicable; no c2c_read pushes, so c2c_read_timestamps does not apply). {counts}"
+        ),
+        None => counts,
+    }
 }
 
 fn exercised(r: &RuleRow) -> String {

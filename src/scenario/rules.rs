@@ -8,6 +8,8 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+use crate::protocol::Profile;
+
 /// How the checker sees a rule.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -102,11 +104,73 @@ rules! {
     I4 = "I4", "only audience receipts count", M("receipts refused NOT_IN_AUDIENCE whose message's count was observed afterwards"), CHURN;
     I5 = "I5", "model equals its plain re-implementation", N("a property of the model against tests/sim/model_state_machine.rs, not of a run"), "cargo test --test sim";
     F1 = "F1", "acknowledged receipts survive a crash", M("counts observed after a server crash-restart, of messages with receipts acknowledged before it"), "[faults] crashes";
+    MX1 = "MX1", "no gating (Matrix)", M("receipt-asking sends the Tencent rules would refuse (group type, size), acceptance judged"), "[[groups]] of a type outside receipts.enabled_types, or larger than receipts.max_group_size";
+    MX2 = "MX2", "a receipt is a marker (Matrix)", M("acknowledged receipts for a message at or below the reader's acknowledged marker (repeats and older messages)"), "reading.delay (reads out of order), [faults] request_timeout (retries)";
+    MX3 = "MX3", "cumulative (Matrix)", M("acknowledged receipts that also covered earlier messages of their conversation"), "reading.delay";
+    MX4 = "MX4", "who may send a receipt (Matrix)", M("receipts of later joiners, former members, senders and outsiders, answer judged"), CHURN;
+    MX5 = "MX5", "batches (Matrix)", M("receipt batches with ids of more than one conversation, acceptance judged"), NO_KNOB;
+    MX6 = "MX6", "the audience is the current membership (Matrix)", M("group counts observed after the group's membership changed since the send, read + unread checked"), CHURN;
+    MX7 = "MX7", "notification (Matrix)", M("messages newly covered by an acknowledged receipt whose sender was online: a push owed within checks.liveness_bound"), "traffic.receipt_share";
+    MX8 = "MX8", "member lists by user id (Matrix)", M("member lists paged to the end over more than one page, ascending user ids checked"), "pulls.member_list_page (below the list sizes)";
+    MX9 = "MX9", "1:1 mark-read is a receipt (Matrix)", M("acknowledged marks of chats with messages (the latest one read, earlier ones with it)"), "reading.c2c_mark_read_share";
+    MX10 = "MX10", "history (Matrix)", N(HISTORY), "pulls.history_page";
 }
+
+/// The rules the Matrix profile replaces (docs/matrix.md), each with the MX rule that
+/// replaces it.
+const MATRIX_REPLACES: &[(Rule, Rule)] = &[
+    (Rule::E1, Rule::MX4),
+    (Rule::S2, Rule::MX1),
+    (Rule::S3, Rule::MX1),
+    (Rule::S4, Rule::MX1),
+    (Rule::S6, Rule::MX1),
+    (Rule::S10, Rule::MX6),
+    (Rule::R1, Rule::MX5),
+    (Rule::R2, Rule::MX4),
+    (Rule::R3, Rule::MX4),
+    (Rule::R5, Rule::MX4),
+    (Rule::R6, Rule::MX2),
+    (Rule::R7, Rule::MX7),
+    (Rule::R8, Rule::MX7),
+    (Rule::R9, Rule::MX4),
+    (Rule::M2, Rule::MX8),
+    (Rule::M3, Rule::MX8),
+    (Rule::C2, Rule::MX9),
+    (Rule::C3, Rule::MX9),
+    (Rule::C4, Rule::MX9),
+    (Rule::H2, Rule::MX10),
+    (Rule::I4, Rule::MX6),
+];
 
 impl Rule {
     pub fn id(self) -> &'static str {
         self.info().id
+    }
+
+    /// A rule of docs/matrix.md (MX1..).
+    pub fn is_matrix(self) -> bool {
+        self.id().starts_with("MX")
+    }
+
+    /// The rule that replaces this one under `profile`, if any: Tencent rules replaced by
+    /// the Matrix profile, and the MX rules under the Tencent profile (replaced by the rules
+    /// of docs/semantics.md; None there as the MX rule names no single one).
+    pub fn replaced_by(self, profile: Profile) -> Option<Rule> {
+        match profile {
+            Profile::Tencent => None,
+            Profile::Matrix => MATRIX_REPLACES
+                .iter()
+                .find(|(r, _)| *r == self)
+                .map(|&(_, by)| by),
+        }
+    }
+
+    /// Whether the rule holds under `profile`.
+    pub fn applies(self, profile: Profile) -> bool {
+        match profile {
+            Profile::Tencent => !self.is_matrix(),
+            Profile::Matrix => self.replaced_by(profile).is_none(),
+        }
     }
 
     /// Whether the checker counts it (else no run can exercise it).
@@ -179,6 +243,18 @@ pub enum RequireCoverage {
 impl RequireCoverage {
     pub fn is_nothing(&self) -> bool {
         *self == RequireCoverage::Nothing
+    }
+
+    /// The rules required under `profile`, in table order ("all": those that apply there).
+    pub fn rules_for(&self, profile: Profile) -> Vec<Rule> {
+        match self {
+            RequireCoverage::All => self
+                .rules()
+                .into_iter()
+                .filter(|r| r.applies(profile))
+                .collect(),
+            _ => self.rules(),
+        }
     }
 
     /// The rules required, in table order.
@@ -291,7 +367,31 @@ mod tests {
         }
         // The invariants are a plain list: "- **I1.**" is caught above as well.
         let table: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+        // The Matrix profile's rules follow, from docs/matrix.md ("- **MX1. No gating.**").
+        let matrix = include_str!("../../docs/matrix.md");
+        for part in matrix.split("**").skip(1).step_by(2) {
+            let id = part.split('.').next().unwrap_or("");
+            if id.len() > 2 && id.starts_with("MX") && id[2..].chars().all(|c| c.is_ascii_digit()) {
+                ids.push(id);
+            }
+        }
         assert_eq!(ids, table);
+    }
+
+    #[test]
+    fn each_profile_has_its_rules() {
+        use crate::protocol::Profile;
+        assert!(Rule::R6.applies(Profile::Tencent) && !Rule::MX2.applies(Profile::Tencent));
+        assert!(Rule::MX2.applies(Profile::Matrix) && !Rule::R6.applies(Profile::Matrix));
+        assert_eq!(Rule::R6.replaced_by(Profile::Matrix), Some(Rule::MX2));
+        assert!(Rule::I1.applies(Profile::Matrix) && Rule::F1.applies(Profile::Matrix));
+        for &(r, by) in MATRIX_REPLACES {
+            assert!(!r.is_matrix() && by.is_matrix(), "{r} by {by}");
+        }
+        let all = RequireCoverage::All;
+        assert!(!all.rules_for(Profile::Tencent).contains(&Rule::MX3));
+        assert!(all.rules_for(Profile::Matrix).contains(&Rule::MX3));
+        assert!(!all.rules_for(Profile::Matrix).contains(&Rule::R6));
     }
 
     #[test]

@@ -641,3 +641,31 @@ fn slo_bad_values_name_line_and_path() {
     let e = err(&with_header("[slo]\nops_per_second_min = -3.0\n"));
     assert_at(&e, 8, "slo.ops_per_second_min");
 }
+
+#[test]
+fn semantics_profile_defaults_to_tencent_and_rejects_the_unknown() {
+    use crate::protocol::Profile;
+    let s = parse_str(&with_header(""), "t.toml").unwrap();
+    assert_eq!(s.semantics.profile, Profile::Tencent);
+    // The default is not written back, so reports of Tencent runs read as before.
+    assert!(!toml::to_string(&s).unwrap().contains("semantics"));
+    let m = parse_str(
+        &with_header("[semantics]\nprofile = \"matrix\"\n"),
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(m.semantics.profile, Profile::Matrix);
+    assert!(
+        toml::to_string(&m)
+            .unwrap()
+            .contains("profile = \"matrix\"")
+    );
+    let e = err(&with_header("[semantics]\nprofile = \"xmpp\"\n"));
+    assert_at(&e, 8, "semantics.profile");
+    let e = err(&with_header(
+        "[semantics]\nprofile = \"matrix\"\nstrict = true\n",
+    ));
+    assert_at(&e, 9, "semantics.strict");
+    assert_eq!(e.field_kind(), Some(FieldErrorKind::Unknown));
+    assert!(json_schema().contains("\"matrix\""));
+}

@@ -92,6 +92,9 @@ pub struct Scenario {
     /// 1:1 conversations.
     #[serde(default)]
     pub c2c: C2c,
+    /// Which semantics the target is held to (docs/semantics.md or docs/matrix.md).
+    #[serde(default, skip_serializing_if = "Semantics::is_default")]
+    pub semantics: Semantics,
     /// The server's receipt switches.
     #[serde(default)]
     pub receipts: Receipts,
@@ -223,6 +226,21 @@ pub struct C2c {
 impl Default for C2c {
     fn default() -> Self {
         C2c { pairs: 100 }
+    }
+}
+
+/// `[semantics]`: the rules the target is held to. Omitted from a written scenario when it
+/// is the default, so reports of Tencent-profile runs stay byte for byte as before.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Semantics {
+    /// "tencent" (default: docs/semantics.md) or "matrix" (docs/matrix.md, rules MX1..MX10).
+    pub profile: crate::protocol::Profile,
+}
+
+impl Semantics {
+    pub fn is_default(&self) -> bool {
+        *self == Semantics::default()
     }
 }
 

@@ -467,7 +467,10 @@ mod stop_tests {
     }
 
     fn run(s: &Scenario, stop: Option<&AtomicBool>) -> (Result<Micros, Stopped>, TraceHash) {
-        let mut target = ModelTarget::new(Model::new(s.receipts.config()));
+        let mut target = ModelTarget::new(Model::with_profile(
+            s.receipts.config(),
+            s.semantics.profile,
+        ));
         let mut trace = TraceHash::default();
         let r = match stop {
             Some(stop) => run_stoppable(s, s.seed, &mut target, &mut trace, stop),

@@ -11,6 +11,9 @@ use crate::protocol::{
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 
+#[path = "faulty_mx.rs"]
+mod mx;
+
 /// The bugs that can be planted.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Bug {
@@ -36,10 +39,19 @@ pub enum Bug {
     /// Every member-list page answers "not finished" with the cursor it was asked at: a
     /// client that trusts it pages the same page forever.
     PageNeverFinishes,
+    /// Matrix profile: a receipt for a message older than the reader's marker moves the
+    /// marker back to it (MX2 says it changes nothing).
+    MarkerMovesBackwards,
+    /// Matrix profile: a receipt counts only for the message it names, not for the earlier
+    /// ones of the conversation (MX3 says it reads them all).
+    EarlierNotCovered,
+    /// Matrix profile: a receipt from a member who joined after the message was sent is
+    /// acknowledged but not applied (MX4, MX6 say it counts).
+    LaterJoinerReceiptDropped,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 12] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
@@ -49,6 +61,9 @@ impl Bug {
         Bug::DuplicateCountedTwice,
         Bug::CountBackwardsAfterRestart,
         Bug::PageNeverFinishes,
+        Bug::MarkerMovesBackwards,
+        Bug::EarlierNotCovered,
+        Bug::LaterJoinerReceiptDropped,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +77,9 @@ impl Bug {
             Bug::DuplicateCountedTwice => "duplicate-counted-twice",
             Bug::CountBackwardsAfterRestart => "count-backwards-after-restart",
             Bug::PageNeverFinishes => "page-never-finishes",
+            Bug::MarkerMovesBackwards => "marker-moves-backwards",
+            Bug::EarlierNotCovered => "earlier-not-covered",
+            Bug::LaterJoinerReceiptDropped => "later-joiner-receipt-dropped",
         }
     }
 
@@ -91,6 +109,8 @@ pub struct FaultyTarget {
     joiners: FxHashSet<(MsgId, UserId)>,
     /// New reads of the last seconds, by time (CountBackwardsAfterRestart).
     recent: VecDeque<(Micros, MsgId)>,
+    /// Messages each reader named in a receipt or mark (EarlierNotCovered).
+    named: FxHashSet<(MsgId, UserId)>,
 }
 
 /// How far back reads are lost by a crash (CountBackwardsAfterRestart).
@@ -107,6 +127,7 @@ impl FaultyTarget {
             skew: FxHashMap::default(),
             joiners: FxHashSet::default(),
             recent: VecDeque::new(),
+            named: FxHashSet::default(),
         }
     }
 
@@ -178,6 +199,12 @@ impl Target for FaultyTarget {
         req: &Request,
         out: &mut Vec<Delivery>,
     ) -> Response {
+        if let (Bug::LaterJoinerReceiptDropped, Request::SendReadReceipts { msg_ids }) =
+            (self.bug, req)
+        {
+            return self.drop_later_joiners(now, user, msg_ids, out);
+        }
+        let markers = self.markers_before(user, req);
         let first = out.len();
         let before: Vec<u32> = match (self.bug, req) {
             (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }) => msg_ids
@@ -188,6 +215,7 @@ impl Target for FaultyTarget {
         };
         let mut resp = self.inner.apply(now, user, req, out);
         self.plant(now, user, req, &mut resp, out, first, &before);
+        self.plant_matrix(user, req, &mut resp, &mut out[first..], &markers);
         resp
     }
 

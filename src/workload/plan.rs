@@ -133,8 +133,11 @@ fn draw_groups(
             groups.push(GroupPlan {
                 id,
                 group_type: class.group_type,
-                supports_receipts: receipt_config.supports(class.group_type)
-                    && members.len() as u64 <= u64::from(receipt_config.max_group_size),
+                // MX1: under the Matrix profile every group takes receipts, so no send that
+                // asks for them is misuse there.
+                supports_receipts: s.semantics.profile.is_matrix()
+                    || (receipt_config.supports(class.group_type)
+                        && members.len() as u64 <= u64::from(receipt_config.max_group_size)),
                 members,
                 online_members,
                 weight: class.traffic_weight,

@@ -32,6 +32,7 @@ fn check_config() -> CheckConfig {
         replay: REPLAY.to_string(),
         max_recorded: 1000,
         fault_phase: false,
+        ..CheckConfig::default()
     }
 }
 

@@ -91,7 +91,10 @@ fn simulate(
     progress: bool,
     stop: &AtomicBool,
 ) -> Result<Executed, Stopped> {
-    let model = ModelTarget::new(Model::new(scenario.receipts.config()));
+    let model = ModelTarget::new(Model::with_profile(
+        scenario.receipts.config(),
+        scenario.semantics.profile,
+    ));
     let run = Sim {
         scenario,
         seed,
