@@ -14,6 +14,7 @@ use crate::live::inbound::{Inbound, Incoming};
 use crate::live::proxy::CLIENT_PARAM;
 use crate::matrix::client::{MatrixClient, NewRoom, user_http_client};
 use crate::matrix::error::MatrixError;
+use crate::matrix::sync::SyncBatch;
 use crate::protocol::UserId;
 use crate::wire::ClientFrame;
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub(super) async fn open(
             // Absorbed, not pushed: this is what happened while the client was away.
             let _ = s.view.apply(u, &tl);
         }
+        s.since = Some(first.next_batch.clone());
     }
     let (tx, rx) = unbounded_channel::<ClientFrame>();
     if announce
@@ -89,12 +91,7 @@ pub(super) async fn open(
         txn_prefix: format!("rs{}.{}.{}", client.0, conn, now_tag()),
         direct_base: base,
     };
-    let sync = tokio::spawn(sync_loop(
-        ctx.clone(),
-        first.next_batch,
-        conn,
-        inbound.clone(),
-    ));
+    let sync = tokio::spawn(sync_loop(ctx.clone(), conn, inbound.clone()));
     let work = tokio::spawn(op_loop(ctx, rx, conn, inbound, sync));
     Ok(Conn {
         tx,
@@ -140,6 +137,20 @@ async fn op_loop(
     unlink(&ctx, conn);
 }
 
+/// Applies one `/sync` answer to the client's view and pushes what it derives.
+pub(super) fn apply_sync(ctx: &OpCtx, batch: SyncBatch) {
+    let mut side = lock(&ctx.side);
+    let mut derived = Vec::new();
+    {
+        let tl = lock(&ctx.shared.timeline);
+        for u in &batch.rooms {
+            derived.extend(side.view.apply(u, &tl));
+        }
+    }
+    side.since = Some(batch.next_batch);
+    ctx.shared.deliver(ctx.me, &side, derived);
+}
+
 fn unlink(ctx: &OpCtx, conn: ConnNo) {
     let mut side = lock(&ctx.side);
     if side.link.as_ref().is_some_and(|(c, _)| *c == conn) {
@@ -148,21 +159,11 @@ fn unlink(ctx: &OpCtx, conn: ConnNo) {
 }
 
 /// Long-polls `/sync` and turns each update into pushes; a failure ends the connection.
-async fn sync_loop(ctx: OpCtx, mut since: String, conn: ConnNo, inbound: UnboundedSender<Inbound>) {
+async fn sync_loop(ctx: OpCtx, conn: ConnNo, inbound: UnboundedSender<Inbound>) {
     let reason = loop {
-        match ctx.mc.sync(Some(&since), LONG_POLL).await {
-            Ok(batch) => {
-                since = batch.next_batch;
-                let mut side = lock(&ctx.side);
-                let mut derived = Vec::new();
-                {
-                    let tl = lock(&ctx.shared.timeline);
-                    for u in &batch.rooms {
-                        derived.extend(side.view.apply(u, &tl));
-                    }
-                }
-                ctx.shared.deliver(ctx.me, &side, derived);
-            }
+        let since = lock(&ctx.side).since.clone();
+        match ctx.mc.sync(since.as_deref(), LONG_POLL).await {
+            Ok(batch) => apply_sync(&ctx, batch),
             Err(e) if e.is_rate_limited() => {
                 // Counted in the history by the operations it delays; the sync just waits.
                 let wait = e.retry_after().unwrap_or(Duration::from_secs(1));

@@ -45,13 +45,19 @@ pub(super) async fn answer(ctx: &OpCtx, f: ClientFrame) -> Option<ResponseFrame>
             body,
         } => send(ctx, id, &conv, need_read_receipt, &body).await,
         WireRequest::SendMessageReadReceipts { msg_ids } => receipts(ctx, &msg_ids).await,
-        WireRequest::GetMessageReadReceipts { msg_ids } => counts(ctx, &msg_ids),
+        WireRequest::GetMessageReadReceipts { msg_ids } => match refresh(ctx).await {
+            Ok(()) => counts(ctx, &msg_ids),
+            Err(e) => Err(e),
+        },
         WireRequest::GetGroupMessageReadMemberList {
             msg_id,
             filter,
             next_seq,
             count,
-        } => member_list(ctx, &msg_id, filter, next_seq, count),
+        } => match refresh(ctx).await {
+            Ok(()) => member_list(ctx, &msg_id, filter, next_seq, count),
+            Err(e) => Err(e),
+        },
         WireRequest::MarkC2cMessageAsRead { peer } => mark_read(ctx, &peer).await,
         WireRequest::GetHistory {
             conv,
@@ -218,7 +224,22 @@ async fn receipts(ctx: &OpCtx, ids: &[String]) -> Result<serde_json::Value, Fail
     Ok(json(&ok::ReceiptsSent { results }))
 }
 
-/// Counts from the view (adapter-derived): the homeserver has no such call.
+/// Brings the client's view up to the homeserver's present with a `/sync` that does not
+/// wait, so a pull sees every receipt the homeserver acknowledged before the pull started
+/// (the long poll may not have returned it yet). What it derives is pushed as usual.
+async fn refresh(ctx: &OpCtx) -> Result<(), Failed> {
+    let since = lock(&ctx.side).since.clone();
+    let batch = ctx
+        .mc
+        .sync(since.as_deref(), std::time::Duration::ZERO)
+        .await
+        .map_err(|e| failed(&e, ErrorCode::Internal))?;
+    super::conn::apply_sync(ctx, batch);
+    Ok(())
+}
+
+/// Counts from the view (adapter-derived: the homeserver has no such call), after a
+/// [`refresh`].
 fn counts(ctx: &OpCtx, ids: &[String]) -> Result<serde_json::Value, Failed> {
     if ids.is_empty() || ids.len() > MAX_BATCH {
         return Err(ErrorCode::BatchSize.into());

@@ -48,6 +48,10 @@ impl Rooms {
 pub(super) struct ClientSide {
     pub view: View,
     pub link: Option<(ConnNo, UnboundedSender<Inbound>)>,
+    /// The `next_batch` of the last `/sync` answer applied to the view (any of the
+    /// client's syncs): everything up to it is in the view. A sync from an older token only
+    /// repeats events, which the view ignores.
+    pub since: Option<String>,
 }
 
 /// The run's shared state.
@@ -86,7 +90,11 @@ impl Shared {
             .or_insert_with(|| {
                 let me = self.names.matrix(u);
                 let view = View::new(&me, self.names.clone()).expect("a readsim user's id");
-                Arc::new(Mutex::new(ClientSide { view, link: None }))
+                Arc::new(Mutex::new(ClientSide {
+                    view,
+                    link: None,
+                    since: None,
+                }))
             })
             .clone()
     }
