@@ -158,3 +158,36 @@ fn compare_cli_exit_codes_formats_and_runs_prefixes() {
         Some(2)
     );
 }
+
+/// Runs held to different rules (here the same traffic, Tencent vs Matrix profile) compare
+/// as backends: the columns are named by target and a note says the checked rules differ.
+#[test]
+fn runs_under_different_rules_compare_as_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.toml");
+    let mx = dir.path().join("mx.toml");
+    let text = std::fs::read_to_string(&tiny).unwrap();
+    std::fs::write(&mx, format!("{text}\n[semantics]\nprofile = \"matrix\"\n")).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run(&tiny, &a);
+    run(&mx, &b);
+    let side = |p: &PathBuf| Side::load(std::slice::from_ref(p), "test").unwrap();
+    let same = compare(&side(&a), &side(&a), &Thresholds::default());
+    assert!(!same.cross_backend());
+    assert!(readsim::cmd::compare::render(&same).contains(" baseline "));
+    let c = compare(&side(&a), &side(&b), &Thresholds::default());
+    assert!(c.cross_backend());
+    assert_eq!(c.base_target.1, "tencent");
+    assert_eq!(c.new_target.1, "matrix");
+    let text = readsim::cmd::compare::render(&c);
+    assert!(
+        text.contains("the tencent rules) vs model (the matrix rules)"),
+        "{text}"
+    );
+    assert!(!text.contains(" baseline "), "{text}");
+    let md = readsim::cmd::compare::render_markdown(&c);
+    assert!(
+        md.contains("| hop | key | model/tencent | model/matrix |"),
+        "{md}"
+    );
+}

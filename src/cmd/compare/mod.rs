@@ -62,6 +62,10 @@ impl Classify for CompareError {
 pub struct Side {
     pub paths: Vec<PathBuf>,
     pub scenario: String,
+    /// What the runs drove (`model`, `server`, `synapse`, a URL) and the semantics profile
+    /// they were checked against; the last report's.
+    pub target: String,
+    pub profile: String,
     pub simulated: bool,
     pub violations: u64,
     /// Per hop: each run's histogram, and their merge.
@@ -79,6 +83,8 @@ impl Side {
         let mut side = Side {
             paths: Vec::new(),
             scenario: String::new(),
+            target: String::new(),
+            profile: String::new(),
             simulated: true,
             violations: 0,
             runs: BTreeMap::new(),
@@ -88,6 +94,12 @@ impl Side {
         for p in paths {
             let (r, path) = ReportDoc::read(p)?;
             side.scenario = r.scenario;
+            side.target = r.target.clone();
+            side.profile = r
+                .coverage
+                .profile
+                .clone()
+                .unwrap_or_else(|| "tencent".into());
             side.simulated &= r.driver == "sim";
             side.violations += r.violations_total;
             side.throughput.push(r.throughput.ops_per_virtual_second);
@@ -220,6 +232,9 @@ pub struct Comparison {
     pub new_runs: usize,
     pub simulated: bool,
     pub new_violations: u64,
+    /// Each side's target and profile, e.g. ("server", "tencent").
+    pub base_target: (String, String),
+    pub new_target: (String, String),
 }
 
 impl Comparison {
@@ -229,6 +244,34 @@ impl Comparison {
 
     pub fn has_regression(&self) -> bool {
         self.regressions().next().is_some()
+    }
+
+    /// Whether the sides drove different backends (or were held to different rules): a
+    /// comparison of backends rather than of two builds.
+    pub fn cross_backend(&self) -> bool {
+        self.base_target != self.new_target
+    }
+
+    /// The column names: "baseline"/"new", or the targets when they differ.
+    pub fn side_names(&self) -> (String, String) {
+        let (b, n) = (&self.base_target, &self.new_target);
+        if b.0 != n.0 {
+            (b.0.clone(), n.0.clone())
+        } else if b.1 != n.1 {
+            (format!("{}/{}", b.0, b.1), format!("{}/{}", n.0, n.1))
+        } else {
+            ("baseline".into(), "new".into())
+        }
+    }
+
+    /// For a comparison of backends, what it does and does not say.
+    pub fn backends_note(&self) -> Option<String> {
+        self.cross_backend().then(|| {
+            format!(
+                "backends compared: {} (checked against the {} rules) vs {} (the {} rules);                  the hops are the same operations of the same seeded traffic, but the rules                  checked differ, so each side's violations are against its own rules",
+                self.base_target.0, self.base_target.1, self.new_target.0, self.new_target.1
+            )
+        })
     }
 
     /// How sure the comparison as a whole is, in one sentence.
@@ -397,6 +440,8 @@ pub fn compare(base: &Side, new: &Side, thresholds: &Thresholds) -> Comparison {
         new_runs: sides.runs.1,
         simulated: sides.simulated,
         new_violations: new.violations,
+        base_target: (base.target.clone(), base.profile.clone()),
+        new_target: (new.target.clone(), new.profile.clone()),
     }
 }
 

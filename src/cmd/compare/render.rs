@@ -17,8 +17,15 @@ pub fn render_markdown(c: &Comparison) -> String {
             format!("**{n} regression{}.**", if n == 1 { "" } else { "s" })
         }
     );
+    if let Some(note) = c.backends_note() {
+        let _ = writeln!(s, "{note}.\n");
+    }
     let _ = writeln!(s, "Confidence: {}.\n", c.confidence());
-    s.push_str("| hop | key | baseline | new | change | verdict |\n|---|---|---:|---:|---:|---|\n");
+    let (base, new) = c.side_names();
+    let _ = writeln!(
+        s,
+        "| hop | key | {base} | {new} | change | verdict |\n|---|---|---:|---:|---:|---|"
+    );
     for r in c.worst_first() {
         let fmt = |v: f64| {
             if r.hop == "throughput" {
@@ -71,11 +78,15 @@ pub fn render(c: &Comparison) -> String {
         )
     };
     let _ = writeln!(s, "compare ({mode})");
+    if let Some(note) = c.backends_note() {
+        let _ = writeln!(s, "{note}");
+    }
     let _ = writeln!(s, "confidence: {}", c.confidence());
+    let (base, new) = c.side_names();
     let _ = writeln!(
         s,
         "  {:<28} {:>5} {:>12} {:>12} {:>9}  verdict",
-        "hop", "key", "baseline", "new", "delta"
+        "hop", "key", base, new, "delta"
     );
     for r in c.worst_first() {
         let fmt = |v: f64| {
