@@ -80,6 +80,12 @@ enum Command {
         /// `--target matrix://...` (users are made with shared-secret registration).
         #[arg(long, env = "READSIM_REGISTRATION_SECRET")]
         registration_secret: Option<String>,
+        /// Hold the run to this semantics profile instead of the scenario's `[semantics]
+        /// profile`: `tencent` (docs/semantics.md) or `matrix` (docs/matrix.md). The traffic is
+        /// the same; e.g. run a Matrix scenario against `--target server` with `--profile
+        /// tencent` to compare the two backends with `readsim compare`.
+        #[arg(long, value_parser = parse_profile)]
+        profile: Option<readsim::protocol::Profile>,
         /// The Python venv holding Synapse for `--target synapse` (default:
         /// READSIM_SYNAPSE_VENV, else ~/.cache/readsim/synapse-venv; make one with
         /// scripts/install-synapse.sh).
@@ -336,6 +342,7 @@ fn run(command: Command) -> CmdResult {
         admin_token,
         registration_secret,
         synapse_venv,
+        profile,
         duration,
         drain_timeout,
         quiet,
@@ -379,6 +386,7 @@ fn run(command: Command) -> CmdResult {
         check_determinism,
         live,
         duration: duration.map(|d| readsim::scenario::Dur::from_micros(d.as_micros() as u64)),
+        profile,
         plant_bug,
         progress,
         budget: cmd::budget::budget(max_memory),
@@ -413,6 +421,14 @@ struct ServeLimits {
     /// Longest token lifetime the admin API issues (longer `ttl_secs` is BAD_REQUEST).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "31days")]
     max_token_ttl: std::time::Duration,
+}
+
+fn parse_profile(s: &str) -> Result<readsim::protocol::Profile, String> {
+    match s {
+        "tencent" => Ok(readsim::protocol::Profile::Tencent),
+        "matrix" => Ok(readsim::protocol::Profile::Matrix),
+        other => Err(format!("unknown profile {other:?}; use tencent or matrix")),
+    }
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {

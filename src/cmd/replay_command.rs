@@ -1,6 +1,7 @@
 //! The one command line that re-runs a run: written into every violation, report and sweep
 //! line, and parsed back by nobody (report.json carries the scenario and seed for `replay`).
 
+use crate::protocol::Profile;
 use crate::scenario::Dur;
 use crate::target::faulty::Bug;
 use std::fmt;
@@ -17,6 +18,8 @@ pub struct ReplayCommand {
     pub target: Option<String>,
     /// `--plant-bug` of a run against a planted-bug model.
     pub bug: Option<Bug>,
+    /// `--profile` when the run overrode the scenario's semantics profile.
+    pub profile: Option<Profile>,
 }
 
 impl ReplayCommand {
@@ -28,6 +31,7 @@ impl ReplayCommand {
             duration: None,
             target: None,
             bug: None,
+            profile: None,
         }
     }
 
@@ -59,6 +63,9 @@ impl fmt::Display for ReplayCommand {
         if let Some(d) = self.duration {
             let d = std::time::Duration::from_micros(d.micros);
             write!(f, " --duration {}", humantime::format_duration(d))?;
+        }
+        if let Some(p) = self.profile {
+            write!(f, " --profile {}", p.name())?;
         }
         if let Some(t) = &self.target {
             write!(f, " --target {t}")?;

@@ -30,6 +30,9 @@ pub struct RunOptions {
     pub live: Option<LiveOptions>,
     /// Overrides the scenario's traffic duration (`--duration`).
     pub duration: Option<Dur>,
+    /// Overrides the scenario's semantics profile (`--profile`): the same traffic held to
+    /// other rules, e.g. a Matrix scenario against `readsim serve` for a comparison.
+    pub profile: Option<crate::protocol::Profile>,
     /// Simulate a copy of the model with this bug planted (`--plant-bug`), to see it caught.
     pub plant_bug: Option<Bug>,
     /// Draw a progress bar on stderr while simulating (the caller checks for a terminal).
@@ -135,6 +138,7 @@ impl RunSummary {
 fn replay_command(opts: &RunOptions, seed: u64) -> ReplayCommand {
     ReplayCommand {
         duration: opts.duration,
+        profile: opts.profile,
         target: opts.live.as_ref().map(|l| l.target.name()),
         ..ReplayCommand::new(&opts.file, seed).with_bug(opts.plant_bug)
     }
@@ -180,6 +184,9 @@ fn load_within_budget(opts: &RunOptions) -> Result<scenario::Scenario, RunError>
     let text = scenario::read_text(&opts.file)?;
     let origin = opts.file.display().to_string();
     let mut s = scenario::parse_str(&text, &origin)?;
+    if let Some(p) = opts.profile {
+        s.semantics.profile = p;
+    }
     if let Some(d) = opts.duration {
         s.duration = d;
         scenario::validate(&s).map_err(|problems| ScenarioError::Invalid {
@@ -283,6 +290,7 @@ mod tests {
             check_determinism: false,
             live: None,
             duration: None,
+            profile: None,
             plant_bug: None,
             progress: false,
             budget,
