@@ -14,10 +14,10 @@ use axum::response::Response;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha1::Sha1;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::Notify;
 
 /// The registration shared secret the fake checks MACs with.
 pub(super) const SECRET: &str = "fake-shared-secret";
@@ -91,12 +91,6 @@ struct Override {
     reply: Reply,
 }
 
-/// One token's `/sync` script.
-struct SyncQueue {
-    tx: UnboundedSender<Reply>,
-    rx: Arc<tokio::sync::Mutex<UnboundedReceiver<Reply>>>,
-}
-
 #[derive(Default)]
 struct Book {
     reqs: Vec<Req>,
@@ -106,7 +100,8 @@ struct Book {
     counter: u64,
     /// (token, txn) -> event id: a repeated send is the same event, as Synapse does it.
     txns: HashMap<(String, String), String>,
-    syncs: HashMap<String, SyncQueue>,
+    /// Each token's scripted `/sync` answers, oldest first.
+    syncs: HashMap<String, VecDeque<Reply>>,
     sends_in_flight: usize,
     max_sends_in_flight: usize,
 }
@@ -115,6 +110,8 @@ struct Book {
 #[derive(Clone)]
 pub(super) struct Fake {
     state: Arc<Mutex<Book>>,
+    /// Wakes the long polls when a `/sync` answer is queued.
+    synced: Arc<Notify>,
     pub addr: String,
 }
 
@@ -128,6 +125,7 @@ impl Fake {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = Fake {
             state: Arc::default(),
+            synced: Arc::default(),
             addr: listener.local_addr().unwrap().to_string(),
         };
         let app = Router::new().fallback(handle).with_state(fake.clone());
@@ -146,7 +144,12 @@ impl Fake {
 
     /// Queues a `/sync` answer for the holder of `token`.
     pub fn sync(&self, token: &str, reply: Reply) {
-        let _ = self.sync_queue(token).0.send(reply);
+        let mut s = lock(&self.state);
+        s.syncs
+            .entry(token.to_string())
+            .or_default()
+            .push_back(reply);
+        self.synced.notify_waiters();
     }
 
     /// A user registered before the run (its registration is `M_USER_IN_USE`).
@@ -170,24 +173,6 @@ impl Fake {
     /// The most sends the fake ever had in flight at once.
     pub fn max_sends_in_flight(&self) -> usize {
         lock(&self.state).max_sends_in_flight
-    }
-
-    fn sync_queue(
-        &self,
-        token: &str,
-    ) -> (
-        UnboundedSender<Reply>,
-        Arc<tokio::sync::Mutex<UnboundedReceiver<Reply>>>,
-    ) {
-        let mut s = lock(&self.state);
-        let q = s.syncs.entry(token.to_string()).or_insert_with(|| {
-            let (tx, rx) = unbounded_channel();
-            SyncQueue {
-                tx,
-                rx: Arc::new(tokio::sync::Mutex::new(rx)),
-            }
-        });
-        (q.tx.clone(), q.rx.clone())
     }
 
     fn next_id(&self, prefix: &str) -> String {
@@ -306,21 +291,30 @@ fn respond(status: u16, body: Body) -> Response {
 }
 
 /// `/sync`: the token's next scripted answer; none queued: at once for `timeout=0`, else
-/// after waiting up to the timeout for one.
+/// after waiting up to the timeout for one. Nothing is held while waiting, so two
+/// connections of one user (a reconnect) poll side by side, and a poll the client gave up
+/// on takes nothing with it.
 async fn sync(fake: &Fake, req: &Req) -> Response {
     let token = req.token.clone().unwrap_or_default();
-    let rx = fake.sync_queue(&token).1;
     let wait: u64 = req
         .query("timeout")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    let next = {
-        let mut rx = rx.lock().await;
-        if wait == 0 {
-            rx.try_recv().ok()
-        } else {
-            let wait = Duration::from_millis(wait.min(30_000));
-            tokio::time::timeout(wait, rx.recv()).await.ok().flatten()
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait.min(30_000));
+    let next = loop {
+        // Registered before the queue is looked at, so a reply queued in between wakes it.
+        let woken = fake.synced.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let queued = lock(&fake.state)
+            .syncs
+            .get_mut(&token)
+            .and_then(VecDeque::pop_front);
+        if queued.is_some() || wait == 0 {
+            break queued;
+        }
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
+            break None;
         }
     };
     let empty = json!({"next_batch": req.query("since").unwrap_or("b0")});

@@ -510,3 +510,85 @@ async fn aborting_the_connections_tasks_ends_it_too() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(fake.reqs_to("GET", "/sync").len(), polls);
 }
+
+#[tokio::test]
+async fn a_one_to_one_chat_pushes_the_message_to_the_peer_and_its_read_to_the_sender() {
+    let (fake, b) = provisioned(3).await;
+    let mut u1 = connect(&b, 1).await;
+    let mut u2 = connect(&b, 2).await;
+    let s = u1.sent(WireConv::C2c("u2".into()), true).await;
+    let room = b.shared.room(ConvKey::Pair(UserId(1), UserId(2))).unwrap();
+    let batch = sync_body(
+        "b1",
+        &room,
+        vec![message(&s.msg_id, &mx(1), 7, true)],
+        vec![],
+    );
+    fake.sync("tok-u2", Reply::Json(200, batch));
+    match u2.push().await {
+        // The peer sees the chat named by the other party.
+        PushFrame::NewMessage { conv, seq, .. } => {
+            assert_eq!((conv, seq), (WireConv::C2c("u1".into()), 1))
+        }
+        p => panic!("{p:?}"),
+    }
+    let batch = sync_body("b1", &room, vec![], vec![receipt(&s.msg_id, &mx(2))]);
+    fake.sync("tok-u1", Reply::Json(200, batch));
+    let read = WireEntry {
+        msg_id: s.msg_id.clone(),
+        user_id: Some("u2".into()),
+        is_peer_read: Some(true),
+        ..WireEntry::default()
+    };
+    assert_eq!(
+        u1.push().await,
+        PushFrame::Receipts {
+            entries: vec![read]
+        }
+    );
+    let list = list_op(&s.msg_id, WireFilter::Read);
+    assert_eq!(u1.error(list).await, "NOT_GROUP_MESSAGE");
+}
+
+#[tokio::test]
+async fn a_reconnect_is_announced_and_takes_the_pushes_from_the_old_connection() {
+    let (fake, b) = provisioned(3).await;
+    let old = connect(&b, 1).await;
+    let m = {
+        let mut old = old;
+        let m = old.sent(group(1), true).await.msg_id;
+        // The old connection ends (its sender dropped) after the new one is up, as the
+        // scheduler does it: its teardown must not unlink the new connection.
+        let (tx, mut rx) = unbounded_channel();
+        let spec = ConnSpec {
+            client: UserId(1),
+            conn: 1,
+            inbound: tx,
+            announce: true,
+            route: None,
+        };
+        let cred = b.credential(UserId(1), WAIT).await.unwrap();
+        let new = b.connect(&cred, spec).await.unwrap();
+        match rx.recv().await {
+            Some(Inbound::Connected { conn: 1, .. }) => {}
+            other => panic!("expected Connected first, got {other:?}"),
+        }
+        drop(old.conn.tx);
+        for t in old.conn.tasks {
+            let _ = t.await;
+        }
+        (m, new, rx)
+    };
+    let (m, _new, mut rx) = m;
+    let room = room_of(&b, 1);
+    let batch = sync_body("b1", &room, vec![], vec![receipt(&m, &mx(2))]);
+    fake.sync("tok-u1", Reply::Json(200, batch));
+    match tokio::time::timeout(WAIT, rx.recv()).await {
+        Ok(Some(Inbound::Frame {
+            conn: 1,
+            frame: Incoming::Push(PushFrame::Receipts { entries }),
+            ..
+        })) => assert_eq!(entries, [group_entry(&m, 1, 1, 1)]),
+        other => panic!("expected a receipts push on the new connection, got {other:?}"),
+    }
+}
