@@ -92,10 +92,18 @@ pub(super) async fn open(
         direct_base: base,
     };
     let sync = tokio::spawn(sync_loop(ctx.clone(), conn, inbound.clone()));
-    let work = tokio::spawn(op_loop(ctx, rx, conn, inbound, sync));
+    // Made here, not in the task: a task aborted before its first poll never runs a line.
+    let teardown = Teardown {
+        ctx: ctx.clone(),
+        conn,
+        sync: sync.abort_handle(),
+    };
+    let work = tokio::spawn(op_loop(ctx, rx, conn, inbound, teardown));
+    // Both tasks are the connection's: the driver aborts what it is given at the run's end,
+    // and a sync task left out would go on long-polling with nobody to tell.
     Ok(Conn {
         tx,
-        tasks: vec![work],
+        tasks: vec![work, sync],
     })
 }
 
@@ -107,14 +115,31 @@ fn now_tag() -> u128 {
         .unwrap_or(0)
 }
 
+/// Ends the connection when the operation loop ends, whether it returned (the scheduler
+/// dropped its sender) or was aborted (the run's end): the sync loop stops and the client's
+/// pushes stop going to this connection (its link holds a sender of the inbound channel).
+struct Teardown {
+    ctx: OpCtx,
+    conn: ConnNo,
+    sync: tokio::task::AbortHandle,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        self.sync.abort();
+        unlink(&self.ctx, self.conn);
+    }
+}
+
 /// Answers the scheduler's frames until it drops the sender; then the connection ends.
 async fn op_loop(
     ctx: OpCtx,
     mut rx: UnboundedReceiver<ClientFrame>,
     conn: ConnNo,
     inbound: UnboundedSender<Inbound>,
-    sync: tokio::task::JoinHandle<()>,
+    _teardown: Teardown,
 ) {
+    // Dropped with this task, so an abort ends the operations in flight too.
     let mut ops = tokio::task::JoinSet::new();
     while let Some(f) = rx.recv().await {
         let ctx = ctx.clone();
@@ -132,9 +157,6 @@ async fn op_loop(
         });
         while ops.try_join_next().is_some() {}
     }
-    sync.abort();
-    ops.abort_all();
-    unlink(&ctx, conn);
 }
 
 /// Applies one `/sync` answer to the client's view and pushes what it derives.

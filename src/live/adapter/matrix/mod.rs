@@ -9,9 +9,13 @@
 //! (`src/matrix/view`).
 
 mod conn;
+#[cfg(test)]
+mod fake;
 mod ops;
 mod provision;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use super::{AdminSendError, Backend, ChildTarget, Conn, ConnSpec, Credential, Kind, Name, Opened};
 use crate::live::{LiveError, LiveOptions};

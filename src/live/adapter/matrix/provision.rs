@@ -158,12 +158,13 @@ impl MatrixBackend {
                 if let Err(e) = admin.invite(&room, &who).await {
                     return answer(e, ErrorCode::AlreadyMember);
                 }
-                let joiner = self
-                    .client(Some(token))
-                    .map_err(|e| unsent(e.to_string()))?;
+                // From here the call has changed the room (the user is invited): whatever
+                // fails now, it was sent, and a retry would find the invite and stop there.
+                let sent = |detail: String| AdminSendError { sent: true, detail };
+                let joiner = self.client(Some(token)).map_err(|e| sent(e.to_string()))?;
                 match joiner.join(&room).await {
                     Ok(_) => Ok(Response::AdminDone),
-                    Err(e) => answer(e, ErrorCode::Internal),
+                    Err(e) => answer(e, ErrorCode::Internal).map_err(|e| sent(e.detail)),
                 }
             }
             AdminRequest::RemoveMember { group, user } => {
