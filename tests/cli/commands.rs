@@ -601,3 +601,38 @@ fn serve_flags_reach_the_server_a_short_header_timeout_closes_a_silent_socket() 
     assert_eq!(n, 0, "the server closed the silent socket");
     assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
 }
+
+/// A Matrix target without what it needs is bad usage (exit 2) with the one thing to do:
+/// the install command for a missing Synapse, the flag for a homeserver's secret.
+#[test]
+fn matrix_targets_without_synapse_or_secret_say_how_to_fix_it() {
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/matrix-smoke.toml");
+    let smoke = smoke.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_readsim"))
+        .args(["run", smoke, "--target", "synapse", "--out", out])
+        .env("READSIM_SYNAPSE_VENV", dir.path().join("no-venv"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("scripts/install-synapse.sh"),
+        "{}",
+        stderr(&o)
+    );
+    let o = readsim(&[
+        "run",
+        smoke,
+        "--target",
+        "matrix://127.0.0.1:9",
+        "--out",
+        out,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--registration-secret"),
+        "{}",
+        stderr(&o)
+    );
+}
