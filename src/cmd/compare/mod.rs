@@ -268,7 +268,9 @@ impl Comparison {
     pub fn backends_note(&self) -> Option<String> {
         self.cross_backend().then(|| {
             format!(
-                "backends compared: {} (checked against the {} rules) vs {} (the {} rules);                  the hops are the same operations of the same seeded traffic, but the rules                  checked differ, so each side's violations are against its own rules",
+                "backends compared: {} (checked against the {} rules) vs {} (the {} rules); \
+                 the hops are the same operations of the same seeded traffic, but the rules \
+                 checked differ, so each side's violations are against its own rules",
                 self.base_target.0, self.base_target.1, self.new_target.0, self.new_target.1
             )
         })
