@@ -18,10 +18,18 @@ pub struct Observers {
 }
 
 impl Observers {
-    pub fn new(check: CheckConfig) -> Observers {
+    /// The observers of a run of `scenario`; the metrics keep per-step figures when it has a
+    /// rate staircase (`[traffic] steps`).
+    pub fn new(scenario: &Scenario, check: CheckConfig) -> Observers {
+        let steps: Vec<(Micros, Micros)> = scenario
+            .traffic
+            .step_spans(scenario.duration)
+            .iter()
+            .map(|s| (s.from, s.to))
+            .collect();
         Observers {
             checker: Checker::new(check),
-            metrics: Metrics::default(),
+            metrics: Metrics::with_steps(&steps),
             trace: TraceHash::default(),
             faults: FaultLog::default(),
         }
@@ -53,7 +61,7 @@ pub fn simulate<T: Target>(
     target: &mut T,
     check: CheckConfig,
 ) -> SimOutcome {
-    let mut observers = Observers::new(check);
+    let mut observers = Observers::new(scenario, check);
     let end = crate::sim::run_observed(scenario, seed, target, &mut observers);
     SimOutcome {
         observers,

@@ -210,6 +210,10 @@ fn fewer_and_weaker_faults(v: &mut Variants) {
 /// reading delay.
 fn less_time_and_traffic(v: &mut Variants) {
     let s = v.base;
+    // A staircase pins the duration (its steps must start inside the run): drop it first.
+    if s.traffic.steps.is_some() {
+        v.push(|c| c.traffic.steps = None);
+    }
     if s.duration.micros > 1_000_000 {
         v.push(|c| {
             let old = c.duration.micros;

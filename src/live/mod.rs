@@ -169,7 +169,7 @@ pub fn run_live(
     let interrupted = Arc::new(AtomicBool::new(false));
     rt.spawn(stop_on_ctrl_c(interrupted.clone()));
     let mut pipe = Pipe::new(CountViolations::new(
-        Observers::new(check),
+        Observers::new(scenario, check),
         counters.clone(),
     ));
     let result = rt.block_on(setup::drive(

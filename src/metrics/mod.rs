@@ -3,6 +3,9 @@
 //! Latency counts from an operation's intended start (wrk2-style: no coordinated omission).
 
 mod observe;
+mod steps;
+
+pub use steps::StepMetrics;
 
 use crate::history::{MsgMap, OpId};
 pub use crate::hop::Hop;
@@ -173,6 +176,8 @@ pub struct Metrics {
     /// Receipt invoked -> sender notified, by audience size (indexed like
     /// [`AUDIENCE_BUCKETS`]).
     notify_by_audience: Vec<Histogram<u64>>,
+    /// The rate staircase's steps (`Metrics::with_steps`); empty without one.
+    steps: Vec<StepMetrics>,
 }
 
 impl Default for Metrics {
@@ -193,6 +198,7 @@ impl Default for Metrics {
             group_members: BTreeMap::new(),
             completeness: Completeness::default(),
             notify_by_audience: AUDIENCE_BUCKETS.iter().map(|_| new_histogram()).collect(),
+            steps: Vec::new(),
         }
     }
 }
@@ -262,9 +268,9 @@ impl Metrics {
         if upto <= *done as usize {
             return;
         }
-        let lat: Vec<u64> = p.invoked[*done as usize..upto]
+        let lat: Vec<(Micros, u64)> = p.invoked[*done as usize..upto]
             .iter()
-            .map(|&(_, started)| t.saturating_sub(started))
+            .map(|&(_, started)| (started, t.saturating_sub(started)))
             .collect();
         *done = upto as u32;
         let bucket = audience_bucket(p.audience);
@@ -273,10 +279,11 @@ impl Metrics {
         } else {
             Hop::ReceiptVisibleInPull
         };
-        for l in lat {
+        for (started, l) in lat {
             self.record(hop, l);
             if by_push {
                 self.notify_by_audience[bucket].saturating_record(l);
+                self.step_notified(started, l);
             }
         }
     }

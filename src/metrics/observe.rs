@@ -50,6 +50,9 @@ impl Metrics {
             _ => (Vec::new(), Vec::new()),
         };
         let audience = self.send_audience(req);
+        if matches!(req, Request::SendMessage { .. }) {
+            self.step_sent(intended);
+        }
         self.ops_in_flight.insert(
             (client, op),
             OpInfo {
@@ -159,6 +162,7 @@ impl Metrics {
                         Ok(()) if info.first_receipts.contains(&res.msg_id) => {
                             if let Some(&sent) = self.send_started.get(&res.msg_id) {
                                 self.completeness.record(t.saturating_sub(sent));
+                                self.step_acked(t);
                             }
                         }
                         Ok(()) => {}

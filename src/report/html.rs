@@ -43,6 +43,7 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
     throughput_section(&mut s, o);
     completeness_section(&mut s, o);
     audience_section(&mut s, o);
+    super::staircase::html_section(&mut s, o);
     faults_section(&mut s, o);
     super::coverage::html_section(&mut s, o);
     violations_section(&mut s, o);

@@ -64,6 +64,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
             per_second: m.per_second.clone(),
         },
         receipts: receipts(o),
+        staircase: super::staircase::of(o),
     })
 }
 

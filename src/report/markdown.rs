@@ -15,6 +15,7 @@ pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     slo_section(&mut s, o);
     operations_section(&mut s, o);
     latency_section(&mut s, o);
+    super::staircase::markdown_section(&mut s, o);
     errors_section(&mut s, o);
     super::coverage::markdown_section(&mut s, o);
     violations_section(&mut s, o);

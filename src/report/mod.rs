@@ -9,6 +9,7 @@ mod json;
 mod markdown;
 mod rss;
 pub mod schema;
+mod staircase;
 mod svg;
 mod terminal;
 #[cfg(test)]

@@ -58,6 +58,43 @@ pub struct ReportDoc {
     pub latency: Ordered<HopLatency>,
     pub throughput: Throughput,
     pub receipts: Receipts,
+    /// The rate staircase (`[traffic] steps`), one row per step; absent without steps, so
+    /// other runs' reports are unchanged (an added field: no format bump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staircase: Option<Staircase>,
+}
+
+/// Where a rate staircase saturated the target: information, never a verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Staircase {
+    /// receipt->notified p99 above which a step counts as saturated.
+    pub saturation_p99_us: u64,
+    /// Index (into `steps`) of the first step whose p99 passes it; null when none did.
+    pub saturated_step: Option<u32>,
+    pub steps: Vec<StairStep>,
+}
+
+/// One step: its time range, the load offered and what the target kept up with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StairStep {
+    /// 0 is the base rate, before the first step.
+    pub step: u32,
+    /// `[from_s, to_s)`, seconds since traffic started.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Multiplier of the base send rates.
+    pub scale: f64,
+    /// Configured group + 1:1 send rate in the step (base rates x scale).
+    pub offered_msgs_per_sec: f64,
+    /// Sends intended to start in the step, per second (what the schedule drew).
+    pub sent_msgs_per_sec: f64,
+    /// Readers' first receipts acknowledged during the step (by ack time).
+    pub acked_receipts: u64,
+    pub acked_receipts_per_sec: f64,
+    /// receipt->notified of receipts intended to start in the step.
+    pub notify_count: u64,
+    pub notify_p50_us: u64,
+    pub notify_p99_us: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
     );
     ops_line(&mut s, o);
     hop_table(&mut s, o);
+    super::staircase::terminal_lines(&mut s, o);
     errors_line(&mut s, o);
     let _ = writeln!(
         s,

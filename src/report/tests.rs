@@ -118,7 +118,12 @@ fn violation(i: u64) -> Violation {
     }
 }
 
-fn outcome<'a>(s: &'a Scenario, m: &'a Metrics, v: &'a [Violation], total: u64) -> RunOutcome<'a> {
+pub(super) fn outcome<'a>(
+    s: &'a Scenario,
+    m: &'a Metrics,
+    v: &'a [Violation],
+    total: u64,
+) -> RunOutcome<'a> {
     RunOutcome {
         scenario: s,
         seed: 7,
@@ -479,11 +484,9 @@ fn tiny_run() -> (Scenario, crate::observers::Observers, u64) {
         "name = \"tiny <script>alert('x')</script> & co\"",
     );
     let s = crate::scenario::parse_str(&text, "tiny.toml").unwrap();
-    let mut obs = crate::observers::Observers::new(crate::check::CheckConfig::for_scenario(
-        &s,
-        "readsim run tiny.toml --seed 3".into(),
-        10,
-    ));
+    let check =
+        crate::check::CheckConfig::for_scenario(&s, "readsim run tiny.toml --seed 3".into(), 10);
+    let mut obs = crate::observers::Observers::new(&s, check);
     let mut target = crate::target::ModelTarget::new(crate::model::Model::new(s.receipts.config()));
     let end = crate::sim::run_observed(&s, s.seed, &mut target, &mut obs);
     (s, obs, end)

@@ -247,8 +247,13 @@ fn counts(s: &Scenario) -> Counts {
     } else {
         0.0
     };
-    let group_msgs = group_rate * secs + bursts;
-    let c2c_msgs = s.traffic.c2c_messages_per_sec * secs;
+    // A staircase sends at its time-weighted mean scale, and peaks at its top step.
+    let spans = s.traffic.step_spans(s.duration);
+    let mean = super::steps::mean_scale(&spans, s.duration);
+    let peak_ratio = spans.iter().map(|p| p.scale).fold(1.0, f64::max) / mean.max(1e-9);
+    let send_secs = secs * mean;
+    let group_msgs = group_rate * send_secs + bursts;
+    let c2c_msgs = s.traffic.c2c_messages_per_sec * send_secs;
     let deliveries = group_msgs * audience * online_share + c2c_msgs;
     let reads = deliveries * s.reading.read_probability * s.traffic.receipt_share.max(0.01);
     let flows = online * s.pulls.per_user_per_minute * secs / 60.0;
@@ -266,8 +271,9 @@ fn counts(s: &Scenario) -> Counts {
         "faults.disconnects_per_minute"
     };
     let read_rate = if secs > 0.0 { reads / secs } else { 0.0 };
-    let in_flight = read_rate * mean_delay(&s.reading.delay) / 1e6
-        + (group_msgs + c2c_msgs) / secs.max(1.0) * mean_delay(&s.network.latency) / 1e6 * 4.0;
+    let in_flight = (read_rate * mean_delay(&s.reading.delay) / 1e6
+        + (group_msgs + c2c_msgs) / secs.max(1.0) * mean_delay(&s.network.latency) / 1e6 * 4.0)
+        * peak_ratio;
     Counts {
         users,
         online,

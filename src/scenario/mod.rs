@@ -10,6 +10,7 @@ mod load;
 mod rules;
 mod schema;
 mod slo;
+mod steps;
 mod types;
 mod validate;
 
@@ -23,6 +24,7 @@ pub use slo::{
     NOTIFY_ALIAS, OPS_PER_SECOND_MIN, RECEIPTS_PER_SECOND_MIN, VIOLATIONS_MAX, latency_key,
     parse_latency_key,
 };
+pub use steps::{MAX_SCALE, MAX_STEPS, mean_scale, scale_at};
 pub use types::*;
 pub use validate::{
     MAX_BODY_BYTES, MAX_DELAY, MAX_DURATION, MAX_GROUP_CLASSES, MAX_GROUPS, MAX_MESSAGES_PER_SEC,

@@ -3,6 +3,7 @@
 
 pub use super::rules::RequireCoverage;
 pub use super::slo::{Slo, Stat};
+pub use super::steps::{DEFAULT_SATURATION_P99, EverySteps, Step, StepSpan, Steps};
 use crate::protocol::GroupType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -289,6 +290,28 @@ pub struct Traffic {
     pub misuse_share: f64,
     /// Body size in bytes.
     pub body_bytes: u32,
+    /// Open-loop rate staircase (see `steps.rs`): each step multiplies both send rates from
+    /// its start. Default: none, the rates hold for the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Steps>,
+    /// A step whose receipt->notified p99 passes this is marked saturated in the reports
+    /// (information only: the verdict does not change). Default 1s.
+    #[serde(skip_serializing_if = "is_default_saturation")]
+    pub saturation_p99: Dur,
+}
+
+fn is_default_saturation(d: &Dur) -> bool {
+    *d == DEFAULT_SATURATION_P99
+}
+
+impl Traffic {
+    /// The staircase over a run of `duration`; empty without `steps`, so callers can skip
+    /// the per-step work (and a run without steps stays exactly as it was).
+    pub fn step_spans(&self, duration: Dur) -> Vec<StepSpan> {
+        self.steps
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.spans(duration))
+    }
 }
 
 impl Default for Traffic {
@@ -299,6 +322,8 @@ impl Default for Traffic {
             receipt_share: 0.8,
             misuse_share: 0.01,
             body_bytes: 64,
+            steps: None,
+            saturation_p99: DEFAULT_SATURATION_P99,
         }
     }
 }

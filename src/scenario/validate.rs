@@ -2,7 +2,8 @@
 //! Paths are the TOML field paths (`groups[1].size.max`), so the loader can find their lines.
 
 use super::error::Invalid;
-use super::types::{DelayDist, Dur, Scenario, SizeDist};
+use super::steps::{MAX_SCALE, MAX_STEPS};
+use super::types::{DelayDist, Dur, EverySteps, Scenario, SizeDist, Step, Steps};
 
 /// Largest population and largest total group count a scenario may ask for.
 pub const MAX_USERS: u32 = 10_000_000;
@@ -210,6 +211,129 @@ fn check_traffic(c: &mut Checker, s: &Scenario) {
             ),
             "use a smaller body; its size only loads the transport",
         );
+    }
+    check_steps(c, s);
+}
+
+/// The staircase: inside the duration, increasing, positive scales, and no step whose scaled
+/// rate passes the message-rate cap.
+fn check_steps(c: &mut Checker, s: &Scenario) {
+    let t = &s.traffic;
+    if t.saturation_p99.micros == 0 {
+        c.push(
+            "traffic.saturation_p99",
+            "must be > 0, got 0s".into(),
+            "give the receipt->notified p99 that counts as saturated, e.g. \"1s\"",
+        );
+    }
+    c.at_most("traffic.saturation_p99", t.saturation_p99);
+    let Some(steps) = &t.steps else { return };
+    match steps {
+        Steps::Every(e) => check_every_steps(c, s, e),
+        Steps::List(list) => check_step_list(c, s, list),
+    }
+    let top = steps.starts().iter().map(|&(_, k)| k).fold(1.0, f64::max);
+    let peak = t.group_messages_per_sec.max(t.c2c_messages_per_sec) * top;
+    if top.is_finite() && peak.is_finite() && peak > MAX_MESSAGES_PER_SEC {
+        c.push(
+            "traffic.steps",
+            format!("the top step's rate is {peak}/s, over the cap of {MAX_MESSAGES_PER_SEC}/s"),
+            "use fewer steps or smaller scales",
+        );
+    }
+}
+
+fn check_every_steps(c: &mut Checker, s: &Scenario, e: &EverySteps) {
+    if e.every.micros == 0 {
+        c.push(
+            "traffic.steps.every",
+            "must be > 0, got 0s".into(),
+            "give the length of one step, e.g. every = \"30s\"",
+        );
+    }
+    if !(e.factor.is_finite() && e.factor > 0.0) {
+        c.push(
+            "traffic.steps.factor",
+            format!("must be a finite number > 0, got {}", e.factor),
+            "write the rate multiplier from one step to the next, e.g. 1.5",
+        );
+    }
+    c.range(
+        "traffic.steps.count",
+        e.count,
+        1,
+        MAX_STEPS as u32,
+        "a staircase has 1 to 100 steps after the base rate",
+    );
+    let last = u128::from(e.every.micros) * u128::from(e.count);
+    if e.every.micros > 0 && e.count > 0 && last >= u128::from(s.duration.micros) {
+        c.push(
+            "traffic.steps.count",
+            format!(
+                "the last step would start at {}, not before the end of the run ({})",
+                Dur::from_micros(u64::try_from(last).unwrap_or(u64::MAX)),
+                s.duration
+            ),
+            "every step must start inside the run: lower count or every, or lengthen duration",
+        );
+    } else if e.factor.is_finite() && e.factor.powi(e.count as i32) > MAX_SCALE {
+        c.push(
+            "traffic.steps.factor",
+            format!("the top step's scale passes {MAX_SCALE}"),
+            "use a smaller factor or fewer steps",
+        );
+    }
+}
+
+fn check_step_list(c: &mut Checker, s: &Scenario, list: &[Step]) {
+    if list.is_empty() {
+        c.push(
+            "traffic.steps",
+            "must list at least one step".into(),
+            "add [[traffic.steps]] tables with `at` and `scale`, or remove `steps`",
+        );
+    }
+    if list.len() > MAX_STEPS {
+        c.push(
+            "traffic.steps",
+            format!("at most {MAX_STEPS} steps, got {}", list.len()),
+            "a staircase has 1 to 100 steps after the base rate",
+        );
+        return;
+    }
+    let mut before = Dur::from_micros(0);
+    for (i, step) in list.iter().enumerate() {
+        let p = format!("traffic.steps[{i}]");
+        if step.at.micros == 0 || step.at >= s.duration {
+            c.push(
+                &format!("{p}.at"),
+                format!(
+                    "must be inside the run (0s < at < {}), got {}",
+                    s.duration, step.at
+                ),
+                "start each step after the run starts and before `duration` ends it",
+            );
+        } else if i > 0 && step.at <= before {
+            c.push(
+                &format!("{p}.at"),
+                format!(
+                    "must be later than the step before ({before}), got {}",
+                    step.at
+                ),
+                "list steps in increasing time order",
+            );
+        }
+        before = before.max(step.at);
+        if !(step.scale.is_finite() && step.scale > 0.0 && step.scale <= MAX_SCALE) {
+            c.push(
+                &format!("{p}.scale"),
+                format!(
+                    "must be a finite number in (0, {MAX_SCALE}], got {}",
+                    step.scale
+                ),
+                "write the multiplier of the base rates, e.g. 2.0",
+            );
+        }
     }
 }
 

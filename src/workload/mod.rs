@@ -27,7 +27,7 @@ use crate::protocol::{
     AdminRequest, ConvKey, GroupId, Micros, MsgId, Push, ReadFilter, Request, Response, UserId,
 };
 use crate::rng::{Purpose, Streams, entity};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, StepSpan};
 use membership::Membership;
 pub use plan::Plan;
 use rand_chacha::ChaCha8Rng;
@@ -143,6 +143,8 @@ pub struct Workload {
     /// One stream per traffic process.
     conv_rngs: Vec<ChaCha8Rng>,
     burst_rng: ChaCha8Rng,
+    /// The rate staircase (`[traffic] steps`); empty without one.
+    steps: Vec<StepSpan>,
     /// Groups in a burst, until when.
     bursts: Vec<(GroupId, Micros)>,
     sent: Vec<Sent>,
@@ -195,6 +197,7 @@ impl Workload {
             members,
             conv_rngs,
             burst_rng: streams.rng(Purpose::Bursts, 0),
+            steps: scenario.traffic.step_spans(scenario.duration),
             bursts: Vec::new(),
             sent: Vec::new(),
             batches: FxHashMap::default(),

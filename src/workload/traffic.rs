@@ -2,7 +2,7 @@
 //! in a large group that every online member reads at once).
 
 use super::{Action, Tag, Timer, Workload};
-use crate::dist::next_arrival;
+use crate::dist::{next_arrival, next_arrival_stepped};
 use crate::history::FaultKind;
 use crate::protocol::{Conv, ConvKey, GroupId, Micros, MsgId, Request, Response, UserId};
 use rand::RngExt;
@@ -23,8 +23,7 @@ impl Workload {
     /// The first send of every traffic process.
     pub(super) fn start_sends(&mut self, out: &mut Vec<Action>) {
         for c in 0..self.plan.convs.len() {
-            let rate = self.plan.convs[c].rate;
-            if let Some(dt) = next_arrival(rate, &mut self.conv_rngs[c]) {
+            if let Some(dt) = self.next_arrival(c, 0) {
                 self.timer(dt, Timer::Send { conv: c as u32 }, out);
             }
         }
@@ -70,14 +69,14 @@ impl Workload {
                 (s, Conv::C2c(p), rng.random_bool(t.receipt_share))
             }
         };
-        let next = next_arrival(conv.rate, rng);
+        let next = self.next_arrival(c, now);
         if !self.offline.contains(&sender) {
             out.push(Action::Invoke {
                 client: sender,
                 req: Request::SendMessage {
                     conv: target,
                     need_read_receipt: need,
-                    body_len: t.body_bytes,
+                    body_len: self.scenario.traffic.body_bytes,
                 },
                 tag: Tag::Send {
                     key: conv.key,
@@ -87,6 +86,19 @@ impl Workload {
         }
         if let Some(dt) = next {
             self.timer(now + dt, Timer::Send { conv: c as u32 }, out);
+        }
+    }
+
+    /// Time from `now` to the next message of traffic process `c`: its share of the base
+    /// rate, scaled by the staircase step in force. Without steps this is exactly the
+    /// constant-rate draw it always was, so runs without steps keep their schedules.
+    fn next_arrival(&mut self, c: usize, now: Micros) -> Option<Micros> {
+        let rate = self.plan.convs[c].rate;
+        let rng = &mut self.conv_rngs[c];
+        if self.steps.is_empty() {
+            next_arrival(rate, rng)
+        } else {
+            next_arrival_stepped(rate, &self.steps, now, rng)
         }
     }
 
@@ -244,6 +256,71 @@ mod tests {
             assert_eq!(need, w.plan().group(g).supports_receipts, "{g:?}");
         }
         assert!(groups > 0);
+    }
+
+    /// The send schedule of every traffic process over the run (intended times, sorted),
+    /// driven the way a driver does: each due timer fires and sets the next.
+    fn send_schedule(w: &mut Workload) -> Vec<Micros> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        let mut out = Vec::new();
+        w.start_sends(&mut out);
+        let mut due = BinaryHeap::new();
+        let mut times = Vec::new();
+        loop {
+            for a in out.drain(..) {
+                if let Action::Timer {
+                    at,
+                    timer: Timer::Send { conv },
+                } = a
+                {
+                    due.push(Reverse((at, conv)));
+                }
+            }
+            let Some(Reverse((at, conv))) = due.pop() else {
+                return times;
+            };
+            times.push(at);
+            w.send(at, conv as usize, &mut out);
+        }
+    }
+
+    #[test]
+    fn steps_scale_the_send_rate_from_their_start_and_repeat_with_the_seed() {
+        // Base 15 msgs/s; x4 from 20 s, x0.5 from 40 s.
+        let text = format!(
+            "{}\n[traffic]\n[[traffic.steps]]\nat = \"20s\"\nscale = 4.0\n\
+             [[traffic.steps]]\nat = \"40s\"\nscale = 0.5\n",
+            testkit::SMALL
+        );
+        let times = send_schedule(&mut testkit::workload(&text, 5));
+        let count = |from: u64, to: u64| times.iter().filter(|&&t| (from..to).contains(&t)).count();
+        let per_sec = |from: u64, to: u64| count(from, to) as f64 / ((to - from) as f64 / 1e6);
+        // Poisson counts of ~300, ~1200 and ~150: 20% is several standard deviations.
+        for (from, to, rate) in [(0, 20, 15.0), (20, 40, 60.0), (40, 60, 7.5)] {
+            let got = per_sec(from * 1_000_000, to * 1_000_000);
+            assert!(
+                (got / rate - 1.0).abs() < 0.2,
+                "{from}-{to}s: {got}/s, want {rate}"
+            );
+        }
+        // The rate changes at the boundary itself, not a draw later: ~15 sends in the second
+        // before it, ~60 in the second after.
+        let (before, after) = (count(19_000_000, 20_000_000), count(20_000_000, 21_000_000));
+        assert!(after > 2 * before, "{before} then {after}");
+        assert!(times.iter().all(|&t| t < 60_000_000));
+        // Same seed, same schedule; another seed, another.
+        assert_eq!(times, send_schedule(&mut testkit::workload(&text, 5)));
+        assert_ne!(times, send_schedule(&mut testkit::workload(&text, 6)));
+    }
+
+    #[test]
+    fn without_steps_the_schedule_is_the_constant_rate_one() {
+        let mut w = testkit::workload(testkit::SMALL, 5);
+        assert!(w.steps.is_empty());
+        let times = send_schedule(&mut w);
+        let got = times.len() as f64 / 60.0;
+        assert!((got / 15.0 - 1.0).abs() < 0.15, "{got}/s");
     }
 
     fn bursty() -> Workload {

@@ -7,3 +7,4 @@ mod compare;
 mod html_report_browser;
 mod layers;
 mod limits;
+mod staircase;

@@ -137,7 +137,7 @@ fn simulate_on<T: Target>(
         .as_ref()
         .map_or_else(Default::default, |b| b.counters.clone());
     let mut pipe = Pipe::new(CountViolations::new(
-        Observers::new(check),
+        Observers::new(scenario, check),
         counters.clone(),
     ));
     let end = match &bar {
