@@ -133,6 +133,8 @@ pub struct LiveOutcome {
     pub target_name: String,
     /// Seconds spent provisioning and connecting before the traffic phase.
     pub setup_seconds: f64,
+    /// What the backend says about the figures (which hops it derived), for the reports.
+    pub notes: Vec<String>,
 }
 
 /// Raises the soft open-file limit towards what `clients` sockets need; returns the limit.
@@ -161,6 +163,7 @@ pub fn run_live(
         )));
     }
     let adapter::Opened { backend, child } = opts.target.open(opts)?;
+    let notes = target_notes(backend.as_ref(), scenario);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,7 +202,26 @@ pub fn run_live(
         peak_clients,
         target_name: opts.target.name(),
         setup_seconds,
+        notes,
     })
+}
+
+/// The backend's notes, and a note (also said at once on stderr) when the scenario holds the
+/// target to rules other than the ones it implements.
+fn target_notes(backend: &dyn adapter::Backend, scenario: &Scenario) -> Vec<String> {
+    let mut notes = backend.notes();
+    let (native, held) = (backend.native_profile(), scenario.semantics.profile);
+    if native != held {
+        let note = format!(
+            "this target implements the {} rules but the run holds it to the {} rules \
+             ([semantics] or --profile); violations may be differences of rules, not bugs",
+            native.name(),
+            held.name()
+        );
+        eprintln!("warning: {note}");
+        notes.push(note);
+    }
+    notes
 }
 
 /// The first Ctrl-C stops the run gracefully (traffic stops, the reports of what ran are

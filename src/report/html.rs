@@ -38,6 +38,7 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
         esc(&title)
     );
     header(&mut s, o, stats, passed);
+    super::target_notes::html_section(&mut s, o);
     slo_section(&mut s, o);
     latency_section(&mut s, o);
     throughput_section(&mut s, o);

@@ -12,6 +12,7 @@ pub const MARKDOWN_VIOLATIONS: usize = 20;
 pub fn report_markdown(o: &RunOutcome, stats: &RunStats) -> String {
     let mut s = String::new();
     header(&mut s, o);
+    super::target_notes::markdown_section(&mut s, o);
     slo_section(&mut s, o);
     operations_section(&mut s, o);
     latency_section(&mut s, o);

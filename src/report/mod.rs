@@ -11,6 +11,7 @@ mod rss;
 pub mod schema;
 mod staircase;
 mod svg;
+mod target_notes;
 mod terminal;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,9 @@ pub struct RunOutcome<'a> {
     pub slo: &'a [SloResult],
     /// The run's verdict, decided once by the runner; every report renders this value.
     pub verdict: &'a Verdict,
+    /// What the target's adapter says about the figures (which hops it derived); empty for
+    /// the model and readsim's own protocol.
+    pub target_notes: Vec<String>,
 }
 
 impl RunOutcome<'_> {

@@ -62,6 +62,10 @@ pub struct ReportDoc {
     /// other runs' reports are unchanged (an added field: no format bump).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staircase: Option<Staircase>,
+    /// What the target's adapter says about the figures (which hops it derived from what
+    /// the target sent); absent when it says nothing (the model, readsim's protocol).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_notes: Vec<String>,
 }
 
 /// Where a rate staircase saturated the target: information, never a verdict.

@@ -17,6 +17,7 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         "run      {} seed={} target={} driver={} trace={:016x}",
         o.scenario.name, o.seed, o.target, o.driver, o.trace_hash
     );
+    super::target_notes::terminal_lines(&mut s, o);
     ops_line(&mut s, o);
     hop_table(&mut s, o);
     super::staircase::terminal_lines(&mut s, o);

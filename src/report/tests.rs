@@ -125,6 +125,7 @@ pub(super) fn outcome<'a>(
     total: u64,
 ) -> RunOutcome<'a> {
     RunOutcome {
+        target_notes: Vec::new(),
         scenario: s,
         seed: 7,
         target: "model".to_string(),

@@ -23,6 +23,8 @@ pub struct LiveFacts {
     pub peak_clients: u64,
     /// Seconds spent provisioning and connecting before the traffic phase.
     pub setup_seconds: f64,
+    /// What the target's adapter says about the figures (`Backend::notes`).
+    pub notes: Vec<String>,
 }
 
 /// A finished run: the observers that watched it and how long it took.
@@ -60,6 +62,7 @@ pub fn execute(
                     stats: out.stats,
                     peak_clients: out.peak_clients,
                     setup_seconds: out.setup_seconds,
+                    notes: out.notes,
                 }),
             }
         }

@@ -79,6 +79,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
     let faults = fault_entries(scenario, &workload, &obs.faults);
     let coverage = obs.checker.coverage_table();
     let outcome = RunOutcome {
+        target_notes: ex.live.as_ref().map_or_else(Vec::new, |l| l.notes.clone()),
         scenario,
         seed,
         target: ex.target.clone(),

@@ -18,7 +18,7 @@ use super::LiveOptions;
 use super::inbound::Inbound;
 use super::proxy::ClientRoute;
 use crate::driver::ConnNo;
-use crate::protocol::{AdminRequest, Response, UserId};
+use crate::protocol::{AdminRequest, Profile, Response, UserId};
 use crate::wire::ClientFrame;
 use futures_util::future::BoxFuture;
 use std::path::Path;
@@ -127,6 +127,19 @@ pub trait Backend: Send + Sync {
     /// The target was restarted on `addr` (`HOST:PORT`): admin calls and direct
     /// connections go there from now on.
     fn repoint(&self, addr: &str);
+
+    /// What the reports should say about this backend's figures: which hops the target
+    /// answers itself and which the backend derives from what it was sent, and anything it
+    /// counted that the history does not show. Empty when every answer is the target's.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The semantics profile this backend's servers implement (readsim's protocol: the
+    /// Tencent-style rules of docs/semantics.md).
+    fn native_profile(&self) -> Profile {
+        Profile::Tencent
+    }
 }
 
 /// A target process the run starts, may crash (SIGKILL) and restart, and stops at the end.

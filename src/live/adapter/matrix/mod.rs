@@ -22,7 +22,7 @@ use crate::live::{LiveError, LiveOptions};
 use crate::matrix::client::{MatrixClient, user_http_client};
 use crate::matrix::names::Names;
 use crate::matrix::synapse::{Synapse, find_venv};
-use crate::protocol::{AdminRequest, Response, UserId};
+use crate::protocol::{AdminRequest, Profile, Response, UserId};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use state::{Shared, lock};
@@ -222,4 +222,27 @@ impl Backend for MatrixBackend {
     fn repoint(&self, addr: &str) {
         *lock(&self.base) = addr.to_string();
     }
+
+    fn notes(&self) -> Vec<String> {
+        NOTES.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn native_profile(&self) -> Profile {
+        Profile::Matrix
+    }
 }
+
+/// Which hops a Matrix homeserver answers and which the adapter derives (docs/matrix.md, "The
+/// mapping"), for every report of a Matrix run.
+const NOTES: &[&str] = &[
+    "Matrix homeserver (docs/matrix.md): send_ack, receipt_ack, mark_read_ack and \
+     history_pull are the homeserver's answers; the send's seq is the adapter's (sends are \
+     serialised per room, Matrix answers a send with an event id only) and its timestamp_ms \
+     the adapter's clock",
+    "receipt_pull and member_list_page are derived by the adapter from the sender's /sync \
+     view (joined members and m.receipt events), after a /sync that does not wait: Matrix has \
+     no receipt-count or member-list call",
+    "delivery_push is a timeline event reaching the member's /sync long poll; \
+     receipt_to_notified is an m.receipt event reaching the sender's /sync and the adapter \
+     deriving the counts of the messages it newly covers (MX7)",
+];
