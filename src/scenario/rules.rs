@@ -425,6 +425,31 @@ mod tests {
     }
 
     #[test]
+    fn a_required_rule_of_another_profile_is_rejected_naming_its_replacement() {
+        let matrix = |checks: &str| {
+            let text = format!(
+                "name = \"t\"\nduration = \"1s\"\n\n[semantics]\nprofile = \"matrix\"\n\n[checks]\n{checks}\n"
+            );
+            super::super::parse_str(&text, "t.toml")
+        };
+        let e = matrix("require_coverage = [\"MX2\", \"R6\"]").unwrap_err();
+        assert_eq!(e.field_path(), Some("checks.require_coverage[1]"));
+        let text = e.to_string();
+        assert!(
+            text.contains("rule R6 does not apply under the matrix profile (replaced by MX2)"),
+            "{e}"
+        );
+        assert!(matrix("require_coverage = [\"MX11\", \"I1\"]").is_ok());
+        assert!(matrix("require_coverage = \"all\"").is_ok());
+        let e = parse("require_coverage = [\"MX3\"]").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rule MX3 belongs to the matrix profile"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         for req in [
             RequireCoverage::All,
