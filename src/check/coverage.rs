@@ -160,7 +160,7 @@ impl Coverage {
             .iter()
             .map(|&c| CodeRow {
                 code: c.name().to_string(),
-                expected: JUDGED_CODES.contains(&c).then(|| self.code_expected(c)),
+                expected: self.judged(c).then(|| self.code_expected(c)),
             })
             .collect();
         CoverageTable {
@@ -171,6 +171,13 @@ impl Coverage {
             rules: rows.into_iter().map(|(_, r)| r).collect(),
             error_codes,
         }
+    }
+
+    /// Whether the checker judges answers with `code` under the run's profile (MX11 adds
+    /// NOT_CONVERSATION_PARTY under Matrix; Tencent tables stay as they were).
+    fn judged(&self, code: ErrorCode) -> bool {
+        JUDGED_CODES.contains(&code)
+            || (self.profile.is_matrix() && code == ErrorCode::NotConversationParty)
     }
 
     /// A rule's row and its group (0 never exercised, 1 exercised, 2 not checked, 3 not
@@ -280,6 +287,10 @@ impl Coverage {
     pub(super) fn query_judged(&mut self, rule: Rule, expect: &Expect) {
         let Expect::Err(code) = *expect else { return };
         self.expected(code);
+        if code == ErrorCode::NotConversationParty {
+            // Only a sender who left gets it here (Matrix profile): MX11, not P2 or M1.
+            return self.hit(Rule::MX11);
+        }
         self.hit(rule);
         if rule == Rule::M1
             && matches!(

@@ -231,3 +231,24 @@ fn under_matrix_the_replaced_rules_are_not_applicable_nor_required() {
     let last = t.rules.last().unwrap();
     assert!(last.outcome.starts_with("not applicable"), "{last:?}");
 }
+
+#[test]
+fn a_judged_not_conversation_party_is_mx11_and_a_matrix_code_only() {
+    let code = Expect::Err(ErrorCode::NotConversationParty);
+    let row = |c: &Coverage| {
+        let t = c.table(&[0; Invariant::ALL.len()]);
+        let name = ErrorCode::NotConversationParty.name();
+        t.error_codes
+            .iter()
+            .find(|r| r.code == name)
+            .unwrap()
+            .expected
+    };
+    let mut c = Coverage::for_profile(Profile::Matrix);
+    c.query_judged(Rule::P2, &code);
+    c.query_judged(Rule::M1, &code);
+    assert_eq!(counts(&c, &[Rule::MX11, Rule::P2, Rule::M1]), [2, 0, 0]);
+    assert_eq!(row(&c), Some(2));
+    // Tencent tables stay as they were: the code is not judged there.
+    assert_eq!(row(&Coverage::default()), None);
+}

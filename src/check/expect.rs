@@ -76,8 +76,11 @@ pub(super) fn unsettled_visibility(
         expect,
         Expect::Err(ErrorCode::NotMessageSender | ErrorCode::MessageNotFound)
     );
+    // MX11: a sender whose membership changed while the call was in flight may get either
+    // its answer or NOT_CONVERSATION_PARTY.
+    let own = world.profile.is_matrix() && m.is_some_and(|m| m.sender == client);
     match m.map(|m| &m.audience) {
-        Some(&Audience::Group(g, _)) if hangs && world.unsettled(g, client, since) => {
+        Some(&Audience::Group(g, _)) if (hangs || own) && world.unsettled(g, client, since) => {
             Expect::Unknown
         }
         _ => expect,
@@ -142,8 +145,16 @@ pub(super) fn expect_pull(world: &World, client: UserId, m: Option<&MsgState>) -
     match m {
         None => Expect::Unknown,
         Some(m) if m.sender != client => not_sender(world, client, m),
-        Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
-        Some(_) => Expect::Ok,
+        Some(m) if world.profile.is_matrix() => super::mx::expect_own(world, m, own_pull(m)),
+        Some(m) => own_pull(m),
+    }
+}
+
+/// P2 for the sender of `m`.
+fn own_pull(m: &MsgState) -> Expect {
+    match m.need {
+        false => Expect::Err(ErrorCode::ReceiptNotRequested),
+        true => Expect::Ok,
     }
 }
 
@@ -160,9 +171,17 @@ pub(super) fn expect_page(
     match m {
         None => Expect::Unknown,
         Some(m) if m.sender != client => not_sender(world, client, m),
-        Some(m) if m.peer().is_some() => Expect::Err(ErrorCode::NotGroupMessage),
-        Some(m) if !m.need => Expect::Err(ErrorCode::ReceiptNotRequested),
-        Some(_) => Expect::Ok,
+        Some(m) if world.profile.is_matrix() => super::mx::expect_own(world, m, own_page(m)),
+        Some(m) => own_page(m),
+    }
+}
+
+/// M1 for the sender of `m`.
+fn own_page(m: &MsgState) -> Expect {
+    if m.peer().is_some() {
+        Expect::Err(ErrorCode::NotGroupMessage)
+    } else {
+        own_pull(m)
     }
 }
 
@@ -472,6 +491,61 @@ mod tests {
         assert_eq!(
             expect_page(&w, u(1), 1, m(3)),
             Expect::Err(ErrorCode::ReceiptNotRequested)
+        );
+    }
+
+    #[test]
+    fn mx11_a_sender_who_left_gets_not_conversation_party_either_way_while_it_changes() {
+        let mut w = world();
+        w.profile = crate::protocol::Profile::Matrix;
+        let pair = ConvKey::Pair(u(1), u(2));
+        let b = book_with(
+            &w,
+            &[
+                (1, ConvKey::Group(G), true),
+                (2, pair, true),
+                (3, ConvKey::Group(G), false),
+            ],
+        );
+        let m = |id| b.get(&MsgId(id));
+        let gone = Expect::Err(ErrorCode::NotConversationParty);
+        assert_eq!(expect_pull(&w, u(1), m(1)), Expect::Ok, "a sure member");
+        let leave = AdminRequest::RemoveMember {
+            group: G,
+            user: u(1),
+        };
+        w.on_admin_invoke(&leave);
+        assert_eq!(
+            expect_pull(&w, u(1), m(1)),
+            Expect::Unknown,
+            "leave in flight"
+        );
+        w.on_admin(100, &leave, &Response::AdminDone);
+        assert_eq!(expect_pull(&w, u(1), m(1)), gone);
+        // Before RECEIPT_NOT_REQUESTED; never for 1:1; after the sender check.
+        assert_eq!(expect_pull(&w, u(1), m(3)), gone);
+        assert_eq!(expect_page(&w, u(1), 5, m(3)), gone);
+        assert_eq!(expect_pull(&w, u(1), m(2)), Expect::Ok);
+        assert_eq!(
+            expect_page(&w, u(1), 5, m(2)),
+            Expect::Err(ErrorCode::NotGroupMessage)
+        );
+        assert_eq!(
+            expect_pull(&w, u(2), m(1)),
+            Expect::Err(ErrorCode::NotMessageSender)
+        );
+        // A call in flight across the leave may get either answer; one after it may not.
+        assert_eq!(
+            unsettled_visibility(&w, u(1), m(1), 50, gone),
+            Expect::Unknown
+        );
+        assert_eq!(unsettled_visibility(&w, u(1), m(1), 150, gone), gone);
+        // Under the Tencent profile the sender keeps access (P3).
+        w.profile = crate::protocol::Profile::Tencent;
+        assert_eq!(expect_pull(&w, u(1), m(1)), Expect::Ok);
+        assert_eq!(
+            unsettled_visibility(&w, u(1), m(1), 50, Expect::Ok),
+            Expect::Ok
         );
     }
 

@@ -1,6 +1,6 @@
 //! Liveness: pushes owed to online users, each with a deadline, checked as time passes.
 
-use super::book::Book;
+use super::book::{Audience, Book};
 use super::marks::Marks;
 use super::sink::{Finding, Sink};
 use super::violation::Invariant;
@@ -153,6 +153,13 @@ fn met(due: &Due, book: &Book, world: &World, marks: &Marks) -> Option<bool> {
             if !world.still_online(m.sender, epoch) {
                 return None;
             }
+            // MX11: owed only to a sender that surely stayed a member from the receipt's
+            // invoke to now (past the deadline): a leaver is synced nothing.
+            if let Audience::Group(g, _) = m.audience
+                && (!world.is_member(g, m.sender) || world.unsettled(g, m.sender, after))
+            {
+                return None;
+            }
             Some(m.last_push_at.is_some_and(|p| p >= after))
         }
         Due::C2cRead {
@@ -268,6 +275,51 @@ mod tests {
         p.world.connect(10, A);
         p.expire(None);
         assert_eq!(p.sink.total(), 0);
+    }
+
+    /// MX11: a group message from A, a receipt for it invoked at 10 owes A a push only
+    /// while A stays a member.
+    #[test]
+    fn a_pushed_deadline_is_owed_only_to_a_sender_that_stayed_a_member() {
+        use crate::protocol::{AdminRequest, GroupId, GroupType, Response};
+        const G: GroupId = GroupId(1);
+        let due = Due::Pushed {
+            msg: MsgId(2),
+            after: 10,
+            epoch: 1,
+        };
+        let run = |leave_at: Option<Micros>| {
+            let mut p = parts();
+            let create = AdminRequest::CreateGroup {
+                group: G,
+                group_type: GroupType::Work,
+                members: vec![A, B],
+            };
+            p.world.on_admin(0, &create, &Response::AdminDone);
+            let s = Sighting {
+                id: MsgId(2),
+                key: ConvKey::Group(G),
+                sender: A,
+                seq: 1,
+                timestamp_ms: 0,
+                need: true,
+                acked_send: Some(0),
+            };
+            p.book.sight(&p.world, 0, &s);
+            p.live.owe(20, due);
+            if let Some(t) = leave_at {
+                let leave = AdminRequest::RemoveMember { group: G, user: A };
+                p.world.on_admin(t, &leave, &Response::AdminDone);
+            }
+            p.expire(None);
+            p.sink.total()
+        };
+        assert_eq!(run(None), 1, "a member throughout is owed its push");
+        assert_eq!(
+            run(Some(500)),
+            0,
+            "a sender who left before the deadline is not"
+        );
     }
 
     #[test]

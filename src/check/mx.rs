@@ -1,6 +1,6 @@
-//! The Matrix profile's checks (docs/matrix.md, MX1..MX10), pure: read markers as the
-//! checker bounds them, who may send a receipt, and the bounds one observed count must keep
-//! over the current membership.
+//! The Matrix profile's checks (docs/matrix.md, MX1..MX11), pure: read markers as the
+//! checker bounds them, who may send a receipt or pull, and the bounds one observed count
+//! must keep over the current membership.
 //!
 //! A user's marker in a conversation is bounded below by the highest seq of its acknowledged
 //! receipts (and marks), and above by the highest seq of any receipt that may have been
@@ -194,6 +194,29 @@ pub(super) fn expect_receipt(world: &World, u: UserId, m: &MsgState) -> Expect {
     }
 }
 
+/// MX11: whether `m`'s sender is in its conversation for a call invoked at `since` and
+/// answered now: Some(true) if it surely was a member throughout (either party of a 1:1 chat
+/// always is), Some(false) if it surely was none throughout, None if its membership changed
+/// (or may have) in between. `Micros::MAX` asks about now, with changes in flight open.
+pub(super) fn sender_party(world: &World, m: &MsgState, since: Micros) -> Option<bool> {
+    match m.audience {
+        Audience::Peer(_) => Some(true),
+        Audience::Group(g, _) if world.unsettled(g, m.sender, since) => None,
+        Audience::Group(g, _) => Some(world.is_member(g, m.sender)),
+    }
+}
+
+/// MX11: the answer to a count pull or member list of `m` by its sender, `then` being what
+/// a current member gets: `NOT_CONVERSATION_PARTY` for a sender surely no member, either
+/// while a change of its membership is in flight.
+pub(super) fn expect_own(world: &World, m: &MsgState, then: Expect) -> Expect {
+    match sender_party(world, m, Micros::MAX) {
+        Some(true) => then,
+        Some(false) => Expect::Err(ErrorCode::NotConversationParty),
+        None => Expect::Unknown,
+    }
+}
+
 /// The membership an observation made at some moment between `since` and now may have
 /// seen, sender excluded: (members for sure, members maybe).
 pub(super) fn membership(
@@ -316,17 +339,27 @@ pub(super) struct MxSets {
     pub may_read: RoaringBitmap,
     /// Users whose marker surely reached it.
     pub must_read: RoaringBitmap,
+    /// The sender surely stayed a member throughout the paging, so its view is current. If
+    /// not (it left or joined meanwhile), the lists may show the room as it was at any moment
+    /// since the send (a leaver's view freezes, MX11), and nobody must be on them.
+    pub party: bool,
 }
 
 impl MxSets {
     pub fn of(world: &World, marks: &MxMarks, m: &MsgState, since: Micros) -> MxSets {
-        let (sure, maybe) = membership(world, m, since);
+        let party = sender_party(world, m, since) == Some(true);
+        let since = if party { since } else { m.send_invoked };
+        let (mut sure, maybe) = membership(world, m, since);
         let may_member = &sure | &maybe;
+        if !party {
+            sure.clear();
+        }
         MxSets {
             may_read: marks.may_have_read(m.conv, (m.seq, m.send_invoked), &may_member),
             must_read: marks.must_have_read(m.conv, m.seq, &may_member),
             may_member,
             sure,
+            party,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Client operations under the Matrix profile (docs/matrix.md): receipts and marks move
 //! read-marker bounds (`mx.rs`), counts are judged over the current membership, and each
-//! message a receipt newly covers owes its online sender a push (MX7).
+//! message a receipt newly covers owes its online sender a push while it stays a member
+//! (MX7, MX11).
 
 use super::book::Audience;
 use super::checker::Checker;
@@ -219,6 +220,11 @@ impl Checker {
             if m.sender == client || !m.need || self.mx.marked_after(conv, client, m.send_invoked) {
                 continue;
             }
+            // MX11: only a sender that surely stays a member is pushed (checked again when
+            // the deadline passes).
+            if mx::sender_party(&self.world, m, invoked_at) != Some(true) {
+                continue;
+            }
             if let Some(epoch) = self.world.online_throughout(m.sender, invoked_at) {
                 let due = Due::Pushed {
                     msg: id,
@@ -315,6 +321,9 @@ impl Checker {
     ) {
         let id = e.msg_id();
         let Some(m) = self.book.get(&id) else { return };
+        // A sender that left or joined while the pull was in flight may answer from a view
+        // frozen at its leave (MX11): any moment since the send, no lower bound.
+        let pull = pull.filter(|p| mx::sender_party(&self.world, m, p.0) == Some(true));
         let look = MxLook {
             push,
             quiet: self.quiet && !push,
@@ -349,9 +358,6 @@ impl Checker {
                 self.cov.hit(Rule::I1);
                 if self.world.group_unsettled(g, m.send_invoked) {
                     self.cov.hit(Rule::MX6);
-                }
-                if !look.push && look.by_sender && !self.world.is_member(g, m.sender) {
-                    self.cov.hit(Rule::P3);
                 }
             }
             (ReceiptEntry::C2c { .. }, Audience::Peer(_)) if look.by_sender && m.max_seen > 0 => {

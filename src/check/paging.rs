@@ -57,7 +57,10 @@ impl Paging {
                         "only readers who sent a receipt are in the read list",
                     ))
                 }
-                ReadFilter::Unread if self.acked_at_start.contains(u.0) => {
+                // A sender that left may list from a view frozen before the start (MX11).
+                ReadFilter::Unread
+                    if self.acked_at_start.contains(u.0) && mx.is_none_or(|s| s.party) =>
+                {
                     found.push(paging_finding(
                         format!("unread list lists {u}"),
                         "readers acknowledged before the paging started are not unread",

@@ -1,4 +1,4 @@
-//! The Matrix profile of the model (docs/matrix.md, rules MX1..MX10): what a Matrix
+//! The Matrix profile of the model (docs/matrix.md, rules MX1..MX11): what a Matrix
 //! homeserver (Synapse) does with read receipts, as a pure state machine beside the Tencent
 //! rules of `mod.rs`.
 //!
@@ -96,6 +96,16 @@ impl Model {
                 self.is_member(g, u) || self.mx.left_at.get(&(g, u)).is_some_and(|&n| n >= m.seq)
             }
             ConvKey::Pair(a, b) => u == a || u == b,
+        }
+    }
+
+    /// MX11: whether the sender `u` of `m` is still in its conversation (a current member of
+    /// its group; either party of a 1:1 chat always is), so that it may pull its counts and
+    /// lists and be told of new readers.
+    fn mx_party(&self, u: UserId, m: &Message) -> bool {
+        match m.conv {
+            ConvKey::Group(g) => self.is_member(g, u),
+            ConvKey::Pair(..) => true,
         }
     }
 
@@ -204,7 +214,9 @@ impl Model {
         let newly = &ids[old as usize..(seq as usize).min(ids.len())];
         for &id in newly {
             let m = self.msg(id).expect("conversation ids are valid");
-            if m.sender != u && m.need_read_receipt {
+            // MX11: Synapse syncs a room only to its members, so a sender who left is told
+            // nothing.
+            if m.sender != u && m.need_read_receipt && self.mx_party(m.sender, m) {
                 notify
                     .entry(m.sender)
                     .or_default()
@@ -232,7 +244,8 @@ impl Model {
         Ok(())
     }
 
-    /// P2 as written, with Matrix visibility and counts over the current audience (MX6).
+    /// P2 with Matrix visibility and counts over the current audience (MX6); a sender who
+    /// left the group gets `NOT_CONVERSATION_PARTY` after the sender check (MX11).
     fn mx_get_receipts(&self, user: UserId, ids: &[MsgId]) -> Result<Response, ErrorCode> {
         self.mx_check_batch(user, ids)?;
         let entries = ids
@@ -242,6 +255,7 @@ impl Model {
                 result: match self.mx_visible(user, id) {
                     None => Err(ErrorCode::MessageNotFound),
                     Some(m) if m.sender != user => Err(ErrorCode::NotMessageSender),
+                    Some(m) if !self.mx_party(user, m) => Err(ErrorCode::NotConversationParty),
                     Some(m) if !m.need_read_receipt => Err(ErrorCode::ReceiptNotRequested),
                     Some(m) => Ok(self.mx_entry(id, m)),
                 },
@@ -250,8 +264,10 @@ impl Model {
         Ok(Response::ReadReceipts { entries })
     }
 
-    /// M1 as written; MX8: both lists in ascending user id over the current audience, the
-    /// cursor the smallest user id still to consider (M4's).
+    /// M1, with MX11's `NOT_CONVERSATION_PARTY` for a sender who left right after the sender
+    /// check (a 1:1 message never gets it, so its place against `NOT_GROUP_MESSAGE` shows
+    /// nowhere); MX8: both lists in ascending user id over the current audience, the cursor
+    /// the smallest user id still to consider (M4's).
     fn mx_member_list(
         &self,
         user: UserId,
@@ -268,6 +284,9 @@ impl Model {
             .ok_or(ErrorCode::MessageNotFound)?;
         if m.sender != user {
             return Err(ErrorCode::NotMessageSender);
+        }
+        if !self.mx_party(user, m) {
+            return Err(ErrorCode::NotConversationParty);
         }
         if matches!(m.conv, ConvKey::Pair(..)) {
             return Err(ErrorCode::NotGroupMessage);

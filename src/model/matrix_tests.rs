@@ -1,4 +1,4 @@
-//! The Matrix profile's rules (docs/matrix.md, MX1..MX10), one family per section.
+//! The Matrix profile's rules (docs/matrix.md, MX1..MX11), one family per section.
 
 use super::*;
 use crate::protocol::{AdminRequest, Conv, GroupType, Profile, ReceiptConfig};
@@ -374,6 +374,94 @@ fn mx10_a_leaver_reads_the_history_up_to_its_leave() {
     assert_eq!(ids, [before]);
     let r = m.apply(0, u(5), &req, &mut Vec::new());
     assert_eq!(r.error_code(), Some(ErrorCode::NotConversationParty));
+}
+
+// ---- MX11 ----------------------------------------------------------------------------
+
+fn pull(m: &mut Model, by: u32, ids: &[MsgId]) -> Vec<Result<ReceiptEntry, ErrorCode>> {
+    let req = Request::GetReadReceipts {
+        msg_ids: ids.to_vec(),
+    };
+    match m.apply(0, u(by), &req, &mut Vec::new()) {
+        Response::ReadReceipts { entries } => entries.into_iter().map(|e| e.result).collect(),
+        r => panic!("pull refused: {r:?}"),
+    }
+}
+
+fn first_page(m: &mut Model, by: u32, id: MsgId) -> Response {
+    let req = Request::GetReadMemberList {
+        msg_id: id,
+        filter: ReadFilter::Read,
+        next_seq: 0,
+        count: 10,
+    };
+    m.apply(0, u(by), &req, &mut Vec::new())
+}
+
+fn leave(m: &mut Model, who: u32) {
+    admin(
+        m,
+        AdminRequest::RemoveMember {
+            group: G,
+            user: u(who),
+        },
+    );
+}
+
+#[test]
+fn mx11_a_sender_who_left_may_pull_nothing_and_is_told_nothing() {
+    let mut m = model();
+    let asked = send(&mut m, 3, Conv::Group(G), true);
+    let quiet = send(&mut m, 3, Conv::Group(G), false);
+    leave(&mut m, 3);
+    let gone = Err(ErrorCode::NotConversationParty);
+    // Membership comes before RECEIPT_NOT_REQUESTED; the sender check before membership.
+    assert_eq!(pull(&mut m, 3, &[asked, quiet]), [gone, gone]);
+    assert_eq!(
+        pull(&mut m, 2, &[asked]),
+        [Err(ErrorCode::NotMessageSender)]
+    );
+    let r = first_page(&mut m, 3, asked);
+    assert_eq!(r.error_code(), Some(ErrorCode::NotConversationParty));
+    let r = first_page(&mut m, 3, quiet);
+    assert_eq!(r.error_code(), Some(ErrorCode::NotConversationParty));
+    // A reader still moves its marker and counts, but nobody is pushed: the sender is gone.
+    let (r, out) = receipts(&mut m, 2, &[asked]);
+    assert_eq!(r, [Ok(())]);
+    assert!(out.is_empty(), "no push to a sender who left: {out:?}");
+    assert_eq!(counts(&m, asked), (1, 1));
+    // Back in the group, the sender pulls again and sees what happened meanwhile.
+    admin(
+        &mut m,
+        AdminRequest::AddMember {
+            group: G,
+            user: u(3),
+        },
+    );
+    let [Ok(ReceiptEntry::Group { read_count, .. })] = pull(&mut m, 3, &[asked])[..] else {
+        panic!("a rejoined sender pulls its counts")
+    };
+    assert_eq!(read_count, 1);
+    assert!(matches!(
+        first_page(&mut m, 3, asked),
+        Response::MemberList { .. }
+    ));
+}
+
+#[test]
+fn mx11_one_to_one_senders_keep_access_and_outsiders_learn_nothing() {
+    let mut m = model();
+    let id = send(&mut m, 1, Conv::C2c(u(5)), true);
+    assert!(pull(&mut m, 1, &[id])[0].is_ok());
+    let r = first_page(&mut m, 1, id);
+    assert_eq!(r.error_code(), Some(ErrorCode::NotGroupMessage));
+    // A never-member of the group: MESSAGE_NOT_FOUND comes first (MX4's visibility).
+    let g = send(&mut m, 1, Conv::Group(G), true);
+    assert_eq!(pull(&mut m, 6, &[g]), [Err(ErrorCode::MessageNotFound)]);
+    assert_eq!(
+        first_page(&mut m, 6, g).error_code(),
+        Some(ErrorCode::MessageNotFound)
+    );
 }
 
 #[test]

@@ -114,6 +114,7 @@ rules! {
     MX8 = "MX8", "member lists by user id (Matrix)", M("member lists paged to the end over more than one page, ascending user ids checked"), "pulls.member_list_page (below the list sizes)";
     MX9 = "MX9", "1:1 mark-read is a receipt (Matrix)", M("acknowledged marks of chats with messages (the latest one read, earlier ones with it)"), "reading.c2c_mark_read_share";
     MX10 = "MX10", "history (Matrix)", N(HISTORY), "pulls.history_page";
+    MX11 = "MX11", "a sender who left (Matrix)", M("count pulls and member lists by a sender who was no member of the group, NOT_CONVERSATION_PARTY judged"), "[churn] per_minute with pulls.per_user_per_minute";
 }
 
 /// The rules the Matrix profile replaces (docs/matrix.md), each with the MX rule that
@@ -133,6 +134,7 @@ const MATRIX_REPLACES: &[(Rule, Rule)] = &[
     (Rule::R7, Rule::MX7),
     (Rule::R8, Rule::MX7),
     (Rule::R9, Rule::MX4),
+    (Rule::P3, Rule::MX11),
     (Rule::M2, Rule::MX8),
     (Rule::M3, Rule::MX8),
     (Rule::C2, Rule::MX9),
@@ -392,6 +394,8 @@ mod tests {
         assert!(!all.rules_for(Profile::Tencent).contains(&Rule::MX3));
         assert!(all.rules_for(Profile::Matrix).contains(&Rule::MX3));
         assert!(!all.rules_for(Profile::Matrix).contains(&Rule::R6));
+        assert_eq!(Rule::P3.replaced_by(Profile::Matrix), Some(Rule::MX11));
+        assert!(all.rules_for(Profile::Matrix).contains(&Rule::MX11));
     }
 
     #[test]
@@ -418,6 +422,31 @@ mod tests {
         let e = parse("require_coverage = \"most\"").unwrap_err();
         assert_eq!(e.field_path(), Some("checks.require_coverage"));
         assert!(e.to_string().contains("\"all\" or a list"), "{e}");
+    }
+
+    #[test]
+    fn a_required_rule_of_another_profile_is_rejected_naming_its_replacement() {
+        let matrix = |checks: &str| {
+            let text = format!(
+                "name = \"t\"\nduration = \"1s\"\n\n[semantics]\nprofile = \"matrix\"\n\n[checks]\n{checks}\n"
+            );
+            super::super::parse_str(&text, "t.toml")
+        };
+        let e = matrix("require_coverage = [\"MX2\", \"R6\"]").unwrap_err();
+        assert_eq!(e.field_path(), Some("checks.require_coverage[1]"));
+        let text = e.to_string();
+        assert!(
+            text.contains("rule R6 does not apply under the matrix profile (replaced by MX2)"),
+            "{e}"
+        );
+        assert!(matrix("require_coverage = [\"MX11\", \"I1\"]").is_ok());
+        assert!(matrix("require_coverage = \"all\"").is_ok());
+        let e = parse("require_coverage = [\"MX3\"]").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("rule MX3 belongs to the matrix profile"),
+            "{e}"
+        );
     }
 
     #[test]

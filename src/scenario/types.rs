@@ -235,7 +235,7 @@ impl Default for C2c {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Semantics {
-    /// "tencent" (default: docs/semantics.md) or "matrix" (docs/matrix.md, rules MX1..MX10).
+    /// "tencent" (default: docs/semantics.md) or "matrix" (docs/matrix.md, rules MX1..MX11).
     pub profile: crate::protocol::Profile,
 }
 

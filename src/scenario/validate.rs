@@ -2,6 +2,7 @@
 //! Paths are the TOML field paths (`groups[1].size.max`), so the loader can find their lines.
 
 use super::error::Invalid;
+use super::rules::RequireCoverage;
 use super::steps::{MAX_SCALE, MAX_STEPS};
 use super::types::{DelayDist, Dur, EverySteps, Scenario, SizeDist, Step, Steps};
 
@@ -392,6 +393,40 @@ fn check_checks(c: &mut Checker, s: &Scenario) {
     c.at_most("checks.liveness_bound", s.checks.liveness_bound);
     c.share("checks.final_pull_share", s.checks.final_pull_share);
     c.share("checks.final_list_share", s.checks.final_list_share);
+    check_required_rules(c, s);
+}
+
+/// `require_coverage` may name only rules of the scenario's profile: a rule another profile
+/// holds can never be exercised, so the run would fail however the target behaves.
+fn check_required_rules(c: &mut Checker, s: &Scenario) {
+    let RequireCoverage::Rules(rules) = &s.checks.require_coverage else {
+        return;
+    };
+    let profile = s.semantics.profile;
+    for (i, r) in rules.iter().enumerate() {
+        if r.applies(profile) {
+            continue;
+        }
+        let path = format!("checks.require_coverage[{i}]");
+        match r.replaced_by(profile) {
+            Some(by) => c.push(
+                &path,
+                format!(
+                    "rule {r} does not apply under the {} profile (replaced by {by})",
+                    profile.name()
+                ),
+                &format!("require {by} instead, or remove {r}"),
+            ),
+            None => c.push(
+                &path,
+                format!(
+                    "rule {r} belongs to the matrix profile (docs/matrix.md), not the {} one",
+                    profile.name()
+                ),
+                &format!("remove {r}, or set [semantics] profile = \"matrix\""),
+            ),
+        }
+    }
 }
 
 fn check_faults(c: &mut Checker, s: &Scenario) {

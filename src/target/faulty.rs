@@ -48,10 +48,13 @@ pub enum Bug {
     /// Matrix profile: a receipt from a member who joined after the message was sent is
     /// acknowledged but not applied (MX4, MX6 say it counts).
     LaterJoinerReceiptDropped,
+    /// Matrix profile: a sender who left the group still gets the counts of its messages
+    /// there (MX11 says NOT_CONVERSATION_PARTY: Synapse syncs it nothing any more).
+    LeaverPullsCounts,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 13] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
@@ -64,6 +67,7 @@ impl Bug {
         Bug::MarkerMovesBackwards,
         Bug::EarlierNotCovered,
         Bug::LaterJoinerReceiptDropped,
+        Bug::LeaverPullsCounts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +84,7 @@ impl Bug {
             Bug::MarkerMovesBackwards => "marker-moves-backwards",
             Bug::EarlierNotCovered => "earlier-not-covered",
             Bug::LaterJoinerReceiptDropped => "later-joiner-receipt-dropped",
+            Bug::LeaverPullsCounts => "leaver-pulls-counts",
         }
     }
 

@@ -4,7 +4,7 @@
 use super::{Bug, FaultyTarget};
 use crate::model::Delivery;
 use crate::protocol::{
-    ConvKey, Micros, MsgId, PerMessage, Push, ReceiptEntry, Request, Response, UserId,
+    ConvKey, ErrorCode, Micros, MsgId, PerMessage, Push, ReceiptEntry, Request, Response, UserId,
 };
 use crate::target::Target;
 
@@ -51,7 +51,36 @@ impl FaultyTarget {
                 self.name_read(user, req, resp);
                 self.uncount_unnamed(resp, pushes);
             }
+            (Bug::LeaverPullsCounts, _, Response::ReadReceipts { .. }) => self.leaver_counts(resp),
             _ => {}
+        }
+    }
+
+    /// LeaverPullsCounts: each entry refused to a sender who left gets what a member would
+    /// (its counts over the current members, or RECEIPT_NOT_REQUESTED).
+    fn leaver_counts(&self, resp: &mut Response) {
+        let Response::ReadReceipts { entries } = resp else {
+            return;
+        };
+        let model = &self.inner.model;
+        for e in entries.iter_mut() {
+            let (Err(ErrorCode::NotConversationParty), Some(v)) =
+                (e.result, model.message(e.msg_id))
+            else {
+                continue;
+            };
+            let ConvKey::Group(group_id) = v.conv else {
+                continue;
+            };
+            e.result = match v.need_read_receipt {
+                false => Err(ErrorCode::ReceiptNotRequested),
+                true => Ok(ReceiptEntry::Group {
+                    msg_id: e.msg_id,
+                    group_id,
+                    read_count: v.read_count,
+                    unread_count: v.audience_len - v.read_count,
+                }),
+            };
         }
     }
 

@@ -466,6 +466,49 @@ mod tests {
         assert!(!w.flows.contains_key(&u), "an error ends the flow");
     }
 
+    /// MX11: a sender who left gets NOT_CONVERSATION_PARTY for its counts (per entry) and
+    /// lists (whole call): the flow ends, and a final paging moves on to its next list.
+    #[test]
+    fn not_conversation_party_ends_a_pull_and_is_not_retried() {
+        let (mut w, u) = pulling();
+        let gone = ErrorCode::NotConversationParty;
+        let mut out = Vec::new();
+        w.pull(0, u, &mut out);
+        let counts = Response::ReadReceipts {
+            entries: vec![PerMessage {
+                msg_id: MsgId(1),
+                result: Err(gone),
+            }],
+        };
+        let mut out = Vec::new();
+        w.on_response(1, u, Tag::FlowCounts, &counts, &mut out);
+        assert!(testkit::invokes(&out).is_empty(), "{out:?}");
+        assert!(!w.flows.contains_key(&u), "the flow ended");
+        let err = Response::Error { code: gone };
+        w.pull(2, u, &mut Vec::new());
+        let page = Tag::FlowPage {
+            msg: MsgId(1),
+            filter: ReadFilter::Read,
+            pages: 1,
+        };
+        w.on_response(3, u, page, &err, &mut Vec::new());
+        assert!(!w.flows.contains_key(&u), "a refused page ends the flow");
+        w.final_pages
+            .insert(u, vec![(MsgId(2), ReadFilter::Unread)]);
+        let first = Tag::FinalPage {
+            msg: MsgId(1),
+            filter: ReadFilter::Read,
+            pages: 1,
+            cursor: 0,
+        };
+        let mut out = Vec::new();
+        w.on_response(4, u, first, &err, &mut out);
+        assert_eq!(pages(&out), [(MsgId(2), 0)], "on to the next list");
+        let mut out = Vec::new();
+        w.on_response(5, u, Tag::FinalCounts, &counts, &mut out);
+        assert!(out.is_empty(), "final counts are not asked again: {out:?}");
+    }
+
     #[test]
     fn final_checks_chunk_counts_and_page_one_list_at_a_time() {
         let text = format!("{}\n[checks]\nfinal_list_share = 1.0\n", testkit::SMALL);

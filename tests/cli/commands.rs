@@ -564,6 +564,20 @@ fn an_unknown_required_rule_exits_2_with_line_and_path() {
 }
 
 #[test]
+fn a_required_rule_the_profile_replaces_exits_2_naming_its_replacement() {
+    let (_dir, file) = tiny_edited(|t| {
+        format!("{t}require_coverage = [\"P3\"]\n\n[semantics]\nprofile = \"matrix\"\n")
+    });
+    let o = readsim(&["validate", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(":39: checks.require_coverage[0]: rule P3 does not apply under the matrix profile (replaced by MX11)"),
+        "{e}"
+    );
+}
+
+#[test]
 fn serve_flags_reach_the_server_a_short_header_timeout_closes_a_silent_socket() {
     use std::io::{BufRead, Read};
     let mut child = Command::new(env!("CARGO_BIN_EXE_readsim"))

@@ -92,3 +92,8 @@ fn earlier_messages_not_covered_is_found_and_shrunk() {
 fn a_dropped_later_joiner_receipt_is_found_and_shrunk() {
     find_and_shrink(Bug::LaterJoinerReceiptDropped, COUNTS);
 }
+
+#[test]
+fn a_leaver_pulling_counts_is_found_and_shrunk() {
+    find_and_shrink(Bug::LeaverPullsCounts, &[Invariant::ResultCodes]);
+}
