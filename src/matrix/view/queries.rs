@@ -19,11 +19,15 @@ impl View {
     }
 
     /// `get_message_read_receipts` for one message of mine, errors in readsim's check order:
-    /// `MESSAGE_NOT_FOUND`, `NOT_MESSAGE_SENDER`, `RECEIPT_NOT_REQUESTED`.
+    /// `MESSAGE_NOT_FOUND`, `NOT_MESSAGE_SENDER`, `NOT_CONVERSATION_PARTY` (MX11: I left the
+    /// group, so the homeserver syncs me nothing of it any more), `RECEIPT_NOT_REQUESTED`.
     pub fn receipt_entry(&self, event_id: &str) -> Result<Counts, ErrorCode> {
         let (_, room, msg) = self.find(event_id).ok_or(ErrorCode::MessageNotFound)?;
         if msg.sender != self.me {
             return Err(ErrorCode::NotMessageSender);
+        }
+        if !self.party(room) {
+            return Err(ErrorCode::NotConversationParty);
         }
         if !msg.need_read_receipt {
             return Err(ErrorCode::ReceiptNotRequested);
@@ -33,8 +37,9 @@ impl View {
 
     /// `get_group_message_read_member_list` for a message of mine (MX8: both lists ascending
     /// by user id, `next_seq` the smallest user id still to consider), errors in readsim's
-    /// check order (M1): `COUNT_OUT_OF_RANGE`, `MESSAGE_NOT_FOUND`, `NOT_MESSAGE_SENDER`,
-    /// `NOT_GROUP_MESSAGE`, `RECEIPT_NOT_REQUESTED`.
+    /// check order (M1, MX11): `COUNT_OUT_OF_RANGE`, `MESSAGE_NOT_FOUND`,
+    /// `NOT_MESSAGE_SENDER`, `NOT_CONVERSATION_PARTY`, `NOT_GROUP_MESSAGE`,
+    /// `RECEIPT_NOT_REQUESTED`.
     pub fn member_list(
         &self,
         event_id: &str,
@@ -49,6 +54,9 @@ impl View {
         if msg.sender != self.me {
             return Err(ErrorCode::NotMessageSender);
         }
+        if !self.party(room) {
+            return Err(ErrorCode::NotConversationParty);
+        }
         if room.direct.is_some() {
             return Err(ErrorCode::NotGroupMessage);
         }
@@ -56,6 +64,11 @@ impl View {
             return Err(ErrorCode::ReceiptNotRequested);
         }
         Ok(room.page(msg, filter, next_seq, count as usize))
+    }
+
+    /// Whether I am still in `room` (a 1:1 room always: it has no churn).
+    fn party(&self, room: &Room) -> bool {
+        room.direct.is_some() || room.members.contains(&self.me)
     }
 
     /// The newest message the view has placed in `room`: what a 1:1 mark-read receipts (MX9).

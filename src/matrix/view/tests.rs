@@ -600,3 +600,26 @@ fn a_view_moves_to_the_clients_task() {
     fn sendable<T: Send>() {}
     sendable::<View>();
 }
+
+/// MX11: once I (the sender) left the group, the homeserver syncs me nothing of it, so my
+/// pulls and lists there are refused; back in the room, they are answered again.
+#[test]
+fn mx11_a_sender_who_left_may_not_pull_its_counts_or_lists() {
+    let mut f = Fx::group(3);
+    f.send("$1", 1, true);
+    f.send("$2", 2, true);
+    assert_eq!(f.v.receipt_entry("$1"), Ok(group(0, 2)));
+    f.sync(vec![member(1, false)]);
+    assert_eq!(
+        f.v.receipt_entry("$1"),
+        Err(ErrorCode::NotConversationParty)
+    );
+    assert_eq!(
+        f.v.member_list("$1", ReadFilter::Read, 0, 10),
+        Err(ErrorCode::NotConversationParty)
+    );
+    // Who is not the sender hears that first, as before.
+    assert_eq!(f.v.receipt_entry("$2"), Err(ErrorCode::NotMessageSender));
+    f.sync(vec![member(1, true)]);
+    assert!(f.v.receipt_entry("$1").is_ok());
+}
