@@ -104,7 +104,9 @@ enum Command {
         /// lost-notification, page-skips-entry, page-never-finishes, counts-one-too-many,
         /// unread-lists-reader, and (with faults or churn, e.g. scenarios/faults.toml)
         /// lost-notification-after-reconnect, later-joiner-counted, duplicate-counted-twice,
-        /// count-backwards-after-restart.
+        /// count-backwards-after-restart; and (on a Matrix-profile scenario such as
+        /// scenarios/matrix-sim.toml) marker-moves-backwards, earlier-not-covered,
+        /// later-joiner-receipt-dropped, leaver-pulls-counts.
         /// Replay commands of such runs carry this flag.
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
