@@ -216,16 +216,20 @@ enum Command {
         #[arg(long, value_parser = cmd::budget::parse_size)]
         max_memory: Option<u64>,
     },
-    /// Join the reports of a run's shards (`run FILE --shard I/N` for I = 0..N-1) into one
-    /// report of the whole run: report.json and report.md in --out. Every hop's latency
-    /// histogram is the exact merge of the shards' HdrHistograms (not averaged
-    /// percentiles); operation counts, errors, receipts and per-second throughput add up;
-    /// the SLOs are evaluated again on the merged figures; any shard's violation fails the
-    /// merged verdict, listed with that shard's replay command. Reports of different runs
-    /// (scenario, seed, readsim version, target, N) or the same shard twice are refused
-    /// (exit 2); a missing shard is an error naming it unless --allow-partial.
-    /// Example: `for i in 0 1 2 3; do readsim run s.toml --shard $i/4 --out out/$i; done;
-    /// readsim merge out/0 out/1 out/2 out/3 --out out/all`.
+    /// Join the reports of a run's shards (`run FILE --shard I/N`, I = 0..N-1) into one
+    /// report of the whole run: report.json and report.md in --out.
+    ///
+    /// Every hop's latency histogram is the exact merge of the shards' HdrHistograms (not
+    /// averaged percentiles); operation counts, errors, receipts and per-second throughput
+    /// add up; the SLOs are evaluated again on the merged figures; any shard's violation
+    /// fails the merged verdict and is listed with that shard's replay command.
+    ///
+    /// Reports of different runs (scenario, seed, readsim version, target, N) or the same
+    /// shard twice are refused (exit 2); a missing shard is an error naming it unless
+    /// --allow-partial. Exit 0 when the merged run passed, 1 when it failed.
+    ///
+    /// Example: for i in 0 1 2 3; do readsim run s.toml --shard $i/4 --out out/$i; done;
+    /// readsim merge out/0 out/1 out/2 out/3 --out out/all
     Merge {
         /// The shards' report.json files, or the directories holding them.
         #[arg(required = true)]
