@@ -48,6 +48,13 @@ impl HopHistograms for Metrics {
     }
 }
 
+/// The warning of a shard (`run --shard I/N`) whose scenario sets rate minimums: a shard
+/// carries only part of the load, so `receipts_per_second_min` and `ops_per_second_min` are
+/// left to `readsim merge`, which judges them on the whole run (and drops this warning).
+pub const SHARD_RATES_NOTE: &str = "receipts_per_second_min and ops_per_second_min are \
+    objectives of the whole run, not of one shard: `readsim merge` of all the shards judges \
+    them";
+
 /// What the SLOs are checked against.
 pub struct SloInputs<'a> {
     pub metrics: &'a dyn HopHistograms,

@@ -294,6 +294,43 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_leaves_rate_minimums_to_the_merge_which_judges_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tiny-slo.toml");
+        let text = include_str!("../../tests/fixtures/tiny.toml");
+        // Met by the whole run (~60 ops/s), not by a third of it.
+        std::fs::write(&file, format!("{text}\n[slo]\nops_per_second_min = 40.0\n")).unwrap();
+        let mut inputs = Vec::new();
+        for index in 0..3 {
+            let out = dir.path().join(format!("s{index}"));
+            let mut o = opts(Shard { index, count: 3 }, &out);
+            o.file = file.clone();
+            let doc = run(&o).unwrap().rendered.doc;
+            assert!(doc.verdict.passed(), "{:?}", doc.verdict);
+            assert!(doc.slo.is_empty());
+            assert_eq!(
+                doc.verdict.warnings,
+                vec![crate::slo::SHARD_RATES_NOTE.to_string()]
+            );
+            inputs.push(out);
+        }
+        let m = merge(&MergeOptions {
+            inputs,
+            out: dir.path().join("m"),
+            allow_partial: false,
+        })
+        .unwrap();
+        assert_eq!(m.doc.slo.len(), 1);
+        assert!(m.doc.slo[0].ok, "{:?}", m.doc.slo);
+        assert!(
+            m.doc.verdict.warnings.is_empty(),
+            "{:?}",
+            m.doc.verdict.warnings
+        );
+        assert!(m.doc.verdict.passed());
+    }
+
+    #[test]
     fn reports_of_other_runs_duplicates_and_missing_shards_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a");

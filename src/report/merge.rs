@@ -168,7 +168,11 @@ fn merge_verdict(
         incomplete,
         ops,
         allow_no_traffic: scenario.checks.allow_no_traffic,
-        warnings: union(docs.iter().flat_map(|d| d.verdict.warnings.iter())),
+        // The shards' note that rate minimums are left to the merge: judged here.
+        warnings: union(docs.iter().flat_map(|d| d.verdict.warnings.iter()))
+            .into_iter()
+            .filter(|w| w != slo::SHARD_RATES_NOTE)
+            .collect(),
         uncovered: uncovered.into_iter().collect(),
         interrupted: docs.iter().any(|d| d.verdict.interrupted),
     })
