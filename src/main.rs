@@ -124,6 +124,13 @@ enum Command {
         /// run whose resident memory outgrows it is stopped without reports (exit 3).
         #[arg(long, value_parser = cmd::budget::parse_size)]
         max_memory: Option<u64>,
+        /// Drive only shard I of N (0-based): every group and 1:1 pair belongs to exactly one
+        /// shard (a fixed hash of its id, mod N), with its sends, reads, pulls and churn; a
+        /// user appears in each shard that has one of its conversations. Run I = 0..N-1
+        /// (anywhere, in any order) and join the reports with `readsim merge`. 0/1 is the
+        /// whole run; the same seed and shard give the same report.
+        #[arg(long, value_parser = parse_shard, default_value = "0/1")]
+        shard: readsim::scenario::Shard,
     },
     /// Re-run the simulated run recorded in a report.json (its embedded scenario, seed and
     /// target, planted bug included) and confirm it is the same run: same trace hash, same
@@ -149,6 +156,11 @@ enum Command {
         /// Sweep a copy of the model with this bug planted (see `run --plant-bug`).
         #[arg(long, value_parser = parse_bug)]
         plant_bug: Option<Bug>,
+        /// Run only shard I of N (0-based) of the seeds: seed S belongs to shard S mod N, so
+        /// `--seeds 1..1000 --shard 7/64` runs 7, 71, 135, ...; the N shards together run
+        /// every seed of the range exactly once.
+        #[arg(long, value_parser = parse_shard, default_value = "0/1")]
+        shard: readsim::scenario::Shard,
     },
     /// Reduce a failing scenario (group classes, users, groups, sizes, pairs, page sizes,
     /// duration, rates, each fault kind, churn) to a small one that breaks the same invariant
@@ -205,6 +217,32 @@ enum Command {
         /// the machine's memory, 8 GiB where unknown).
         #[arg(long, value_parser = cmd::budget::parse_size)]
         max_memory: Option<u64>,
+    },
+    /// Join the reports of a run's shards (`run FILE --shard I/N`, I = 0..N-1) into one
+    /// report of the whole run: report.json and report.md in --out.
+    ///
+    /// Every hop's latency histogram is the exact merge of the shards' HdrHistograms (not
+    /// averaged percentiles); operation counts, errors, receipts and per-second throughput
+    /// add up; the SLOs are evaluated again on the merged figures; any shard's violation
+    /// fails the merged verdict and is listed with that shard's replay command.
+    ///
+    /// Reports of different runs (scenario, seed, readsim version, target, N) or the same
+    /// shard twice are refused (exit 2); a missing shard is an error naming it unless
+    /// --allow-partial. Exit 0 when the merged run passed, 1 when it failed.
+    ///
+    /// Example: for i in 0 1 2 3; do readsim run s.toml --shard $i/4 --out out/$i; done;
+    /// readsim merge out/0 out/1 out/2 out/3 --out out/all
+    Merge {
+        /// The shards' report.json files, or the directories holding them.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Directory for the merged report.json and report.md.
+        #[arg(long)]
+        out: PathBuf,
+        /// Write the report even if shards are missing; its first line names them, and the
+        /// merged verdict fails as incomplete.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Print the JSON schema of the scenario file format.
     Schema,
@@ -264,18 +302,29 @@ fn dispatch(command: Command) -> CmdResult {
             cmd::budget::budget(max_memory),
         )),
         Command::Schema => Ok(cmd::validate::schema()),
+        Command::Merge {
+            reports,
+            out,
+            allow_partial,
+        } => boxed(cmd::merge::execute(&cmd::merge::MergeOptions {
+            inputs: reports,
+            out,
+            allow_partial,
+        })),
         Command::Sweep {
             file,
             seeds,
             jobs,
             keep_going,
             plant_bug,
+            shard,
         } => boxed(cmd::sweep::execute(&cmd::sweep::SweepOptions {
             file,
             seeds,
             jobs,
             keep_going,
             bug: plant_bug,
+            shard,
         })),
         Command::Shrink {
             file,
@@ -352,6 +401,7 @@ fn run(command: Command) -> CmdResult {
         format,
         shrink,
         max_memory,
+        shard,
     } = command
     else {
         unreachable!("run() is only called for `run`")
@@ -392,6 +442,7 @@ fn run(command: Command) -> CmdResult {
         plant_bug,
         progress,
         budget: cmd::budget::budget(max_memory),
+        shard,
     };
     boxed(cmd::run::execute(&opts, format, shrink))
 }
@@ -431,6 +482,10 @@ fn parse_profile(s: &str) -> Result<readsim::protocol::Profile, String> {
         "matrix" => Ok(readsim::protocol::Profile::Matrix),
         other => Err(format!("unknown profile {other:?}; use tencent or matrix")),
     }
+}
+
+fn parse_shard(s: &str) -> Result<readsim::scenario::Shard, String> {
+    readsim::scenario::Shard::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {

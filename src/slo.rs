@@ -3,8 +3,9 @@
 //! deterministic as its report.json.
 
 use crate::human::{format_micros, format_rate};
-use crate::metrics::Metrics;
+use crate::metrics::{Hop, Metrics};
 use crate::scenario::{Slo, latency_key};
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 /// One objective and how the run did against it.
@@ -35,9 +36,28 @@ pub enum SloUnit {
     Count,
 }
 
+/// Where latency SLOs read a hop's histogram: a run's [`Metrics`], or the merged histograms
+/// of several shards' reports (`readsim merge`), so both are judged by the same code.
+pub trait HopHistograms {
+    fn hop_histogram(&self, hop: Hop) -> &Histogram<u64>;
+}
+
+impl HopHistograms for Metrics {
+    fn hop_histogram(&self, hop: Hop) -> &Histogram<u64> {
+        self.histogram(hop)
+    }
+}
+
+/// The warning of a shard (`run --shard I/N`) whose scenario sets rate minimums: a shard
+/// carries only part of the load, so `receipts_per_second_min` and `ops_per_second_min` are
+/// left to `readsim merge`, which judges them on the whole run (and drops this warning).
+pub const SHARD_RATES_NOTE: &str = "receipts_per_second_min and ops_per_second_min are \
+    objectives of the whole run, not of one shard: `readsim merge` of all the shards judges \
+    them";
+
 /// What the SLOs are checked against.
 pub struct SloInputs<'a> {
-    pub metrics: &'a Metrics,
+    pub metrics: &'a dyn HopHistograms,
     pub violations_total: u64,
     /// Acknowledged receipts per second: per virtual second when simulated, the live
     /// driver's first-to-last-acknowledgement rate when live.
@@ -51,7 +71,7 @@ pub struct SloInputs<'a> {
 pub fn evaluate(slo: &Slo, input: &SloInputs) -> Vec<SloResult> {
     let mut out = Vec::new();
     for (&(hop, stat), limit) in &slo.latency {
-        let h = input.metrics.histogram(hop);
+        let h = input.metrics.hop_histogram(hop);
         let actual = if h.is_empty() {
             0
         } else if stat.quantile() >= 1.0 {

@@ -30,8 +30,17 @@ pub fn judge(scenario: &Scenario, m: Measured) -> (Vec<SloResult>, Verdict) {
     let receipts_per_second = m
         .receipts_per_second
         .unwrap_or_else(|| per_second(m.metrics.completeness.acked_total(), m.seconds));
+    let mut objectives = scenario.slo.clone();
+    let mut warnings = m.warnings;
+    let rates =
+        objectives.receipts_per_second_min.is_some() || objectives.ops_per_second_min.is_some();
+    if !scenario.shard.is_whole() && rates {
+        objectives.receipts_per_second_min = None;
+        objectives.ops_per_second_min = None;
+        warnings.push(slo::SHARD_RATES_NOTE.to_string());
+    }
     let slo = slo::evaluate(
-        &scenario.slo,
+        &objectives,
         &SloInputs {
             metrics: m.metrics,
             violations_total: m.violations,
@@ -48,7 +57,7 @@ pub fn judge(scenario: &Scenario, m: Measured) -> (Vec<SloResult>, Verdict) {
         incomplete: m.incomplete,
         ops,
         allow_no_traffic: scenario.checks.allow_no_traffic,
-        warnings: m.warnings,
+        warnings,
         uncovered: m
             .coverage
             .missing(&scenario.checks.require_coverage)

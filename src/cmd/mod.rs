@@ -5,6 +5,7 @@
 pub mod budget;
 pub mod compare;
 mod judge;
+pub mod merge;
 pub mod replay;
 mod replay_command;
 pub mod run;

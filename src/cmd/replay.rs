@@ -71,7 +71,10 @@ pub fn replay(path: &Path) -> Result<Replayed, ReplayError> {
             target: t.to_string(),
         })?),
     };
-    let scenario = &doc.scenario_config;
+    // A shard's report replays that shard: the file describes the whole run.
+    let mut scenario = doc.scenario_config.clone();
+    scenario.shard = doc.shard.unwrap_or_default();
+    let scenario = &scenario;
     let model = ModelTarget::new(Model::with_profile(
         scenario.receipts.config(),
         scenario.semantics.profile,

@@ -2,7 +2,7 @@
 //! line, and parsed back by nobody (report.json carries the scenario and seed for `replay`).
 
 use crate::protocol::Profile;
-use crate::scenario::Dur;
+use crate::scenario::{Dur, Shard};
 use crate::target::faulty::Bug;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,8 @@ pub struct ReplayCommand {
     pub bug: Option<Bug>,
     /// `--profile` when the run overrode the scenario's semantics profile.
     pub profile: Option<Profile>,
+    /// `--shard I/N` of one shard of a run (None: the whole run).
+    pub shard: Option<Shard>,
 }
 
 impl ReplayCommand {
@@ -32,6 +34,7 @@ impl ReplayCommand {
             target: None,
             bug: None,
             profile: None,
+            shard: None,
         }
     }
 
@@ -67,6 +70,9 @@ impl fmt::Display for ReplayCommand {
         if let Some(p) = self.profile {
             write!(f, " --profile {}", p.name())?;
         }
+        if let Some(s) = self.shard {
+            write!(f, " --shard {s}")?;
+        }
         if let Some(t) = &self.target {
             write!(f, " --target {t}")?;
         }
@@ -89,12 +95,14 @@ mod tests {
         let full = ReplayCommand {
             duration: Some(Dur::from_micros(20_000_000)),
             target: Some("server".into()),
+            shard: Some(Shard { index: 2, count: 4 }),
             ..plain.with_bug(Some(Bug::ALL[0]))
         };
         assert_eq!(
             full.to_string(),
             format!(
-                "readsim run s.toml --seed 7 --duration 20s --target server --plant-bug {}",
+                "readsim run s.toml --seed 7 --duration 20s --shard 2/4 --target server \
+                 --plant-bug {}",
                 Bug::ALL[0].name()
             )
         );

@@ -9,7 +9,7 @@ use crate::cmd::judge::{Measured, judge};
 use crate::cmd::{Classify, ExitStatus, ReplayCommand};
 use crate::model::Model;
 use crate::observers;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Shard};
 use crate::target::ModelTarget;
 use crate::target::faulty::{Bug, FaultyTarget};
 use crate::verdict::Verdict;
@@ -114,6 +114,21 @@ pub fn run_seed(scenario: &Scenario, file: &Path, seed: u64, bug: Option<Bug>) -
     }
 }
 
+/// The seeds one sweep process runs: its shard of a range (`--seeds A..B --shard I/N`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeds {
+    pub range: RangeInclusive<u64>,
+    /// Seed `s` of the range is run when `s mod N == I`.
+    pub shard: Shard,
+}
+
+impl Seeds {
+    /// The seeds to run, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.range.clone().filter(|&s| self.shard.owns_seed(s))
+    }
+}
+
 /// Runs `seeds` on `jobs` threads. Unless `keep_going`, no new seed starts once one failed
 /// (seeds already running finish). `on_result` sees each result as it completes.
 pub fn sweep(
@@ -123,10 +138,27 @@ pub fn sweep(
     bug: Option<Bug>,
     jobs: usize,
     keep_going: bool,
+    on_result: impl FnMut(&SeedResult),
+) -> SweepSummary {
+    let seeds = Seeds {
+        range: seeds,
+        shard: Shard::WHOLE,
+    };
+    sweep_seeds(scenario, file, &seeds, bug, (jobs, keep_going), on_result)
+}
+
+/// [`sweep`] over one shard of the seeds; `(jobs, keep_going)` as there.
+pub fn sweep_seeds(
+    scenario: &Scenario,
+    file: &Path,
+    seeds: &Seeds,
+    bug: Option<Bug>,
+    (jobs, keep_going): (usize, bool),
     mut on_result: impl FnMut(&SeedResult),
 ) -> SweepSummary {
     let started = Instant::now();
-    let (first, last) = (*seeds.start(), *seeds.end());
+    let shard = seeds.shard;
+    let (first, last) = (*seeds.range.start(), *seeds.range.end());
     let next = AtomicU64::new(first);
     let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<SeedResult>();
@@ -140,6 +172,9 @@ pub fn sweep(
                     let seed = next.fetch_add(1, Ordering::Relaxed);
                     if seed > last || seed < first {
                         break;
+                    }
+                    if !shard.owns_seed(seed) {
+                        continue;
                     }
                     let r = run_seed(scenario, file, seed, bug);
                     if !r.passed() && !keep_going {
@@ -173,6 +208,8 @@ pub struct SweepOptions {
     pub jobs: Option<usize>,
     pub keep_going: bool,
     pub bug: Option<Bug>,
+    /// `--shard I/N`: run only the seeds S with S mod N = I.
+    pub shard: Shard,
 }
 
 /// Why a sweep could not start.
@@ -197,13 +234,27 @@ pub fn execute(o: &SweepOptions) -> Result<ExitStatus, SweepError> {
     let jobs = o
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let summary = sweep(&scenario, &o.file, range, o.bug, jobs, o.keep_going, |r| {
-        super::print(&seed_line(r))
-    });
+    let seeds = Seeds {
+        range,
+        shard: o.shard,
+    };
+    let summary = sweep_seeds(
+        &scenario,
+        &o.file,
+        &seeds,
+        o.bug,
+        (jobs, o.keep_going),
+        |r| super::print(&seed_line(r)),
+    );
     let failed = summary.results.iter().filter(|r| !r.passed()).count();
     let ops = summary.total_ops();
+    let of_shard = if o.shard.is_whole() {
+        String::new()
+    } else {
+        format!(" (shard {} of seeds {})", o.shard, o.seeds)
+    };
     super::print(&format!(
-        "{} seeds: {} passed, {} failed; {} ops simulated in {:.1}s ({:.0} ops/s)\n",
+        "{} seeds{of_shard}: {} passed, {} failed; {} ops simulated in {:.1}s ({:.0} ops/s)\n",
         summary.results.len(),
         summary.results.len() - failed,
         failed,
@@ -274,6 +325,29 @@ mod tests {
             "test",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn seed_shards_run_every_seed_of_the_range_once() {
+        let n = 3;
+        let s = tiny();
+        let whole = sweep(&s, Path::new("t.toml"), 1..=12, None, 2, true, |_| {});
+        let mut union: Vec<(u64, u64)> = Vec::new();
+        for index in 0..n {
+            let seeds = Seeds {
+                range: 1..=12,
+                shard: Shard { index, count: n },
+            };
+            assert!(seeds.iter().all(|x| x % 3 == u64::from(index)));
+            let part = sweep_seeds(&s, Path::new("t.toml"), &seeds, None, (2, true), |_| {});
+            union.extend(part.results.iter().map(|r| (r.seed, r.ops)));
+        }
+        union.sort();
+        let want: Vec<(u64, u64)> = whole.results.iter().map(|r| (r.seed, r.ops)).collect();
+        assert_eq!(
+            union, want,
+            "same seeds, each run once, with the same results"
+        );
     }
 
     #[test]

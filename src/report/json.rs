@@ -39,6 +39,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         scenario: o.scenario.name.clone(),
         scenario_config: o.scenario.clone(),
         seed: o.seed,
+        shard: Some(o.scenario.shard).filter(|s| !s.is_whole()),
         target: o.target.clone(),
         driver: o.driver.clone(),
         virtual_seconds: o.virtual_seconds,
@@ -66,6 +67,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         receipts: receipts(o),
         staircase: super::staircase::of(o),
         target_notes: o.target_notes.clone(),
+        merged: None,
     })
 }
 

@@ -203,7 +203,7 @@ fn verdict(o: &RunOutcome) -> String {
 }
 
 /// `text` as an inline code span, fenced with more backticks than it contains.
-fn inline(text: &str) -> String {
+pub(super) fn inline(text: &str) -> String {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {

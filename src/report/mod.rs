@@ -7,6 +7,8 @@ mod html;
 mod human;
 mod json;
 mod markdown;
+mod merge;
+mod merged_md;
 mod rss;
 pub mod schema;
 mod staircase;
@@ -21,6 +23,8 @@ pub use html::{HTML_VIOLATIONS, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
+pub use merge::{MergeInfo, merge_docs, shard_label};
+pub use merged_md::merged_markdown;
 pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
@@ -177,6 +181,12 @@ pub enum ReportError {
          a count over i64::MAX means the run is far too long to report in one piece, split it"
     )]
     HistogramEncode(hdrhistogram::serialization::V2SerializeError),
+    /// Two shards' histograms could not be added (a count overflow).
+    #[error(
+        "cannot merge the shards' latency histograms: {0}; the merged counts overflow, merge \
+         fewer shards at a time"
+    )]
+    HistogramMerge(String),
     /// An `hdr` string is not base64.
     #[error(
         "the histogram is not valid base64 ({0}); pass the `hdr` string of a report.json \

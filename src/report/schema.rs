@@ -29,6 +29,10 @@ pub struct ReportDoc {
     pub scenario: String,
     pub scenario_config: Scenario,
     pub seed: u64,
+    /// The slice of the run this report covers (`run --shard I/N`): absent for a whole run,
+    /// so unsharded reports are unchanged (an added field: no format bump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::scenario::Shard>,
     /// Which target produced the history: "model", "server", "ws://...".
     pub target: String,
     /// "sim" or "live".
@@ -66,6 +70,10 @@ pub struct ReportDoc {
     /// the target sent); absent when it says nothing (the model, readsim's protocol).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_notes: Vec<String>,
+    /// A report `readsim merge` joined from shards' reports: which, and which were missing.
+    /// Absent in a run's own report (an added field: no format bump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<super::merge::MergeInfo>,
 }
 
 /// Where a rate staircase saturated the target: information, never a verdict.

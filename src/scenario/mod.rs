@@ -9,6 +9,7 @@ mod fault_knobs;
 mod load;
 mod rules;
 mod schema;
+mod shard;
 mod slo;
 mod steps;
 mod types;
@@ -20,6 +21,7 @@ pub use fault_knobs::{FAULT_KNOBS, FaultKnob, KnobUnit};
 pub use load::{MAX_FILE_BYTES, check_budget, load_file, parse_str, read_text};
 pub use rules::{Check, RequireCoverage, Rule, RuleInfo};
 pub use schema::json_schema;
+pub use shard::{MAX_SHARDS, Shard, ShardError};
 pub use slo::{
     NOTIFY_ALIAS, OPS_PER_SECOND_MIN, RECEIPTS_PER_SECOND_MIN, VIOLATIONS_MAX, latency_key,
     parse_latency_key,

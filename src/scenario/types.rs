@@ -123,6 +123,12 @@ pub struct Scenario {
     /// Service-level objectives checked at the end of the run; a miss makes `run` exit 1.
     #[serde(default, skip_serializing_if = "Slo::is_empty")]
     pub slo: Slo,
+    /// Which conversations this process drives (`--shard`): not part of the file (a file
+    /// describes the whole run) and never written with it, so report.json's
+    /// `scenario_config` is the same for every shard; report.json records it as `shard`.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub shard: super::Shard,
 }
 
 fn default_seed() -> u64 {

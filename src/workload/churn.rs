@@ -75,8 +75,14 @@ const JOIN_TRIES: usize = 8;
 const CATCH_UP_AFTER: Micros = 1_000_000;
 
 impl Workload {
+    /// Changes per second: the scenario's rate, split between shards by their groups.
     fn churn_rate(&self) -> f64 {
-        self.scenario.churn.per_minute / 60.0
+        let base = self.scenario.churn.per_minute / 60.0;
+        if self.plan.all_conv_counts.is_empty() {
+            base
+        } else {
+            base * self.plan.group_share()
+        }
     }
 
     pub(super) fn start_churn(&mut self, out: &mut Vec<Action>) {
@@ -91,11 +97,12 @@ impl Workload {
         if let Some(dt) = next_arrival(self.churn_rate(), &mut self.churn_rng) {
             self.timer(now + dt, Timer::Churn, out);
         }
-        let n = self.plan.groups.len();
+        // Only this shard's groups (all of them unsharded: the same draw as ever).
+        let n = self.plan.shard_groups.len();
         if n == 0 {
             return;
         }
-        let group = GroupId(self.churn_rng.random_range(0..n) as u32);
+        let group = self.plan.shard_groups[self.churn_rng.random_range(0..n)];
         let weights = ChurnKind::DRAW_ORDER.map(|k| k.weight(&self.scenario.churn));
         let total: f64 = weights.iter().sum();
         let x = self
@@ -142,11 +149,12 @@ impl Workload {
 
     /// A random user who is not a member of `group`, if one turns up in a few draws.
     fn draw_outsider(&mut self, group: GroupId) -> Option<UserId> {
-        let users = self.plan.users;
+        // Only users this shard provisioned (all of them unsharded: the same draw as ever).
+        let users = self.plan.shard_users.len() as u32;
         for _ in 0..JOIN_TRIES {
-            let u = self.churn_rng.random_range(0..users);
-            if !self.members.contains(group, UserId(u)) {
-                return Some(UserId(u));
+            let u = self.plan.shard_users[self.churn_rng.random_range(0..users) as usize];
+            if !self.members.contains(group, u) {
+                return Some(u);
             }
         }
         None

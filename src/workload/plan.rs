@@ -4,7 +4,7 @@
 use crate::dist::sample_size;
 use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId};
 use crate::rng::{Purpose, Streams};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Shard};
 use rand::RngExt;
 use rand::seq::index;
 use rustc_hash::FxHashSet;
@@ -44,6 +44,15 @@ pub struct Plan {
     /// Conversations of each user (groups it belongs to and pairs it is in).
     pub user_convs: Vec<Vec<ConvKey>>,
     pub receipt_config: ReceiptConfig,
+    /// The groups this shard drives (all of them unsharded), in id order: churn and bursts
+    /// pick from these only, so a group's membership changes stay with its shard.
+    pub shard_groups: Vec<GroupId>,
+    /// The users this shard provisions (all of them unsharded), in id order: members of its
+    /// groups, sides of its pairs, and users in no conversation that hash to it.
+    pub shard_users: Vec<UserId>,
+    /// Sharded runs only (empty otherwise): each user's conversation count in the whole run,
+    /// so its pull rate is split between the shards in proportion to its conversations.
+    pub all_conv_counts: Vec<u32>,
 }
 
 impl Plan {
@@ -71,14 +80,69 @@ impl Plan {
             user_convs[hi.0 as usize].push(ConvKey::Pair(lo, hi));
         }
         let convs = traffic_convs(s, &groups, &pairs);
-        Plan {
+        let mut plan = Plan {
             users: n,
             online,
+            shard_groups: groups.iter().map(|g| g.id).collect(),
+            shard_users: (0..n).map(UserId).collect(),
             groups,
             pairs,
             convs,
             user_convs,
             receipt_config,
+            all_conv_counts: Vec::new(),
+        };
+        if !s.shard.is_whole() {
+            plan.restrict(s.shard);
+        }
+        plan
+    }
+
+    /// Keeps only `shard`'s conversations in what drives traffic (`convs`, `user_convs`,
+    /// `shard_groups`) and only its users in provisioning and `online` (users outside it
+    /// never connect). `groups` and `pairs` stay whole: they are the population ids index
+    /// into, and the warnings describe the scenario, not the shard. Everything is drawn
+    /// before this, from per-entity streams, so a conversation behaves the same in any shard.
+    fn restrict(&mut self, shard: Shard) {
+        let owns = |k: &ConvKey| match *k {
+            ConvKey::Group(g) => shard.owns_group(g.0),
+            ConvKey::Pair(a, b) => shard.owns_pair(a.0, b.0),
+        };
+        self.convs.retain(|c| owns(&c.key));
+        self.shard_groups.retain(|g| shard.owns_group(g.0));
+        self.all_conv_counts = self.user_convs.iter().map(|c| c.len() as u32).collect();
+        for c in &mut self.user_convs {
+            c.retain(|k| owns(k));
+        }
+        let counts = &self.all_conv_counts;
+        let user_convs = &self.user_convs;
+        self.shard_users.retain(|u| {
+            let i = u.0 as usize;
+            !user_convs[i].is_empty() || (counts[i] == 0 && shard.owns_lone_user(u.0))
+        });
+        let mut keep = vec![false; self.users as usize];
+        for u in &self.shard_users {
+            keep[u.0 as usize] = true;
+        }
+        for (o, k) in self.online.iter_mut().zip(keep) {
+            *o &= k;
+        }
+    }
+
+    /// Share of `user`'s conversations in this shard (1 unsharded): its pull rate's factor.
+    pub fn pull_share(&self, user: UserId) -> f64 {
+        match self.all_conv_counts.get(user.0 as usize) {
+            Some(&all) if all > 0 => self.user_convs[user.0 as usize].len() as f64 / f64::from(all),
+            _ => 1.0,
+        }
+    }
+
+    /// Share of the groups in this shard (1 unsharded): the churn rate's factor.
+    pub fn group_share(&self) -> f64 {
+        if self.all_conv_counts.is_empty() || self.groups.is_empty() {
+            1.0
+        } else {
+            self.shard_groups.len() as f64 / self.groups.len() as f64
         }
     }
 
@@ -90,17 +154,24 @@ impl Plan {
         self.online[u.0 as usize]
     }
 
-    /// Provisioning requests, in order: configuration, users, groups.
+    /// Provisioning requests, in order: configuration, users, groups (this shard's).
     pub fn provisioning(&self) -> Vec<AdminRequest> {
-        let mut out = Vec::with_capacity(self.users as usize + self.groups.len() + 1);
+        let mut out = Vec::with_capacity(self.shard_users.len() + self.shard_groups.len() + 1);
         out.push(AdminRequest::SetReceiptConfig {
             config: self.receipt_config.clone(),
         });
-        out.extend((0..self.users).map(|u| AdminRequest::CreateUser { user: UserId(u) }));
-        out.extend(self.groups.iter().map(|g| AdminRequest::CreateGroup {
-            group: g.id,
-            group_type: g.group_type,
-            members: g.members.clone(),
+        out.extend(
+            self.shard_users
+                .iter()
+                .map(|&user| AdminRequest::CreateUser { user }),
+        );
+        out.extend(self.shard_groups.iter().map(|&id| {
+            let g = self.group(id);
+            AdminRequest::CreateGroup {
+                group: g.id,
+                group_type: g.group_type,
+                members: g.members.clone(),
+            }
         }));
         out
     }
@@ -198,4 +269,100 @@ fn traffic_convs(s: &Scenario, groups: &[GroupPlan], pairs: &[(UserId, UserId)])
         });
     }
     convs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tiny fixture with churn, so joiners come from the shard's users too.
+    fn scenario(shard: Shard) -> Scenario {
+        let text = include_str!("../../tests/fixtures/tiny.toml");
+        let mut s = crate::scenario::parse_str(text, "tiny.toml").unwrap();
+        s.population.users = 300;
+        s.groups[0].count = 60;
+        s.c2c.pairs = 120;
+        s.shard = shard;
+        s
+    }
+
+    fn plan(shard: Shard) -> Plan {
+        let s = scenario(shard);
+        Plan::draw(&s, &Streams::new(s.seed))
+    }
+
+    #[test]
+    fn every_conversation_is_in_exactly_one_shard() {
+        let whole = plan(Shard::WHOLE);
+        let n = 4;
+        let shards: Vec<Plan> = (0..n)
+            .map(|index| plan(Shard { index, count: n }))
+            .collect();
+        let mut seen: Vec<ConvKey> = Vec::new();
+        for p in &shards {
+            seen.extend(p.convs.iter().map(|c| c.key));
+            // Each traffic process keeps its rate: the shards add up to the whole run's load.
+            for c in &p.convs {
+                let w = whole.convs.iter().find(|w| w.key == c.key).unwrap();
+                assert_eq!(w.rate, c.rate);
+            }
+        }
+        let mut want: Vec<ConvKey> = whole.convs.iter().map(|c| c.key).collect();
+        assert!(
+            shards.iter().all(|p| !p.convs.is_empty()),
+            "every shard has work"
+        );
+        seen.sort();
+        want.sort();
+        assert_eq!(seen, want, "no conversation in two shards or in none");
+        let mut groups: Vec<GroupId> = shards.iter().flat_map(|p| p.shard_groups.clone()).collect();
+        groups.sort();
+        assert_eq!(groups, whole.shard_groups);
+    }
+
+    #[test]
+    fn a_shard_provisions_and_connects_exactly_the_users_of_its_conversations() {
+        let n = 3;
+        let mut lone_or_seen = vec![0u32; 300];
+        for index in 0..n {
+            let p = plan(Shard { index, count: n });
+            let users: FxHashSet<UserId> = p.shard_users.iter().copied().collect();
+            for g in &p.shard_groups {
+                assert!(p.group(*g).members.iter().all(|m| users.contains(m)));
+            }
+            for c in &p.convs {
+                if let ConvKey::Pair(a, b) = c.key {
+                    assert!(users.contains(&a) && users.contains(&b));
+                }
+            }
+            for u in 0..p.users {
+                let u = UserId(u);
+                assert!(
+                    !p.is_online(u) || users.contains(&u),
+                    "{u:?} connects only here"
+                );
+                if p.all_conv_counts[u.0 as usize] == 0 && users.contains(&u) {
+                    lone_or_seen[u.0 as usize] += 1;
+                }
+                if p.all_conv_counts[u.0 as usize] > 0 && users.contains(&u) {
+                    lone_or_seen[u.0 as usize] = lone_or_seen[u.0 as usize].max(1);
+                }
+            }
+            let created = p.provisioning().len() - 1;
+            assert_eq!(created, p.shard_users.len() + p.shard_groups.len());
+        }
+        assert!(
+            lone_or_seen.iter().all(|&k| k == 1),
+            "every user appears in a shard"
+        );
+    }
+
+    #[test]
+    fn the_whole_shard_is_the_unsharded_plan() {
+        let p = plan(Shard::WHOLE);
+        assert!(p.all_conv_counts.is_empty());
+        assert_eq!(p.shard_users.len() as u32, p.users);
+        assert_eq!(p.shard_groups.len(), p.groups.len());
+        assert_eq!(p.group_share(), 1.0);
+    }
 }

@@ -22,15 +22,22 @@ impl Workload {
             .or_insert_with(|| streams.rng(Purpose::Pulls, u64::from(user.0)))
     }
 
-    fn pull_rate(&self) -> f64 {
-        self.scenario.pulls.per_user_per_minute / 60.0
+    /// `user`'s pulls per second: the scenario's rate, split between shards in proportion
+    /// to the user's conversations in each (so the shards together pull as one run would).
+    fn pull_rate(&self, user: UserId) -> f64 {
+        let base = self.scenario.pulls.per_user_per_minute / 60.0;
+        if self.plan.all_conv_counts.is_empty() {
+            base
+        } else {
+            base * self.plan.pull_share(user)
+        }
     }
 
     /// The first pull of every online user with a conversation.
     pub(super) fn start_pulls(&mut self, out: &mut Vec<Action>) {
-        let rate = self.pull_rate();
         for u in 0..self.plan.users {
             let user = UserId(u);
+            let rate = self.pull_rate(user);
             if self.plan.is_online(user) && !self.plan.user_convs[u as usize].is_empty() {
                 let rng = self.pull_rng(user);
                 if let Some(dt) = next_arrival(rate, rng) {
@@ -43,7 +50,7 @@ impl Workload {
     /// `user` opens one of its conversations: the flow starts with its history, unless a
     /// flow is still running or the user is offline (the draws happen either way).
     pub(super) fn pull(&mut self, now: Micros, user: UserId, out: &mut Vec<Action>) {
-        let rate = self.pull_rate();
+        let rate = self.pull_rate(user);
         let page = self.scenario.pulls.history_page;
         let n = self.plan.user_convs[user.0 as usize].len();
         let busy = self.flows.contains_key(&user);

@@ -107,7 +107,8 @@ impl Workload {
     pub(super) fn burst(&mut self, now: Micros, out: &mut Vec<Action>) {
         let max = self.plan.receipt_config.max_group_size as usize;
         let members = &self.members;
-        let candidates: Vec<usize> = (0..self.plan.groups.len())
+        // This shard's groups only (all of them unsharded).
+        let candidates: Vec<usize> = (self.plan.shard_groups.iter().map(|g| g.0 as usize))
             .filter(|&g| {
                 let id = GroupId(g as u32);
                 self.plan.groups[g].supports_receipts

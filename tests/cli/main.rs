@@ -7,4 +7,5 @@ mod compare;
 mod html_report_browser;
 mod layers;
 mod limits;
+mod shard;
 mod staircase;

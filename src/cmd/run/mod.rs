@@ -41,6 +41,8 @@ pub struct RunOptions {
     /// a scenario whose estimate exceeds it is refused, a simulated run that outgrows it is
     /// stopped.
     pub budget: u64,
+    /// The conversations this process drives (`--shard I/N`; whole: 0/1).
+    pub shard: scenario::Shard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,7 @@ fn replay_command(opts: &RunOptions, seed: u64) -> ReplayCommand {
         duration: opts.duration,
         profile: opts.profile,
         target: opts.live.as_ref().map(|l| l.target.name()),
+        shard: Some(opts.shard).filter(|s| !s.is_whole()),
         ..ReplayCommand::new(&opts.file, seed).with_bug(opts.plant_bug)
     }
 }
@@ -187,6 +190,7 @@ fn load_within_budget(opts: &RunOptions) -> Result<scenario::Scenario, RunError>
     if let Some(p) = opts.profile {
         s.semantics.profile = p;
     }
+    s.shard = opts.shard;
     if let Some(d) = opts.duration {
         s.duration = d;
         scenario::validate(&s).map_err(|problems| ScenarioError::Invalid {
@@ -257,6 +261,13 @@ pub fn execute(opts: &RunOptions, format: Format, shrink: bool) -> Result<ExitSt
 
 /// `run --shrink`: shrink the failing scenario and say where the small case is.
 fn shrink_failure(opts: &RunOptions, seed: u64) -> Result<(), RunError> {
+    if !opts.shard.is_whole() {
+        eprintln!(
+            "--shrink: one shard of a run is not shrunk (the file describes the whole run); \
+             shrink the failing violation's scenario without --shard"
+        );
+        return Ok(());
+    }
     if opts.live.is_some() {
         eprintln!(
             "--shrink: live runs are not shrunk (their timing is not reproducible); shrink a \
@@ -294,6 +305,7 @@ mod tests {
             plant_bug: None,
             progress: false,
             budget,
+            shard: scenario::Shard::WHOLE,
         };
         (s, opts)
     }

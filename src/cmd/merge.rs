@@ -1,0 +1,368 @@
+//! `readsim merge DIR... --out DIR`: one report of a whole run from its shards' reports
+//! (`run --shard I/N`, I = 0..N-1). Refuses shards of different runs (scenario, seed,
+//! readsim version, target, N) and duplicate shards; a missing shard fails loudly, naming it,
+//! unless `--allow-partial`. The merging itself is `report::merge_docs`.
+
+use super::{Classify, ExitStatus};
+use crate::report::{self, MergeInfo, ReadError, ReportDoc, ReportError};
+use crate::scenario::Shard;
+use std::path::{Path, PathBuf};
+
+/// What `readsim merge` was asked to do.
+#[derive(Clone, Debug)]
+pub struct MergeOptions {
+    /// Shard report.json files or directories holding one.
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+    /// Write a report even when shards are missing (it says so on its first line).
+    pub allow_partial: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(
+        "{path} is not of the same run as {first}: its {what} is {theirs}, not {ours}; merge \
+         only the shards of one `readsim run FILE --seed S --shard I/N` (same file, seed, \
+         readsim build and N)"
+    )]
+    Mismatch {
+        path: PathBuf,
+        first: PathBuf,
+        what: &'static str,
+        ours: String,
+        theirs: String,
+    },
+    #[error(
+        "{second} and {first} are both shard {shard}: pass each shard's report once (did a \
+         shard run twice, or write into another's directory?)"
+    )]
+    Duplicate {
+        first: PathBuf,
+        second: PathBuf,
+        shard: Shard,
+    },
+    #[error(
+        "shard{s} {missing} of {count} missing: run them (`readsim run FILE --shard I/{count}`) \
+         and pass their reports, or pass --allow-partial for a report marked partial",
+        s = if missing.contains(',') { "s" } else { "" }
+    )]
+    Missing { missing: String, count: u32 },
+}
+
+impl Classify for MergeError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            MergeError::Report(ReportError::Io { .. }) => ExitStatus::HarnessFailed,
+            _ => ExitStatus::BadInput,
+        }
+    }
+}
+
+/// The merged report and the shards' verdict lines, not yet written.
+pub struct Merged {
+    pub doc: ReportDoc,
+    pub json: String,
+    pub markdown: String,
+}
+
+/// Reads, checks and merges the shards' reports.
+pub fn merge(o: &MergeOptions) -> Result<Merged, MergeError> {
+    let mut docs = Vec::with_capacity(o.inputs.len());
+    for p in &o.inputs {
+        docs.push(ReportDoc::read(p)?);
+    }
+    let info = check_one_run(&mut docs, o.allow_partial)?;
+    let shards: Vec<(String, String)> = docs
+        .iter()
+        .map(|(d, _)| {
+            let v = &d.verdict;
+            (
+                report::shard_label(d),
+                format!("{}: {}", v.label(), v.summary(d.slo.len())),
+            )
+        })
+        .collect();
+    let docs: Vec<ReportDoc> = docs.into_iter().map(|(d, _)| d).collect();
+    let doc = report::merge_docs(&docs, info)?;
+    Ok(Merged {
+        json: doc.to_json_string()?,
+        markdown: report::merged_markdown(&doc, &shards),
+        doc,
+    })
+}
+
+/// Sorts `docs` by shard and checks they are the shards of one run; returns which shards
+/// are there and which are missing (an error unless `allow_partial`).
+fn check_one_run(
+    docs: &mut [(ReportDoc, PathBuf)],
+    allow_partial: bool,
+) -> Result<MergeInfo, MergeError> {
+    let shard = |d: &ReportDoc| d.shard.unwrap_or(Shard::WHOLE);
+    let (first, first_path) = &docs[0];
+    for (d, path) in docs.iter().skip(1) {
+        let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
+            path: path.clone(),
+            first: first_path.clone(),
+            what,
+            ours,
+            theirs,
+        };
+        same(&first.scenario, &d.scenario, |a, b| {
+            mismatch("scenario", a, b)
+        })?;
+        same(&first.seed, &d.seed, |a, b| mismatch("seed", a, b))?;
+        same(&first.readsim_version, &d.readsim_version, |a, b| {
+            mismatch("readsim version", a, b)
+        })?;
+        same(&first.target, &d.target, |a, b| mismatch("target", a, b))?;
+        same(&shard(first).count, &shard(d).count, |a, b| {
+            mismatch("shard count N", a, b)
+        })?;
+        let (ours, theirs) = (config_json(first), config_json(d));
+        if ours != theirs {
+            return Err(mismatch(
+                "scenario_config",
+                "the first report's".into(),
+                "different (another file or --duration/--profile)".into(),
+            ));
+        }
+    }
+    docs.sort_by_key(|(d, _)| shard(d).index);
+    for w in docs.windows(2) {
+        if shard(&w[0].0) == shard(&w[1].0) {
+            return Err(MergeError::Duplicate {
+                first: w[0].1.clone(),
+                second: w[1].1.clone(),
+                shard: shard(&w[0].0),
+            });
+        }
+    }
+    let count = shard(&docs[0].0).count;
+    let merged: Vec<u32> = docs.iter().map(|(d, _)| shard(d).index).collect();
+    let missing: Vec<u32> = (0..count).filter(|i| !merged.contains(i)).collect();
+    if !missing.is_empty() && !allow_partial {
+        let list: Vec<String> = missing.iter().map(u32::to_string).collect();
+        return Err(MergeError::Missing {
+            missing: list.join(", "),
+            count,
+        });
+    }
+    Ok(MergeInfo {
+        shards: count,
+        merged,
+        missing,
+    })
+}
+
+fn same<T: PartialEq + ToString>(
+    a: &T,
+    b: &T,
+    err: impl FnOnce(String, String) -> MergeError,
+) -> Result<(), MergeError> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(err(a.to_string(), b.to_string()))
+    }
+}
+
+fn config_json(d: &ReportDoc) -> String {
+    serde_json::to_string(&d.scenario_config).unwrap_or_default()
+}
+
+/// Writes report.json and report.md of `m` into `dir`.
+pub fn write(m: &Merged, dir: &Path) -> Result<(), MergeError> {
+    let io = |path: PathBuf| move |source| ReportError::Io { path, source };
+    std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+    for (name, text) in [("report.json", &m.json), ("report.md", &m.markdown)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(io(path.clone()))?;
+    }
+    Ok(())
+}
+
+/// `readsim merge`: merges, writes, prints the verdict; exit 0 when the merged run passed.
+pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
+    let m = merge(o)?;
+    write(&m, &o.out)?;
+    let info = m.doc.merged.as_ref();
+    let mut text = String::new();
+    if let Some(line) = info.and_then(|i| i.missing_line()) {
+        text.push_str(&format!("{line}\n"));
+    }
+    let v = &m.doc.verdict;
+    text.push_str(&format!(
+        "merged {} shard report(s) of {} (seed {}): {}: {}\n{} ops, {} violations; reports \
+         written to {}\n",
+        o.inputs.len(),
+        m.doc.scenario,
+        m.doc.seed,
+        v.label(),
+        v.summary(m.doc.slo.len()),
+        m.doc.ops.get("total").copied().unwrap_or(0),
+        m.doc.violations_total,
+        o.out.display()
+    ));
+    super::print(&text);
+    if !v.passed() {
+        for viol in m.doc.violations.iter().take(3) {
+            eprintln!("{viol}");
+        }
+    }
+    Ok(ExitStatus::of(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::run::{RunOptions, run};
+
+    fn opts(shard: Shard, out: &Path) -> RunOptions {
+        RunOptions {
+            file: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/tiny.toml"
+            )),
+            seed: None,
+            out: out.to_path_buf(),
+            check_determinism: false,
+            live: None,
+            duration: None,
+            profile: None,
+            plant_bug: None,
+            progress: false,
+            budget: u64::MAX,
+            shard,
+        }
+    }
+
+    #[test]
+    fn four_shards_pass_and_merge_into_every_conversation_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = run(&opts(Shard::WHOLE, &dir.path().join("whole"))).unwrap();
+        let mut inputs = Vec::new();
+        let mut shards = Vec::new();
+        for index in 0..4 {
+            let out = dir.path().join(format!("s{index}"));
+            let r = run(&opts(Shard { index, count: 4 }, &out)).unwrap();
+            assert!(
+                r.rendered.doc.verdict.passed(),
+                "shard {index}: {:?}",
+                r.rendered.doc.verdict
+            );
+            assert!(
+                r.replay
+                    .to_string()
+                    .ends_with(&format!("--shard {index}/4"))
+            );
+            inputs.push(out);
+            shards.push(r.rendered.doc);
+        }
+        inputs.reverse(); // any order
+        let m = merge(&MergeOptions {
+            inputs,
+            out: dir.path().join("merged"),
+            allow_partial: false,
+        })
+        .unwrap();
+        assert!(m.doc.verdict.passed(), "{:?}", m.doc.verdict);
+        let sum = |f: &dyn Fn(&ReportDoc) -> u64| shards.iter().map(f).sum::<u64>();
+        let op = |d: &ReportDoc, k: &str| d.ops.get(k).copied().unwrap_or(0);
+        for k in [
+            "send_message",
+            "push_new_message",
+            "send_message_read_receipts",
+            "total",
+        ] {
+            assert_eq!(op(&m.doc, k), sum(&|d| op(d, k)), "{k}");
+        }
+        assert_eq!(m.doc.receipts.acked, sum(&|d| d.receipts.acked));
+        assert_eq!(m.doc.receipts.messages, sum(&|d| d.receipts.messages));
+        // Each conversation's traffic is drawn from its own streams, so the shards together
+        // send, deliver and acknowledge exactly what the unsharded run does.
+        let w = &whole.rendered.doc;
+        for k in ["send_message", "push_new_message"] {
+            assert_eq!(op(&m.doc, k), op(w, k), "{k}");
+        }
+        assert_eq!(m.doc.receipts.acked, w.receipts.acked);
+        assert_eq!(m.doc.receipts.audience_total, w.receipts.audience_total);
+        assert!(m.markdown.contains("merged from 4 shards"));
+    }
+
+    #[test]
+    fn a_shard_leaves_rate_minimums_to_the_merge_which_judges_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tiny-slo.toml");
+        let text = include_str!("../../tests/fixtures/tiny.toml");
+        // Met by the whole run (~60 ops/s), not by a third of it.
+        std::fs::write(&file, format!("{text}\n[slo]\nops_per_second_min = 40.0\n")).unwrap();
+        let mut inputs = Vec::new();
+        for index in 0..3 {
+            let out = dir.path().join(format!("s{index}"));
+            let mut o = opts(Shard { index, count: 3 }, &out);
+            o.file = file.clone();
+            let doc = run(&o).unwrap().rendered.doc;
+            assert!(doc.verdict.passed(), "{:?}", doc.verdict);
+            assert!(doc.slo.is_empty());
+            assert_eq!(
+                doc.verdict.warnings,
+                vec![crate::slo::SHARD_RATES_NOTE.to_string()]
+            );
+            inputs.push(out);
+        }
+        let m = merge(&MergeOptions {
+            inputs,
+            out: dir.path().join("m"),
+            allow_partial: false,
+        })
+        .unwrap();
+        assert_eq!(m.doc.slo.len(), 1);
+        assert!(m.doc.slo[0].ok, "{:?}", m.doc.slo);
+        assert!(
+            m.doc.verdict.warnings.is_empty(),
+            "{:?}",
+            m.doc.verdict.warnings
+        );
+        assert!(m.doc.verdict.passed());
+    }
+
+    #[test]
+    fn reports_of_other_runs_duplicates_and_missing_shards_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        run(&opts(Shard { index: 0, count: 2 }, &a)).unwrap();
+        let b = dir.path().join("b");
+        let mut o = opts(Shard { index: 1, count: 2 }, &b);
+        o.seed = Some(99);
+        run(&o).unwrap();
+        let m = |inputs: Vec<PathBuf>, allow_partial| {
+            merge(&MergeOptions {
+                inputs,
+                out: dir.path().join("m"),
+                allow_partial,
+            })
+        };
+        let e = m(vec![a.clone(), b.clone()], false).err().unwrap();
+        assert!(e.to_string().contains("seed is 99"), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::BadInput);
+        let e = m(vec![a.clone(), a.clone()], false).err().unwrap();
+        assert!(matches!(e, MergeError::Duplicate { .. }), "{e}");
+        let e = m(vec![a.clone()], false).err().unwrap();
+        assert!(e.to_string().starts_with("shard 1 of 2 missing"), "{e}");
+        assert_eq!(e.exit_status(), ExitStatus::BadInput);
+        let partial = m(vec![a], true).unwrap();
+        assert!(
+            partial
+                .markdown
+                .lines()
+                .next()
+                .unwrap()
+                .contains("shard 1 of 2 missing")
+        );
+        assert!(!partial.doc.verdict.passed());
+    }
+}
