@@ -97,3 +97,24 @@ fn planted_bugs_on_the_misused_paths_are_still_found() {
         assert!(found.first_failure.is_some(), "{bug:?} not found");
     }
 }
+
+/// A bug only malformed calls reach: the off-by-one batch-size check is found with the knob
+/// on and invisible with it off (the well-formed workload never sends 101 ids).
+#[test]
+fn an_off_by_one_batch_size_check_is_found_only_with_misuse() {
+    let (s, path) = misuse();
+    let bug = Some(Bug::BatchSizeOffByOne);
+    let found = sweep(&s, &path, 1..=5, bug, 2, false, |_| {});
+    let seed = found.first_failure.expect("found with misuse on");
+    let first = found.results.iter().find(|r| r.seed == seed).unwrap();
+    let v = first.first.as_ref().unwrap();
+    assert_eq!(v.invariant, readsim::check::Invariant::ResultCodes, "{v:?}");
+    let mut quiet = s.clone();
+    quiet.pulls.misuse_share = 0.0;
+    quiet.checks.require_coverage = RequireCoverage::Nothing;
+    let clean = sweep(&quiet, &path, 1..=5, bug, 2, false, |_| {});
+    assert_eq!(
+        clean.first_failure, None,
+        "nothing reaches it without misuse"
+    );
+}
