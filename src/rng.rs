@@ -33,6 +33,9 @@ pub enum Purpose {
     Churn = 11,
     /// Receipt bursts: when and where.
     Bursts = 12,
+    /// Malformed and misdirected calls (`pulls.misuse_share`), per user and call kind. Its
+    /// own purpose so that turning the knob on shifts no other stream.
+    Misuse = 13,
 }
 
 /// Derives independent ChaCha8 streams from one run seed.

@@ -55,6 +55,8 @@ const ADMIN: &str = "admin answers are taken as given: the checker rebuilds the 
 const CHURN: &str = "[churn] per_minute";
 const MISUSE: &str = "traffic.misuse_share";
 const NO_KNOB: &str = "none yet: the workload only makes well-formed calls of its own messages";
+/// Malformed and misdirected receipt batches, count pulls and member lists.
+const BAD_CALLS: &str = "pulls.misuse_share";
 
 rules! {
     E1 = "E1", "who may know that a message exists", N("the checker expects outsiders' answers by this rule, but the workload never probes another conversation's messages, so nothing is counted (tests/server/probes.rs tests it)"), NO_KNOB;
@@ -68,7 +70,7 @@ rules! {
     S8 = "S8", "numbering", M("message sightings (send acks, new_message pushes) checked for unique ids and seqs"), "traffic.group_messages_per_sec";
     S9 = "S9", "who hears about a message", M("new_message pushes checked against the audience"), "traffic.group_messages_per_sec";
     S10 = "S10", "audience snapshot", M("receipts of later joiners judged, and counts observed after the group's membership changed since the send"), CHURN;
-    R1 = "R1", "receipt batch rules", M("receipt batches breaking the batch rules, whole-batch rejection judged"), NO_KNOB;
+    R1 = "R1", "receipt batch rules", M("receipt batches breaking the batch rules, whole-batch rejection judged"), BAD_CALLS;
     R2 = "R2", "unknown ids are per message", N("an unknown id cannot be told from a message the checker has not seen yet, so any answer is accepted"), NO_KNOB;
     R3 = "R3", "per-message receipt checks, in order", M("receipts refused as prescribed (NOT_IN_AUDIENCE, RECEIPT_NOT_REQUESTED, READER_LEFT_GROUP), answer judged"), CHURN;
     R4 = "R4", "receipt errors change nothing", M("refused receipts whose message's count was observed afterwards"), CHURN;
@@ -77,11 +79,11 @@ rules! {
     R7 = "R7", "receipt notification", M("new receipts whose sender was online: a push of the new count owed within checks.liveness_bound"), "traffic.receipt_share";
     R8 = "R8", "one push per sender per batch", N("the checker bounds every pushed count but does not count pushes per batch"), "reading.batch_window";
     R9 = "R9", "1:1 receipts", M("1:1 receipts judged"), "traffic.c2c_messages_per_sec (reading.c2c_mark_read_share < 1)";
-    P1 = "P1", "count-pull batch rules", M("count pulls breaking the batch rules, whole-batch rejection judged"), NO_KNOB;
-    P2 = "P2", "only the sender pulls", M("count pulls and member lists by a non-sender or of a message without receipts, refusal judged"), NO_KNOB;
+    P1 = "P1", "count-pull batch rules", M("count pulls breaking the batch rules, whole-batch rejection judged"), BAD_CALLS;
+    P2 = "P2", "only the sender pulls", M("count pulls and member lists by a non-sender or of a message without receipts, refusal judged"), BAD_CALLS;
     P3 = "P3", "the sender keeps access", M("count pulls by a sender who has left the group, answer judged"), "[churn] per_minute with pulls.per_user_per_minute";
     P4 = "P4", "pulls are quiet", N("pushes are not tied to the call that caused them: a push a pull caused is only caught if its counts break a bound"), "pulls.per_user_per_minute";
-    M1 = "M1", "member-list checks, in order", M("member-list pages refused as prescribed (count, non-sender, 1:1 message, no receipts), answer judged"), NO_KNOB;
+    M1 = "M1", "member-list checks, in order", M("member-list pages refused as prescribed (count, non-sender, 1:1 message, no receipts), answer judged"), BAD_CALLS;
     M2 = "M2", "member-list contents", M("member lists paged to the end, checked against the audience"), "pulls.member_list_share, checks.final_list_share";
     M3 = "M3", "read-list cursor", M("read lists paged to the end over more than one page"), "pulls.member_list_page (below the read-list sizes)";
     M4 = "M4", "unread-list cursor", M("unread lists paged to the end over more than one page"), "pulls.member_list_page (below the unread-list sizes)";
@@ -108,7 +110,7 @@ rules! {
     MX2 = "MX2", "a receipt is a marker (Matrix)", M("acknowledged receipts for a message at or below the reader's acknowledged marker (repeats and older messages)"), "reading.delay (reads out of order), [faults] request_timeout (retries)";
     MX3 = "MX3", "cumulative (Matrix)", M("acknowledged receipts that also covered earlier messages of their conversation"), "reading.delay";
     MX4 = "MX4", "who may send a receipt (Matrix)", M("receipts of later joiners, former members, senders and outsiders, answer judged"), CHURN;
-    MX5 = "MX5", "batches (Matrix)", M("receipt batches with ids of more than one conversation, acceptance judged"), NO_KNOB;
+    MX5 = "MX5", "batches (Matrix)", M("receipt batches with ids of more than one conversation, acceptance judged"), BAD_CALLS;
     MX6 = "MX6", "the audience is the current membership (Matrix)", M("group counts observed after the group's membership changed since the send, read + unread checked"), CHURN;
     MX7 = "MX7", "notification (Matrix)", M("messages newly covered by an acknowledged receipt whose sender was online: a push owed within checks.liveness_bound"), "traffic.receipt_share";
     MX8 = "MX8", "member lists by user id (Matrix)", M("member lists paged to the end over more than one page, ascending user ids checked"), "pulls.member_list_page (below the list sizes)";

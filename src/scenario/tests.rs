@@ -669,3 +669,19 @@ fn semantics_profile_defaults_to_tencent_and_rejects_the_unknown() {
     assert_eq!(e.field_kind(), Some(FieldErrorKind::Unknown));
     assert!(json_schema().contains("\"matrix\""));
 }
+
+#[test]
+fn pulls_misuse_share_is_a_share_that_stays_unwritten_at_zero() {
+    let e = err(&with_header("[pulls]\nmisuse_share = -0.1\n"));
+    assert_at(&e, 8, "pulls.misuse_share");
+    let s = parse_str(&with_header("[pulls]\nmisuse_share = 0.05\n"), "t.toml").unwrap();
+    assert_eq!(s.pulls.misuse_share, 0.05);
+    assert!(toml::to_string(&s).unwrap().contains("misuse_share = 0.05"));
+    // At 0 (the default) it is not written: scenarios echoed in reports stay as they were.
+    let s = parse_str(&with_header(""), "t.toml").unwrap();
+    assert_eq!(s.pulls.misuse_share, 0.0);
+    assert!(!serde_json::to_string(&s.pulls).unwrap().contains("misuse"));
+    let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+    let pulls = &schema["$defs"]["Pulls"]["properties"]["misuse_share"];
+    assert!(pulls["description"].as_str().unwrap().contains("malformed"));
+}

@@ -382,6 +382,19 @@ pub struct Pulls {
     pub member_list_page: u32,
     /// Most pages read per member list in one flow.
     pub max_pages: u32,
+    /// Share of pull flows and of receipt batches that a buggy client also sends malformed
+    /// or misdirected (0..=1): empty or over-100 batches, ids of two conversations in one
+    /// batch, counts or member lists of another user's message, of its own message without
+    /// receipts, of a 1:1 message, or with a count outside 1..=100. Each must be refused.
+    /// 0 (the default) sends none and draws nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub misuse_share: f64,
+}
+
+/// Serde: a knob left at 0 is not written, so scenarios (and reports) from before it stay as
+/// they were.
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for Pulls {
@@ -392,6 +405,7 @@ impl Default for Pulls {
             member_list_share: 0.3,
             member_list_page: 20,
             max_pages: 10,
+            misuse_share: 0.0,
         }
     }
 }

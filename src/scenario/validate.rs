@@ -380,6 +380,7 @@ fn check_pulls(c: &mut Checker, s: &Scenario) {
             "set how many member-list pages one pull flow may read, e.g. 10",
         );
     }
+    c.share("pulls.misuse_share", s.pulls.misuse_share);
 }
 
 fn check_checks(c: &mut Checker, s: &Scenario) {

@@ -5,8 +5,8 @@
 use super::{ModelTarget, Target};
 use crate::model::Delivery;
 use crate::protocol::{
-    AdminRequest, ErrorCode, Micros, MsgId, PerMessage, Push, ReadFilter, ReceiptEntry, Request,
-    Response, UserId,
+    AdminRequest, ErrorCode, MAX_BATCH, Micros, MsgId, PerMessage, Push, ReadFilter, ReceiptEntry,
+    Request, Response, UserId,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
@@ -51,10 +51,14 @@ pub enum Bug {
     /// Matrix profile: a sender who left the group still gets the counts of its messages
     /// there (MX11 says NOT_CONVERSATION_PARTY: Synapse syncs it nothing any more).
     LeaverPullsCounts,
+    /// An off-by-one in the batch-size check: a receipt batch or count pull of 101 ids is
+    /// accepted (R1, P1, MX5 say BATCH_SIZE). Only malformed calls reach it
+    /// (`pulls.misuse_share`).
+    BatchSizeOffByOne,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 13] = [
+    pub const ALL: [Bug; 14] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
@@ -68,6 +72,7 @@ impl Bug {
         Bug::EarlierNotCovered,
         Bug::LaterJoinerReceiptDropped,
         Bug::LeaverPullsCounts,
+        Bug::BatchSizeOffByOne,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +90,7 @@ impl Bug {
             Bug::EarlierNotCovered => "earlier-not-covered",
             Bug::LaterJoinerReceiptDropped => "later-joiner-receipt-dropped",
             Bug::LeaverPullsCounts => "leaver-pulls-counts",
+            Bug::BatchSizeOffByOne => "batch-size-off-by-one",
         }
     }
 
@@ -209,6 +215,9 @@ impl Target for FaultyTarget {
         {
             return self.drop_later_joiners(now, user, msg_ids, out);
         }
+        if let Some(resp) = self.off_by_one(now, user, req, out) {
+            return resp;
+        }
         let markers = self.markers_before(user, req);
         let first = out.len();
         let before: Vec<u32> = match (self.bug, req) {
@@ -244,6 +253,46 @@ impl Target for FaultyTarget {
 }
 
 impl FaultyTarget {
+    /// BatchSizeOffByOne: a batch of exactly 101 ids is applied as its first 100, and the
+    /// 101st gets the answer of its first occurrence (a repeat), or MESSAGE_NOT_FOUND.
+    fn off_by_one(
+        &mut self,
+        now: Micros,
+        user: UserId,
+        req: &Request,
+        out: &mut Vec<Delivery>,
+    ) -> Option<Response> {
+        let ids = match req {
+            Request::SendReadReceipts { msg_ids } | Request::GetReadReceipts { msg_ids } => msg_ids,
+            _ => return None,
+        };
+        if self.bug != Bug::BatchSizeOffByOne || ids.len() != MAX_BATCH + 1 {
+            return None;
+        }
+        let (head, last) = (ids[..MAX_BATCH].to_vec(), ids[MAX_BATCH]);
+        let shorter = match req {
+            Request::SendReadReceipts { .. } => Request::SendReadReceipts { msg_ids: head },
+            _ => Request::GetReadReceipts { msg_ids: head },
+        };
+        let mut answer = self.inner.apply(now, user, &shorter, out);
+        fn extend<T: Copy>(v: &mut Vec<PerMessage<T>>, last: MsgId) {
+            let result = v
+                .iter()
+                .find(|p| p.msg_id == last)
+                .map_or(Err(ErrorCode::MessageNotFound), |p| p.result);
+            v.push(PerMessage {
+                msg_id: last,
+                result,
+            });
+        }
+        match &mut answer {
+            Response::ReceiptsSent { results } => extend(results, last),
+            Response::ReadReceipts { entries } => extend(entries, last),
+            _ => {}
+        }
+        Some(answer)
+    }
+
     /// Plants the bug into the model's answer to `req`: `resp` and the deliveries from
     /// `out[first..]`. `before` holds read counts taken before the request (see `apply`).
     #[allow(clippy::too_many_arguments)]

@@ -6,10 +6,12 @@
 //! This file holds the public types and the entry points, which only dispatch. The behaviour
 //! lives in one file per part: [`traffic`] (sends, bursts), [`reading`] (read decisions,
 //! receipt batches), [`pulls`] (pull flows, final checks), [`churn`] (membership changes,
-//! over [`membership`]) and [`recovery`] (disconnects, reconnects, lost operations).
+//! over [`membership`]), [`recovery`] (disconnects, reconnects, lost operations) and
+//! [`misuse`] (malformed and misdirected calls of a buggy client).
 
 mod churn;
 mod membership;
+mod misuse;
 pub mod plan;
 mod pulls;
 mod reading;
@@ -98,6 +100,9 @@ pub enum Tag {
         key: ConvKey,
     },
     CatchUpCounts,
+    /// A malformed or misdirected call (`pulls.misuse_share`): only the checker reads its
+    /// answer.
+    Misuse,
 }
 
 /// Something the driver must do for the workload.
@@ -162,6 +167,14 @@ pub struct Workload {
 
     // churn
     churn_rng: ChaCha8Rng,
+
+    // misuse (only with pulls.misuse_share > 0)
+    /// One stream per (call kind, user), created on first use.
+    misuse_rngs: FxHashMap<(u64, UserId), ChaCha8Rng>,
+    /// Each user's latest own message per (conversation, receipts asked), to misuse.
+    own_latest: FxHashMap<UserId, Vec<Sent>>,
+    /// Each conversation's latest message, to misuse as another user's.
+    conv_latest: FxHashMap<ConvKey, Sent>,
 }
 
 /// The stream entity of a conversation (shared by its sends and its reads).
@@ -205,6 +218,9 @@ impl Workload {
             flows: FxHashMap::default(),
             final_pages: BTreeMap::new(),
             churn_rng: streams.rng(Purpose::Churn, 0),
+            misuse_rngs: FxHashMap::default(),
+            own_latest: FxHashMap::default(),
+            conv_latest: FxHashMap::default(),
         }
     }
 
@@ -264,7 +280,11 @@ impl Workload {
                 }
             }
             // Nothing follows from these answers; the checker reads them from the history.
-            Tag::Receipts { .. } | Tag::Mark | Tag::FinalCounts | Tag::CatchUpCounts => {}
+            Tag::Receipts { .. }
+            | Tag::Mark
+            | Tag::FinalCounts
+            | Tag::CatchUpCounts
+            | Tag::Misuse => {}
         }
     }
 
@@ -284,7 +304,7 @@ impl Workload {
     /// The driver gave up on an operation (timeout, or its connection closed): receipts are
     /// retried up to `faults.max_retries` times and final checks until answered (they are
     /// idempotent); a pull flow is abandoned; sends and mark-reads are not retried (the
-    /// protocol has no dedupe key for them), nor are catch-up pulls.
+    /// protocol has no dedupe key for them), nor are catch-up pulls or misuse calls.
     pub fn on_lost(
         &mut self,
         now: Micros,

@@ -74,6 +74,8 @@ impl Workload {
             },
             tag: Tag::FlowHistory,
         });
+        // Before the flow's pages: a misuse page must not cut into a paging in progress.
+        self.misuse_pull(user, out);
     }
 
     /// The next step of `client`'s pull flow after the answer `resp` to `tag` (one of the

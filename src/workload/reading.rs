@@ -205,6 +205,7 @@ impl Workload {
         };
         // A batch that grew while its reader was offline goes out in allowed sizes.
         let max = self.scenario.reading.batch_max.max(1) as usize;
+        self.misuse_batch(user, key, &b.ids[..b.ids.len().min(max)], out);
         for chunk in b.ids.chunks(max) {
             out.push(Action::Invoke {
                 client: user,

@@ -166,12 +166,14 @@ impl Workload {
         resp: &Response,
     ) {
         if let Response::Sent { msg_id, .. } = resp {
-            self.sent.push(Sent {
+            let s = Sent {
                 msg: *msg_id,
                 sender: client,
                 key,
                 need,
-            });
+            };
+            self.sent.push(s);
+            self.note_own(s);
         }
     }
 }

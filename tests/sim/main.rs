@@ -6,5 +6,6 @@ mod checkers_fire;
 mod coverage;
 mod fault_seed_regressions;
 mod matrix;
+mod misuse;
 mod model_state_machine;
 mod planted_bugs;
