@@ -163,6 +163,8 @@ impl Synapse {
         }
         let _ = std::fs::remove_dir_all(dir.join("media_store"));
         std::fs::create_dir_all(dir.join("media_store")).map_err(io("create", &dir))?;
+        // Absolute: Synapse runs in this directory, and the config names its files by path.
+        let dir = std::fs::canonicalize(&dir).map_err(io("resolve", &dir))?;
         let key = dir.join("signing.key");
         std::fs::write(&key, synapse_config::signing_key()).map_err(io("write", &key))?;
         let log = dir.join("synapse.log");
