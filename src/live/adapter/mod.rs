@@ -142,6 +142,31 @@ pub trait Backend: Send + Sync {
     }
 }
 
+/// Polls `GET url` every `every` until it answers 2xx or `within` has passed; the error names
+/// the URL, the last answer seen and `what` to check. Every backend's `wait_healthy`.
+pub async fn poll_healthy(
+    http: &reqwest::Client,
+    url: &str,
+    within: Duration,
+    every: Duration,
+    what: &str,
+) -> Result<(), LiveError> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let last = match http.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("status {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        if std::time::Instant::now() >= deadline {
+            return Err(LiveError::Admin(format!(
+                "{url} did not become healthy within {within:?} (last: {last}); is {what} up?"
+            )));
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// A target process the run starts, may crash (SIGKILL) and restart, and stops at the end.
 /// Its methods block (they run on `spawn_blocking` in the fault tasks).
 pub trait ChildTarget: Send {

@@ -124,21 +124,9 @@ impl ReadsimBackend {
     }
 
     async fn healthy(&self, within: Duration) -> Result<(), LiveError> {
-        let deadline = Instant::now() + within;
         let url = self.url("/v1/health");
-        loop {
-            let last = match self.http.get(&url).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => format!("status {}", r.status()),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(LiveError::Admin(format!(
-                    "{url} did not become healthy within {within:?} (last: {last}); is the server up?"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let every = Duration::from_millis(50);
+        super::poll_healthy(&self.http, &url, within, every, "the server").await
     }
 
     async fn post<B: serde::Serialize>(

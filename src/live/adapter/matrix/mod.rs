@@ -28,7 +28,7 @@ use futures_util::future::BoxFuture;
 use state::{Shared, lock};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `--target synapse`: start a Synapse from the venv (`--synapse-venv`,
 /// `READSIM_SYNAPSE_VENV`, or `~/.cache/readsim/synapse-venv`).
@@ -151,22 +151,10 @@ impl MatrixBackend {
     }
 
     async fn healthy(&self, within: Duration) -> Result<(), LiveError> {
-        let deadline = Instant::now() + within;
         let url = format!("{}/_matrix/client/versions", self.base_url());
         let http = user_http_client().map_err(|e| LiveError::Admin(e.to_string()))?;
-        loop {
-            let last = match http.get(&url).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => format!("status {}", r.status()),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(LiveError::Admin(format!(
-                    "{url} did not answer within {within:?} (last: {last}); is the homeserver up?"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let every = Duration::from_millis(100);
+        super::poll_healthy(&http, &url, within, every, "the homeserver").await
     }
 
     async fn credential_of(&self, user: UserId) -> Result<Credential, LiveError> {
