@@ -1,19 +1,8 @@
 //! The command line as users meet it: exit codes 0/1/2/3, reports written, determinism.
 
+use crate::{readsim, stderr};
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("readsim runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn run_tiny(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![

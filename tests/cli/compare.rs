@@ -1,6 +1,7 @@
 //! `compare` on simulated reports: identical runs show no change; doubling the network
 //! latency flags the hops that cross the network.
 
+use crate::readsim;
 use readsim::cmd::compare::{Certainty, Side, Thresholds, compare};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,13 +69,6 @@ fn identical_reports_compare_equal_and_doubled_latency_regresses() {
     }
     assert!(worse.rows.iter().all(|r| r.certainty == Certainty::Exact));
     assert!(readsim::cmd::compare::render(&worse).contains("REGRESSION"));
-}
-
-fn readsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

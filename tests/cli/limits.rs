@@ -1,15 +1,7 @@
 //! Hostile scenario files (issue 12): each is refused by `validate` (and `run`) with exit 2,
 //! naming the field and its line, or runs within the memory budget.
 
-use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("readsim runs")
-}
+use crate::readsim;
 
 /// A small valid scenario; hostile cases append or replace sections.
 const BASE: &str = "name = \"hostile\"\nduration = \"20s\"\n\n[population]\nusers = 40\n\n\

@@ -1,20 +1,9 @@
 //! `--shard I/N` and `readsim merge` as users meet them: bad values exit 2, 0/1 is the
 //! unsharded run byte for byte, a shard's report replays exactly, and the shards merge.
 
+use crate::{readsim, stderr};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("readsim runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Output;
 
 fn run_tiny(out: &Path, shard: &str) -> Output {
     let out = out.to_str().unwrap();

@@ -2,16 +2,8 @@
 //! table, marks the first step whose receipt->notified p99 passes `saturation_p99`, and still
 //! passes (saturation is information, not a verdict); bad steps exit 2 with line and path.
 
+use crate::readsim;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("readsim runs")
-}
 
 /// tiny.toml with `edit` applied, written to a temporary directory.
 fn tiny_with(edit: impl Fn(String) -> String) -> (tempfile::TempDir, String) {
