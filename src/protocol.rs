@@ -35,6 +35,32 @@ impl fmt::Display for GroupId {
         write!(f, "g{}", self.0)
     }
 }
+impl MsgId {
+    /// An id no service issues: ids count up from 1 in commit order (S8) and none commits
+    /// 2^62 messages. A misusing client names it as the unknown id of R2, P2 and M1.
+    pub const NEVER_ISSUED: MsgId = MsgId(u64::MAX / 2);
+
+    /// Whether no service can have issued this id (S8), so that the only right answer to a
+    /// call naming it is MESSAGE_NOT_FOUND (R2). Ids the checker has merely not seen yet
+    /// are not: another client's message may be in flight.
+    pub fn surely_unknown(self) -> bool {
+        self.0 >= 1 << 62
+    }
+}
+
+impl UserId {
+    /// A user no service has: dense user ids stop below 2^24 (A1: `create_user` answers
+    /// INVALID_ID above). A misusing client marks a 1:1 chat with it read (C1).
+    pub const NEVER_CREATED: UserId = UserId(u32::MAX / 2);
+
+    /// Whether no service can have created this user (A1), so USER_NOT_FOUND is the only
+    /// right answer to a call naming it as a peer. Users missing from this run's world may
+    /// still exist on a server that other runs provisioned.
+    pub fn surely_unknown(self) -> bool {
+        self.0 >= 1 << 24
+    }
+}
+
 impl fmt::Display for MsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "m{}", self.0)

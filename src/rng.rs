@@ -36,6 +36,9 @@ pub enum Purpose {
     /// Malformed and misdirected calls (`pulls.misuse_share`), per user and call kind. Its
     /// own purpose so that turning the knob on shifts no other stream.
     Misuse = 13,
+    /// Whether a sender watches its message's unread list, and when (`pulls.watch_share`),
+    /// per message.
+    Watch = 14,
 }
 
 /// Derives independent ChaCha8 streams from one run seed.

@@ -13,7 +13,7 @@ use super::expect::Expect;
 use super::marks::Marks;
 use super::violation::Invariant;
 use super::world::World;
-use crate::protocol::{ConvKey, ErrorCode, MAX_BATCH, Profile, ReceiptEntry};
+use crate::protocol::{ConvKey, ErrorCode, MAX_BATCH, MsgId, Profile, ReceiptEntry};
 use crate::scenario::{Check, RequireCoverage, Rule};
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,8 @@ pub(super) const PROBE_REFUSED: u8 = 2;
 pub(super) const PROBE_OUTSIDER: u8 = 4;
 
 /// Error codes the checker can expect (so judge): the others are wire, auth or admin level.
-const JUDGED_CODES: [ErrorCode; 14] = [
+const JUDGED_CODES: [ErrorCode; 15] = [
+    ErrorCode::MessageNotFound,
     ErrorCode::BatchSize,
     ErrorCode::MixedConversations,
     ErrorCode::CountOutOfRange,
@@ -266,6 +267,7 @@ impl Coverage {
             }
             (ErrorCode::NotInAudience, Audience::Peer(_)) => m.probes |= PROBE_OUTSIDER,
             (ErrorCode::ReaderLeftGroup, _) => self.hit(Rule::R5),
+            (ErrorCode::MessageNotFound, _) if !self.profile.is_matrix() => self.hit(Rule::E1),
             _ => {}
         }
     }
@@ -282,11 +284,32 @@ impl Coverage {
         }
     }
 
+    /// A call naming an id no service issued was judged expecting MESSAGE_NOT_FOUND (R2).
+    pub(super) fn unknown_id_judged(&mut self) {
+        self.expected(ErrorCode::MessageNotFound);
+        self.hit(Rule::R2);
+    }
+
+    /// A mark-read of oneself or of a user no service has was judged (C1).
+    pub(super) fn mark_judged(&mut self, expect: &Expect) {
+        if let Expect::Err(code) = *expect {
+            self.expected(code);
+            self.hit(Rule::C1);
+        }
+    }
+
     /// A pull or page answer was judged expecting `expect` (`rule`: P2 for count pulls,
     /// M1 for member-list pages).
-    pub(super) fn query_judged(&mut self, rule: Rule, expect: &Expect) {
+    pub(super) fn query_judged(&mut self, rule: Rule, id: MsgId, expect: &Expect) {
         let Expect::Err(code) = *expect else { return };
+        if id.surely_unknown() {
+            return self.unknown_id_judged();
+        }
         self.expected(code);
+        if code == ErrorCode::MessageNotFound && !self.profile.is_matrix() {
+            // An outsider got the answer for an unknown id.
+            self.hit(Rule::E1);
+        }
         if code == ErrorCode::NotConversationParty {
             // Only a sender who left gets it here (Matrix profile): MX11, not P2 or M1.
             return self.hit(Rule::MX11);

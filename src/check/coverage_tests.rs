@@ -245,10 +245,32 @@ fn a_judged_not_conversation_party_is_mx11_and_a_matrix_code_only() {
             .expected
     };
     let mut c = Coverage::for_profile(Profile::Matrix);
-    c.query_judged(Rule::P2, &code);
-    c.query_judged(Rule::M1, &code);
+    c.query_judged(Rule::P2, MsgId(3), &code);
+    c.query_judged(Rule::M1, MsgId(3), &code);
     assert_eq!(counts(&c, &[Rule::MX11, Rule::P2, Rule::M1]), [2, 0, 0]);
     assert_eq!(row(&c), Some(2));
     // Tencent tables stay as they were: the code is not judged there.
     assert_eq!(row(&Coverage::default()), None);
+}
+
+#[test]
+fn outsiders_unknown_ids_and_refused_marks_count_as_e1_r2_and_c1() {
+    let not_found = Expect::Err(ErrorCode::MessageNotFound);
+    let mut c = Coverage::default();
+    // An outsider asking about a real message gets the unknown-id answer: E1.
+    c.query_judged(Rule::P2, MsgId(3), &not_found);
+    // An id no service issued: R2, not P2 or E1.
+    c.query_judged(Rule::P2, MsgId::NEVER_ISSUED, &not_found);
+    c.unknown_id_judged();
+    c.mark_judged(&Expect::Err(ErrorCode::SelfConversation));
+    c.mark_judged(&Expect::Ok);
+    assert_eq!(
+        counts(&c, &[Rule::E1, Rule::R2, Rule::P2, Rule::C1]),
+        [1, 2, 1, 1]
+    );
+    assert_eq!(c.code_expected(ErrorCode::MessageNotFound), 3);
+    // Under Matrix E1 is replaced (MX4): nothing counts for it.
+    let mut m = Coverage::for_profile(Profile::Matrix);
+    m.query_judged(Rule::P2, MsgId(3), &not_found);
+    assert_eq!(counts(&m, &[Rule::E1]), [0]);
 }

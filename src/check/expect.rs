@@ -131,6 +131,28 @@ pub(super) fn expect_receipt(world: &World, reader: UserId, m: &MsgState) -> Exp
     Expect::Ok
 }
 
+/// The answer for an id no service issued (R2, the Tencent profile): MESSAGE_NOT_FOUND for
+/// that id alone. None for any other id (one the checker has not seen may be in flight).
+pub(super) fn never_issued(world: &World, id: MsgId) -> Option<Expect> {
+    (!world.profile.is_matrix() && id.surely_unknown())
+        .then_some(Expect::Err(ErrorCode::MessageNotFound))
+}
+
+/// The answer to a mark-read of oneself or of a user no service has (C1); None for any
+/// other mark, which the checker does not judge by its answer.
+pub(super) fn mark_refusal(world: &World, client: UserId, peer: UserId) -> Option<Expect> {
+    if world.profile.is_matrix() {
+        return None;
+    }
+    if peer == client {
+        Some(Expect::Err(ErrorCode::SelfConversation))
+    } else if peer.surely_unknown() {
+        Some(Expect::Err(ErrorCode::UserNotFound))
+    } else {
+        None
+    }
+}
+
 /// The answer to a non-sender asking about `m`: not the sender if it may know `m`, else the
 /// answer for an unknown id (E1).
 fn not_sender(world: &World, client: UserId, m: &MsgState) -> Expect {

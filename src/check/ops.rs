@@ -98,7 +98,9 @@ impl Checker {
                 per_msg: msg_ids
                     .iter()
                     .map(|&id| {
-                        let expect = expect::expect_pull(&self.world, client, self.book.get(&id));
+                        let expect = expect::never_issued(&self.world, id).unwrap_or_else(|| {
+                            expect::expect_pull(&self.world, client, self.book.get(&id))
+                        });
                         (id, expect, Lower::now(&self.book, &self.marks, id))
                     })
                     .collect(),
@@ -111,7 +113,12 @@ impl Checker {
                 count,
             } => {
                 let m = self.book.get(&msg_id);
-                let expect = expect::expect_page(&self.world, client, count, m);
+                let expect = match expect::expect_page(&self.world, client, count, m) {
+                    Expect::Unknown if m.is_none() => {
+                        expect::never_issued(&self.world, msg_id).unwrap_or(Expect::Unknown)
+                    }
+                    e => e,
+                };
                 let mx = self.world.profile.is_matrix();
                 // Readers surely read when the paging starts (Matrix: by their markers).
                 let mx_acked = (mx && next_seq == 0).then(|| self.mx_lower(msg_id));
@@ -159,6 +166,9 @@ impl Checker {
         let mut per_msg = Vec::with_capacity(msg_ids.len());
         for &id in msg_ids {
             let expect = match self.book.get(&id) {
+                None if id.surely_unknown() => {
+                    expect::never_issued(&self.world, id).unwrap_or(Expect::Unknown)
+                }
                 None => {
                     self.book.early_receipt(id, client);
                     Expect::Unknown
@@ -236,7 +246,7 @@ impl Checker {
                     expect::unsettled_visibility(&self.world, client, m, invoked_at, expect);
                 let got = outcome(resp, matches!(resp, Response::MemberList { .. }));
                 let what = "get_group_message_read_member_list";
-                self.cov.query_judged(Rule::M1, &expect);
+                self.cov.query_judged(Rule::M1, msg, &expect);
                 let found = expect::result_finding(what, &expect, &got);
                 self.sink.report_all(t, Some(client), Some(msg), found);
                 if let Response::MemberList {
@@ -378,6 +388,9 @@ impl Checker {
         let found = expect::result_finding("read receipt", expect, &r.result);
         self.sink.report_all(t, Some(client), Some(id), found);
         let Some(m) = self.book.get_mut(&id) else {
+            if id.surely_unknown() && matches!(expect, Expect::Err(_)) {
+                self.cov.unknown_id_judged();
+            }
             return;
         };
         self.cov.receipt_judged(expect, &self.world, m);
@@ -473,7 +486,7 @@ impl Checker {
                 continue;
             }
             let got = e.result.map(|_| ());
-            self.cov.query_judged(Rule::P2, &expect);
+            self.cov.query_judged(Rule::P2, id, &expect);
             let found = expect::result_finding("get_message_read_receipts", &expect, &got);
             self.sink.report_all(t, Some(client), Some(id), found);
             match (&e.result, mx) {
@@ -524,6 +537,13 @@ impl Checker {
         invoked_at: Micros,
         resp: &Response,
     ) {
+        if let Some(expect) = expect::mark_refusal(&self.world, client, peer) {
+            self.cov.mark_judged(&expect);
+            let got = outcome(resp, matches!(resp, Response::MarkedRead { .. }));
+            let found = expect::result_finding("mark_c2c_message_as_read", &expect, &got);
+            self.sink.report_all(t, Some(client), None, found);
+            return self.marks.end(client, peer, None);
+        }
         let Response::MarkedRead { timestamp_ms } = *resp else {
             return self.marks.end(client, peer, None);
         };

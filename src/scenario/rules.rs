@@ -54,12 +54,11 @@ const HISTORY: &str = "the checker does not judge get_history answers";
 const ADMIN: &str = "admin answers are taken as given: the checker rebuilds the world from them";
 const CHURN: &str = "[churn] per_minute";
 const MISUSE: &str = "traffic.misuse_share";
-const NO_KNOB: &str = "none yet: the workload only makes well-formed calls of its own messages";
 /// Malformed and misdirected receipt batches, count pulls and member lists.
 const BAD_CALLS: &str = "pulls.misuse_share";
 
 rules! {
-    E1 = "E1", "who may know that a message exists", N("the checker expects outsiders' answers by this rule, but the workload never probes another conversation's messages, so nothing is counted (tests/server/probes.rs tests it)"), NO_KNOB;
+    E1 = "E1", "who may know that a message exists", M("calls of users outside a message's conversation about it, answered as for an unknown id (MESSAGE_NOT_FOUND) and judged"), BAD_CALLS;
     S1 = "S1", "send checks, in order", M("sends refused as prescribed (non-member, receipts disabled, group too large, self, unknown peer), answer judged"), MISUSE;
     S2 = "S2", "which group types take receipts", M("receipt-asking sends to a group type without receipts, refusal judged"), "traffic.misuse_share (with a Community, AVChatRoom or disabled group class)";
     S3 = "S3", "size limit", M("receipt-asking sends to a group over receipts.max_group_size, refusal judged"), "traffic.misuse_share (with groups larger than receipts.max_group_size)";
@@ -71,7 +70,7 @@ rules! {
     S9 = "S9", "who hears about a message", M("new_message pushes checked against the audience"), "traffic.group_messages_per_sec";
     S10 = "S10", "audience snapshot", M("receipts of later joiners judged, and counts observed after the group's membership changed since the send"), CHURN;
     R1 = "R1", "receipt batch rules", M("receipt batches breaking the batch rules, whole-batch rejection judged"), BAD_CALLS;
-    R2 = "R2", "unknown ids are per message", N("an unknown id cannot be told from a message the checker has not seen yet, so any answer is accepted"), NO_KNOB;
+    R2 = "R2", "unknown ids are per message", M("receipts, count pulls and member lists naming an id no service issues (ids >= 2^62, S8), MESSAGE_NOT_FOUND for that id alone judged"), BAD_CALLS;
     R3 = "R3", "per-message receipt checks, in order", M("receipts refused as prescribed (NOT_IN_AUDIENCE, RECEIPT_NOT_REQUESTED, READER_LEFT_GROUP), answer judged"), CHURN;
     R4 = "R4", "receipt errors change nothing", M("refused receipts whose message's count was observed afterwards"), CHURN;
     R5 = "R5", "leavers", M("receipts of readers who left the group after the send, READER_LEFT_GROUP judged"), "[churn] per_minute (leave, kick)";
@@ -90,7 +89,7 @@ rules! {
     M5 = "M5", "is_finished", M("member-list pages judged (an unfinished page must move on, a finished paging must miss nobody)"), "pulls.member_list_share";
     M6 = "M6", "paging while receipts arrive", M("member lists paged to the end while a receipt of the message was acknowledged"), "pulls.member_list_page (small), pulls.member_list_share";
     M7 = "M7", "scale", N("speed is measured by benches; no rule of a run depends on group size"), "benches";
-    C1 = "C1", "mark-read checks", N("the checker does not judge mark-read errors"), NO_KNOB;
+    C1 = "C1", "mark-read checks", M("mark-reads of oneself or of a user no service has (ids >= 2^24, A1), refusal judged"), BAD_CALLS;
     C2 = "C2", "what a mark covers", M("1:1 counts observed after the peer's mark-read was acknowledged"), "reading.c2c_mark_read_share";
     C3 = "C3", "c2c_read timestamps never go back", M("c2c_read pushes after an earlier one from the same marker"), "reading.c2c_mark_read_share";
     C4 = "C4", "always notify a mark", M("marks following an earlier acknowledged mark of the same chat: a c2c_read push owed within checks.liveness_bound"), "reading.c2c_mark_read_share";
@@ -405,7 +404,7 @@ mod tests {
         let s = parse("require_coverage = \"all\"").unwrap();
         assert_eq!(s.checks.require_coverage, RequireCoverage::All);
         let all = s.checks.require_coverage.rules();
-        assert!(all.contains(&Rule::R5) && !all.contains(&Rule::R2));
+        assert!(all.contains(&Rule::R5) && all.contains(&Rule::R2) && !all.contains(&Rule::R8));
         let s = parse("require_coverage = [\"S10\", \"R5\", \"R5\"]").unwrap();
         assert_eq!(s.checks.require_coverage.rules(), [Rule::S10, Rule::R5]);
         let s = parse("").unwrap();

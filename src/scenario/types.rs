@@ -350,6 +350,13 @@ pub struct Reading {
     /// Chance that a reader of a 1:1 message marks the whole conversation read instead of
     /// sending a per-message receipt (0..=1).
     pub c2c_mark_read_share: f64,
+    /// Chance that a reader reads the same message again later, as a client does when it
+    /// reopens a conversation or retries a receipt it could not confirm: the receipt (or
+    /// the 1:1 mark) goes out a second time after a fresh draw of `delay`. Repeated
+    /// receipts must change nothing (R6), and repeated marks still notify (C4). 0 (the
+    /// default) repeats nothing and draws nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub repeat_share: f64,
 }
 
 impl Default for Reading {
@@ -363,6 +370,7 @@ impl Default for Reading {
             batch_window: Dur::from_millis(500),
             batch_max: 20,
             c2c_mark_read_share: 0.3,
+            repeat_share: 0.0,
         }
     }
 }
@@ -389,6 +397,12 @@ pub struct Pulls {
     /// 0 (the default) sends none and draws nothing.
     #[serde(skip_serializing_if = "is_zero")]
     pub misuse_share: f64,
+    /// Share of its receipt-asking group messages whose unread list a sender pages a while
+    /// after sending (a fresh draw of `reading.delay`): it looks who has not read yet while
+    /// the receipts come in, which is what puts paging during receipts (M6) to the test. 0
+    /// (the default) watches nothing and draws nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub watch_share: f64,
 }
 
 /// Serde: a knob left at 0 is not written, so scenarios (and reports) from before it stay as
@@ -406,6 +420,7 @@ impl Default for Pulls {
             member_list_page: 20,
             max_pages: 10,
             misuse_share: 0.0,
+            watch_share: 0.0,
         }
     }
 }

@@ -350,6 +350,7 @@ fn check_reading(c: &mut Checker, s: &Scenario) {
         "a receipt batch holds 1 to 100 messages",
     );
     c.share("reading.c2c_mark_read_share", s.reading.c2c_mark_read_share);
+    c.share("reading.repeat_share", s.reading.repeat_share);
 }
 
 fn check_pulls(c: &mut Checker, s: &Scenario) {
@@ -381,6 +382,7 @@ fn check_pulls(c: &mut Checker, s: &Scenario) {
         );
     }
     c.share("pulls.misuse_share", s.pulls.misuse_share);
+    c.share("pulls.watch_share", s.pulls.watch_share);
 }
 
 fn check_checks(c: &mut Checker, s: &Scenario) {

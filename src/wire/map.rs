@@ -24,6 +24,9 @@ pub enum MapError {
     Malformed { what: &'static str, detail: String },
 }
 
+/// How `Ids::remote` names a local id the server never issued.
+const UNKNOWN_PREFIX: &str = "unknown-";
+
 /// Maps readsim's dense ids to wire strings and back. One per client session (message ids
 /// are numbered in order of first sight, so they stay dense for `history::MsgMap`).
 #[derive(Default, Debug)]
@@ -79,6 +82,14 @@ impl Ids {
         if let Some(&m) = self.msg_to_local.get(s) {
             return m;
         }
+        // A made-up id of `remote` comes back as the local id it stood for (a result for
+        // an unknown id names it), not as a new message.
+        if let Some(m) = s
+            .strip_prefix(UNKNOWN_PREFIX)
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            return MsgId(m);
+        }
         self.local_to_msg.push(s.to_string());
         let m = MsgId(self.local_to_msg.len() as u64);
         self.msg_to_local.insert(s.to_string(), m);
@@ -91,7 +102,7 @@ impl Ids {
         m.0.checked_sub(1)
             .and_then(|i| self.local_to_msg.get(i as usize))
             .cloned()
-            .unwrap_or_else(|| format!("unknown-{}", m.0))
+            .unwrap_or_else(|| format!("{UNKNOWN_PREFIX}{}", m.0))
     }
 
     /// The request frame for `req`.
@@ -381,6 +392,12 @@ mod tests {
         assert_eq!(ids.local("abc"), MsgId(1));
         assert_eq!(ids.remote(MsgId(2)), "zz9");
         assert_eq!(ids.remote(MsgId(9)), "unknown-9");
+        // A result naming the made-up id comes back as the id asked about, not a new one.
+        assert_eq!(
+            ids.local(&ids.remote(MsgId::NEVER_ISSUED)),
+            MsgId::NEVER_ISSUED
+        );
+        assert_eq!(ids.local("zz10"), MsgId(3));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Misuse: the calls of a buggy client (`pulls.misuse_share`). A share of pull flows also
-//! sends one malformed or misdirected count pull or member-list page, and a share of receipt
-//! batches goes out once malformed before the well-formed batch. Every one of them must be
-//! refused (docs/semantics.md R1, P1, P2, M1; under the Matrix profile a batch of several
-//! conversations is allowed, MX5), which only traffic like this can show.
+//! sends one malformed or misdirected call (a count pull, a member-list page or, under the
+//! Tencent profile, a mark-read of oneself or of a user no service has), and a share of
+//! receipt batches goes out once malformed (or naming an id no service issued) before the
+//! well-formed batch. Every one of them must be refused (docs/semantics.md E1, R1, R2, P1,
+//! P2, M1, C1; under the Matrix profile a batch of several conversations is allowed, MX5),
+//! which only traffic like this can show.
 //!
 //! The misuse call comes in addition to the client's regular traffic, which goes on as if
 //! it had not been made; its decisions come from streams of their own (`Purpose::Misuse`),
@@ -15,8 +17,7 @@ use crate::rng::{Purpose, entity};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-/// An id no server issues in a run (ids count up from 1): the unknown id of R2, P2 and M1.
-const NEVER_ISSUED: MsgId = MsgId(u64::MAX / 2);
+const NEVER_ISSUED: MsgId = MsgId::NEVER_ISSUED;
 
 /// The stream kinds of `Purpose::Misuse` (part of the stream key: never renumber).
 const PULL_STREAM: u64 = 0;
@@ -44,6 +45,10 @@ enum PullMisuse {
     C2cPage,
     /// M1: a page of an own group message without receipts (RECEIPT_NOT_REQUESTED).
     UnrequestedPage,
+    /// C1: a mark-read of the user's own chat with itself (SELF_CONVERSATION).
+    SelfMark,
+    /// C1: a mark-read of a chat with a user no service has (USER_NOT_FOUND).
+    UnknownPeerMark,
 }
 
 const PULL_MISUSES: [PullMisuse; 9] = [
@@ -56,6 +61,22 @@ const PULL_MISUSES: [PullMisuse; 9] = [
     PullMisuse::OthersPage,
     PullMisuse::C2cPage,
     PullMisuse::UnrequestedPage,
+];
+
+/// The Tencent profile's list: the Matrix one and the mark-reads of C1 (the Matrix profile
+/// keeps its list, and so its draws; its mark-read is a receipt, MX9).
+const TENCENT_PULL_MISUSES: [PullMisuse; 11] = [
+    PullMisuse::EmptyCounts,
+    PullMisuse::OversizeCounts,
+    PullMisuse::MixedCounts,
+    PullMisuse::OthersCounts,
+    PullMisuse::UnrequestedCounts,
+    PullMisuse::PageCount,
+    PullMisuse::OthersPage,
+    PullMisuse::C2cPage,
+    PullMisuse::UnrequestedPage,
+    PullMisuse::SelfMark,
+    PullMisuse::UnknownPeerMark,
 ];
 
 impl Workload {
@@ -92,17 +113,21 @@ impl Workload {
         if share == 0.0 {
             return;
         }
+        let kinds: &'static [PullMisuse] = if self.scenario.semantics.profile.is_matrix() {
+            &PULL_MISUSES
+        } else {
+            &TENCENT_PULL_MISUSES
+        };
         let rng = self.misuse_rng(PULL_STREAM, user);
         if !rng.random_bool(share) {
             return;
         }
-        let first = rng.random_range(0..PULL_MISUSES.len());
+        let first = rng.random_range(0..kinds.len());
         let pick = rng.random::<u64>();
         // A kind that needs messages the user does not have gives way to the next one;
         // PageCount needs none, so one is always sent.
-        let req = (0..PULL_MISUSES.len()).find_map(|i| {
-            self.pull_misuse(user, PULL_MISUSES[(first + i) % PULL_MISUSES.len()], pick)
-        });
+        let req = (0..kinds.len())
+            .find_map(|i| self.pull_misuse(user, kinds[(first + i) % kinds.len()], pick));
         out.extend(req.map(|req| Action::Invoke {
             client: user,
             req,
@@ -146,6 +171,10 @@ impl Workload {
                 let msg = own(&|s| !s.need && matches!(s.key, ConvKey::Group(_)))?;
                 Some(self.misuse_page(msg, self.scenario.pulls.member_list_page))
             }
+            PullMisuse::SelfMark => Some(Request::MarkC2cRead { peer: user }),
+            PullMisuse::UnknownPeerMark => Some(Request::MarkC2cRead {
+                peer: UserId::NEVER_CREATED,
+            }),
         }
     }
 
@@ -197,16 +226,24 @@ impl Workload {
         if share == 0.0 {
             return;
         }
+        // The Tencent profile adds a fourth kind (R2); Matrix keeps its three, and its draws.
+        let kinds = if self.scenario.semantics.profile.is_matrix() {
+            3
+        } else {
+            4
+        };
         let rng = self.misuse_rng(BATCH_STREAM, user);
         if !rng.random_bool(share) {
             return;
         }
-        let kind = rng.random_range(0..3u8);
+        let kind = rng.random_range(0..kinds);
         let other = self.own(user).find(|s| s.key != key).map(|s| s.msg);
         let msg_ids = match (kind, other) {
             (0, _) => Vec::new(),
             // R1 (Tencent): MIXED_CONVERSATIONS; MX5 (Matrix): accepted, one receipt each.
             (1, Some(other)) => ids.iter().copied().chain([other]).collect(),
+            // R2: well-formed, with an id no service issued: refused for that id alone.
+            (3, _) if ids.len() < MAX_BATCH => ids.iter().copied().chain([NEVER_ISSUED]).collect(),
             // Duplicates count towards the 100.
             _ => ids.iter().copied().cycle().take(MAX_BATCH + 1).collect(),
         };
@@ -309,6 +346,16 @@ mod tests {
         assert_eq!(bad_count(0), (MsgId(1), 0));
         assert_eq!(bad_count(1), (MsgId(1), 101));
         assert_eq!(w.pull_misuse(peer, PullMisuse::UnrequestedCounts, 0), None);
+        assert_eq!(
+            req(PullMisuse::SelfMark),
+            Some(Request::MarkC2cRead { peer: u })
+        );
+        assert_eq!(
+            req(PullMisuse::UnknownPeerMark),
+            Some(Request::MarkC2cRead {
+                peer: UserId::NEVER_CREATED
+            })
+        );
         // A user who sent nothing still misuses: a page with a count out of range.
         let mut out = Vec::new();
         let idle = w.members.online(GroupId(1))[0];
@@ -322,7 +369,7 @@ mod tests {
         let u = w.members.online(GroupId(0))[0];
         with_own_messages(&mut w, u, UserId(39));
         let key = ConvKey::Group(GroupId(3));
-        let (mut empty, mut over, mut mixed) = (0, 0, 0);
+        let (mut empty, mut over, mut mixed, mut unknown) = (0, 0, 0, 0);
         for m in 0..30 {
             let mut out = Vec::new();
             w.add_to_batch(m, u, key, MsgId(100 + m), &mut out);
@@ -334,6 +381,10 @@ mod tests {
             match msg_ids.len() {
                 0 => empty += 1,
                 101 => over += 1,
+                _ if msg_ids[1] == NEVER_ISSUED => {
+                    assert_eq!(msg_ids, &[MsgId(100 + m), NEVER_ISSUED]);
+                    unknown += 1;
+                }
                 _ => {
                     assert_eq!(msg_ids, &[MsgId(100 + m), MsgId(1)]);
                     mixed += 1;
@@ -341,6 +392,9 @@ mod tests {
             }
             assert_eq!(testkit::receipts(&out).last().unwrap().1, [MsgId(100 + m)]);
         }
-        assert!(empty > 0 && over > 0 && mixed > 0, "{empty} {over} {mixed}");
+        assert!(
+            empty > 0 && over > 0 && mixed > 0 && unknown > 0,
+            "{empty} {over} {mixed} {unknown}"
+        );
     }
 }

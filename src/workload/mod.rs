@@ -19,6 +19,7 @@ mod recovery;
 #[cfg(test)]
 mod testkit;
 mod traffic;
+mod watch;
 
 // `dist` moved to the crate root (the fault plan uses it too); this keeps the old path
 // compiling for code written against it.
@@ -64,6 +65,8 @@ pub enum Timer {
     Burst,
     /// `user`, who just joined `group`, opens it and catches up.
     CatchUp { user: UserId, group: GroupId },
+    /// `user` looks who has not read its message `msg` yet (`pulls.watch_share`).
+    Watch { user: UserId, msg: MsgId },
 }
 
 /// What a response means to the workload (kept by the driver per operation).
@@ -251,6 +254,7 @@ impl Workload {
             Timer::Churn => self.churn(now, out),
             Timer::Burst => self.burst(now, out),
             Timer::CatchUp { user, group } => self.catch_up_joined(user, group, out),
+            Timer::Watch { user, msg } => self.watch_due(user, msg, out),
         }
     }
 
@@ -269,7 +273,10 @@ impl Workload {
         out: &mut Vec<Action>,
     ) {
         match tag {
-            Tag::Send { key, need } => self.record_sent(client, key, need, resp),
+            Tag::Send { key, need } => {
+                self.record_sent(client, key, need, resp);
+                self.watch_sent(now, client, key, need, resp, out);
+            }
             Tag::FlowHistory | Tag::FlowCounts | Tag::FlowPage { .. } => {
                 self.flow_response(client, tag, resp, out)
             }
@@ -335,6 +342,6 @@ impl Workload {
 fn timer_starts_work(t: &Timer) -> bool {
     matches!(
         t,
-        Timer::Send { .. } | Timer::Pull { .. } | Timer::Churn | Timer::Burst
+        Timer::Send { .. } | Timer::Pull { .. } | Timer::Churn | Timer::Burst | Timer::Watch { .. }
     )
 }

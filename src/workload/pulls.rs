@@ -163,7 +163,7 @@ impl Workload {
 
     /// One page of a member list, asked at `next_seq`, tagged as the flow's or the final
     /// checks' page.
-    fn page(
+    pub(super) fn page(
         &self,
         client: UserId,
         msg: MsgId,

@@ -66,13 +66,13 @@ impl Workload {
         out: &mut Vec<Action>,
     ) {
         let burst = m.need_read_receipt && self.in_burst(now, m.key);
-        let (delay, need, mark) = if burst {
+        let (delay, need, mark, again) = if burst {
             // Everyone reads at once, spread over a few milliseconds.
             let spread = self.faults.faults.burst_spread.micros;
             let mut rng = self
                 .streams
                 .rng(Purpose::Bursts, entity(&[m.msg.0, u64::from(client.0)]));
-            (rng.random_range(0..=spread), true, false)
+            (rng.random_range(0..=spread), true, false, None)
         } else {
             let [k, a, b] = conv_entity(m.key);
             let mut rng = self.streams.rng(
@@ -88,20 +88,31 @@ impl Workload {
             if !mark && !m.need_read_receipt {
                 return;
             }
-            (delay, m.need_read_receipt, mark)
+            // Drawn last, and only when on, so runs without repeats keep their streams.
+            let again = (r.repeat_share > 0.0 && rng.random_bool(r.repeat_share))
+                .then(|| delay + sample_delay(&r.delay, &mut rng));
+            (delay, m.need_read_receipt, mark, again)
+        };
+        let timer = Timer::Read {
+            user: client,
+            msg: m.msg,
+            key: m.key,
+            sender: m.sender,
+            need,
+            mark,
+            burst,
         };
         out.push(Action::Timer {
             at: now + delay,
-            timer: Timer::Read {
-                user: client,
-                msg: m.msg,
-                key: m.key,
-                sender: m.sender,
-                need,
-                mark,
-                burst,
-            },
+            timer: timer.clone(),
         });
+        // Reading it again later (reopening the chat): the same receipt or mark once more.
+        if let Some(again) = again {
+            out.push(Action::Timer {
+                at: now + again,
+                timer,
+            });
+        }
     }
 
     /// A `Timer::Read` fired: the reader marks the 1:1 conversation read, sends a burst
@@ -308,6 +319,50 @@ mod tests {
         assert!(testkit::invokes(&out).is_empty(), "{out:?}");
         // The offline burst receipt waits in the batch instead.
         assert!(w.has_batch(u, key));
+    }
+
+    /// The Read timers in `out`, with their times.
+    fn read_timers(out: &[Action]) -> Vec<(Micros, Timer)> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Timer { at, timer } if matches!(timer, Timer::Read { .. }) => {
+                    Some((*at, timer.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeat_share_reads_a_message_again_later_and_draws_nothing_at_zero() {
+        let g = GroupId(0);
+        let timers = |share: f64| {
+            let text = format!(
+                "{}\nread_probability = 1.0\nrepeat_share = {share}\n",
+                testkit::SMALL
+            );
+            let mut w = testkit::workload(&text, 4);
+            let (a, b) = (w.members.online(g)[0], w.members.online(g)[1]);
+            let push = Push::NewMessage {
+                msg_id: MsgId(5),
+                conv: Conv::Group(g),
+                sender: a,
+                seq: 3,
+                timestamp_ms: 0,
+                need_read_receipt: true,
+            };
+            let mut out = Vec::new();
+            w.on_push(10, b, &push, &mut out);
+            read_timers(&out)
+        };
+        let once = timers(0.0);
+        let twice = timers(1.0);
+        assert_eq!(once.len(), 1, "{once:?}");
+        assert_eq!(twice.len(), 2, "{twice:?}");
+        // The first read is the one a run without repeats makes; the second comes later.
+        assert_eq!(twice[0], once[0]);
+        assert_eq!(twice[1].1, once[0].1);
+        assert!(twice[1].0 >= twice[0].0);
     }
 
     #[test]
