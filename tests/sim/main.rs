@@ -9,3 +9,4 @@ mod matrix;
 mod misuse;
 mod model_state_machine;
 mod planted_bugs;
+mod smoke_bugs;
