@@ -42,7 +42,10 @@ pub enum ServeError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[cfg(feature = "planted-bugs")]
-    #[error("{PLANTED_BUG_VAR}={0:?} names no planted server bug; known: {known}", known = planted_bug_names())]
+    #[error(
+        "{PLANTED_BUG_VAR}={0:?} names no planted server bug; known: {known}",
+        known = planted_bug_names()
+    )]
     PlantedBug(String),
 }
 
@@ -113,7 +116,7 @@ pub fn execute(o: ServeOptions) -> Result<ExitStatus, ServeError> {
     if let Some(bug) = planted_bug_from_env()? {
         cfg.planted_bug = Some(bug);
         eprintln!(
-            "readsim serve: planted server bug {} ({PLANTED_BUG_VAR}): this server is wrong on purpose",
+            "readsim serve: planted server bug {} ({PLANTED_BUG_VAR}): wrong on purpose",
             bug.name()
         );
     }
