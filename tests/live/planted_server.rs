@@ -157,11 +157,13 @@ fn judge(e: &Expect, code: Option<i32>, report: &Value, stderr: &str, log: &str)
     if code == Some(1) && named {
         return None;
     }
+    // The end of stderr: the run's summary and verdict.
+    let tail = &stderr[stderr.floor_char_boundary(stderr.len().saturating_sub(2000))..];
     Some(format!(
-        "exit {code:?}, violations_by_invariant {counts}; wanted exit 1 and {} {}; the \
-         scenario needs {}\nstderr: {stderr}",
+        "exit {code:?}, violations_by_invariant {counts}; wanted exit 1 and {}{}; the \
+         scenario needs {}\nstderr (end): {tail}",
         e.invariants.join(" or "),
-        e.needle.map_or(String::new(), |n| format!("naming {n:?}")),
+        e.needle.map_or(String::new(), |n| format!(" naming {n:?}")),
         e.needs,
     ))
 }
