@@ -41,12 +41,47 @@ pub enum ServeError {
     Server(#[from] ServerError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[cfg(feature = "planted-bugs")]
+    #[error(
+        "{PLANTED_BUG_VAR}={0:?} names no planted server bug; known: {known}",
+        known = planted_bug_names()
+    )]
+    PlantedBug(String),
+}
+
+/// The environment variable a test build of `readsim serve` takes a planted bug from
+/// (src/server/planted.rs).
+#[cfg(feature = "planted-bugs")]
+pub const PLANTED_BUG_VAR: &str = "READSIM_PLANTED_SERVER_BUG";
+
+#[cfg(feature = "planted-bugs")]
+fn planted_bug_names() -> String {
+    let names: Vec<&str> = server::ServerBug::ALL.iter().map(|b| b.name()).collect();
+    names.join(", ")
+}
+
+/// The bug `READSIM_PLANTED_SERVER_BUG` names, if set (and not empty).
+#[cfg(feature = "planted-bugs")]
+fn planted_bug_from_env() -> Result<Option<server::ServerBug>, ServeError> {
+    let Some(name) = std::env::var_os(PLANTED_BUG_VAR) else {
+        return Ok(None);
+    };
+    let name = name.to_string_lossy();
+    let name = name.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    server::ServerBug::from_name(name)
+        .map(Some)
+        .ok_or_else(|| ServeError::PlantedBug(name.to_owned()))
 }
 
 impl Classify for ServeError {
     fn exit_status(&self) -> ExitStatus {
         match self {
             ServeError::Secret(_) => ExitStatus::BadInput,
+            #[cfg(feature = "planted-bugs")]
+            ServeError::PlantedBug(_) => ExitStatus::BadInput,
             _ => ExitStatus::HarnessFailed,
         }
     }
@@ -77,6 +112,14 @@ pub fn execute(o: ServeOptions) -> Result<ExitStatus, ServeError> {
     cfg.ws_ping_interval = l.ws_ping_interval;
     cfg.ws_idle_timeout = l.ws_idle_timeout;
     cfg.max_token_ttl_secs = l.max_token_ttl_secs;
+    #[cfg(feature = "planted-bugs")]
+    if let Some(bug) = planted_bug_from_env()? {
+        cfg.planted_bug = Some(bug);
+        eprintln!(
+            "readsim serve: planted server bug {} ({PLANTED_BUG_VAR}): wrong on purpose",
+            bug.name()
+        );
+    }
     let store = match &o.db {
         Some(p) => Store::open(p)?,
         None => Store::in_memory()?,

@@ -5,7 +5,7 @@
 //! socket sees them in commit order and never sees uncommitted state.
 
 use super::framing::{error_frame, push_frame};
-use super::planted::Planted;
+use super::planted::{Planted, planted};
 use super::registry::{ConnHandle, Registry};
 use super::semantics::{Online, OpResult, Push, Semantics, answer};
 use super::store::{Fatal, SqlResult, Store};
@@ -14,6 +14,7 @@ use crate::wire::{PushFrame, WireError, WireRequest, admin};
 use axum::extract::ws::Utf8Bytes;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) type AdminReply = oneshot::Sender<Result<serde_json::Value, ErrorCode>>;
@@ -146,6 +147,13 @@ impl Writer {
             }
         }
         self.batch(&mut jobs);
+        if planted!(self.sem.bugs(), AckBeforeCommit) && self.sem.bugs().state.tx_open() {
+            // AckBeforeCommit: a graceful stop still commits what it answered.
+            self.sem.bugs().state.tx_closed();
+            if let Err(e) = self.sem.store().commit() {
+                tracing::error!("commit at shutdown failed: {e}");
+            }
+        }
         self.registry.clear();
         if let Err(e) = self.sem.store().checkpoint() {
             tracing::warn!("checkpoint at shutdown failed: {e}");
@@ -158,7 +166,13 @@ impl Writer {
             return;
         }
         let mut outs = Vec::with_capacity(jobs.len() * 2);
-        let mut failed = self.sem.store().begin().err();
+        let mut failed =
+            if planted!(self.sem.bugs(), AckBeforeCommit) && self.sem.bugs().state.tx_open() {
+                // AckBeforeCommit: an earlier batch's transaction is still open; this joins it.
+                None
+            } else {
+                self.sem.store().begin().err()
+            };
         for job in jobs.drain(..) {
             if failed.is_none() {
                 if let Err(e) = self.apply(job, &mut outs) {
@@ -168,13 +182,20 @@ impl Writer {
                 fail_job(job, &mut outs);
             }
         }
+        let defer = planted!(self.sem.bugs(), AckBeforeCommit)
+            && failed.is_none()
+            && self.sem.bugs().state.defer_commit(Instant::now());
         if failed.is_none()
+            && !defer
             && let Err(e) = self.sem.store().commit()
         {
             failed = Some(e);
         }
         if let Some(e) = failed {
             tracing::error!("batch failed, rolled back: {e}");
+            if planted!(self.sem.bugs(), AckBeforeCommit) {
+                self.sem.bugs().state.tx_closed();
+            }
             let _ = self.sem.store().rollback();
             if let Err(e) = self.sem.load() {
                 tracing::error!("reloading state after a failed batch: {e}");

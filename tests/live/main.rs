@@ -1,7 +1,9 @@
-//! Live runs through the real binary against a child `readsim serve`: the live smoke, and the
-//! fault scenario with proxy cuts, stalls and crash-restarts. One test binary. Also the
-//! Matrix pieces against a real Synapse (`matrix_synapse`).
+//! Live runs through the real binary against a child `readsim serve`: the live smoke, the
+//! fault scenario with proxy cuts, stalls and crash-restarts, and the live smoke finding
+//! each planted server bug (`planted_server`). One test binary. Also the Matrix pieces
+//! against a real Synapse (`matrix_synapse`).
 
 mod faults;
 mod matrix_synapse;
+mod planted_server;
 mod server;

@@ -1,8 +1,9 @@
 //! Sending messages, 1:1 read marks and history.
 
 use super::{Online, OpResult, Push, Semantics, check_count};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, GroupType};
 use crate::server::framing::push_frame;
+use crate::server::planted::planted;
 use crate::server::store::NewMessage;
 use crate::wire::{PushFrame, WireConv, WireHistoryMessage, ok};
 
@@ -79,12 +80,14 @@ impl Semantics {
         online: &dyn Online,
     ) -> OpResult<Target> {
         let gid = *self.groups.get(&name).ok_or(ErrorCode::GroupNotFound)?;
-        if !self.store.is_member(gid, sender)? {
+        let g = &self.group_info[&gid];
+        let open_group =
+            planted!(self.bugs, SkipMembershipCheckPublic) && g.gtype == GroupType::Public;
+        if !open_group && !self.store.is_member(gid, sender)? {
             return Err(ErrorCode::NotGroupMember.into());
         }
-        let g = &self.group_info[&gid];
         if need {
-            if !self.config.supports(g.gtype) {
+            if !self.config.supports(g.gtype) && !planted!(self.bugs, ReceiptsInDisabledType) {
                 return Err(ErrorCode::ReceiptsDisabledForGroupType.into());
             }
             if g.member_count > i64::from(self.config.max_group_size) {
@@ -149,6 +152,13 @@ impl Semantics {
         let pair = self.store.pair(user, pid, true)?.expect("created");
         let now = self.tick();
         let ts = self.store.mark_pair_read(pair, user < pid, now)?;
+        if planted!(self.bugs, DropC2cReadWithinSecond)
+            && self.bugs.state.mark_within_debounce(pair, now)
+        {
+            return Ok(ok::MarkedRead {
+                timestamp_ms: ts as u64,
+            });
+        }
         pushes.push(Push {
             user: pid,
             frame: push_frame(&PushFrame::C2cRead {

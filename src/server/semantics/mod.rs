@@ -150,6 +150,11 @@ impl Semantics {
         &self.store
     }
 
+    /// The planted defect and its memory (the writer's own defects live there too).
+    pub(crate) fn bugs(&mut self) -> &mut Planted {
+        &mut self.bugs
+    }
+
     /// (Re)loads the in-memory caches from the committed tables.
     pub(crate) fn load(&mut self) -> SqlResult<()> {
         self.users.clear();

@@ -1,7 +1,7 @@
 //! Read receipts: sending them, reading counts back, and the read / unread member lists.
 
 use super::{OpResult, Push, Semantics, answer, check_count, parse_msg_id};
-use crate::protocol::{ErrorCode, MAX_BATCH};
+use crate::protocol::{ErrorCode, GroupType, MAX_BATCH};
 use crate::server::framing::push_frame;
 use crate::server::planted::planted;
 use crate::server::store::MsgRow;
@@ -49,11 +49,18 @@ impl Semantics {
     fn entry(&self, m: &MsgRow) -> OpResult<WireEntry> {
         let msg_id = format!("m{}", m.id);
         if m.conv > 0 {
+            let g = &self.group_info[&m.conv];
+            let audience = if planted!(self.bugs, UnreadFromCurrentMembership) {
+                // The group as it is now, not as it was at the send.
+                g.member_count - 1
+            } else {
+                m.audience_len
+            };
             return Ok(WireEntry {
                 msg_id,
-                group_id: Some(self.group_info[&m.conv].name.clone()),
+                group_id: Some(g.name.clone()),
                 read_count: Some(m.read_count as u32),
-                unread_count: Some((m.audience_len - m.read_count) as u32),
+                unread_count: Some((audience - m.read_count).max(0) as u32),
                 ..WireEntry::default()
             });
         }
@@ -73,7 +80,11 @@ impl Semantics {
     fn check_receipt(&self, reader: i64, m: &MsgRow) -> OpResult<()> {
         let in_audience = reader != m.sender
             && match m.group_ver {
-                Some(ver) => self.store.was_member(m.conv, reader, ver)?,
+                Some(ver) => {
+                    self.store.was_member(m.conv, reader, ver)?
+                        || (planted!(self.bugs, LaterJoinerCounted)
+                            && self.store.is_member(m.conv, reader)?)
+                }
                 None => m.peer == Some(reader),
             };
         if !in_audience {
@@ -82,7 +93,10 @@ impl Semantics {
         if !m.need {
             return Err(ErrorCode::ReceiptNotRequested.into());
         }
-        if m.conv > 0 && !self.store.is_member(m.conv, reader)? {
+        let open_group = planted!(self.bugs, SkipMembershipCheckPublic)
+            && m.conv > 0
+            && self.group_info[&m.conv].gtype == GroupType::Public;
+        if m.conv > 0 && !open_group && !self.store.is_member(m.conv, reader)? {
             return Err(ErrorCode::ReaderLeftGroup.into());
         }
         Ok(())
@@ -129,6 +143,9 @@ impl Semantics {
             for id in msgs {
                 let m = self.store.message(id)?.expect("just written");
                 entries.push(self.entry(&m)?);
+            }
+            if planted!(self.bugs, DropReceiptsPush) && self.bugs.state.drop_this_push() {
+                continue;
             }
             pushes.push(Push {
                 user: sender,
@@ -216,8 +233,12 @@ impl Semantics {
         let from = i64::try_from(cursor).unwrap_or(i64::MAX);
         let mut ids = self.store.unread_members(m, ver, from, count + 1)?;
         let is_finished = ids.len() as i64 <= count;
+        // The look-ahead row taken for the last one returned: the next page starts after it.
+        let skip = planted!(self.bugs, UnreadPageSkipsEntry) && !is_finished;
+        let lookahead = ids.last().copied();
         ids.truncate(count as usize);
-        let next = ids.last().map_or(cursor, |u| (u + 1) as u64);
+        let last = if skip { lookahead } else { ids.last().copied() };
+        let next = last.map_or(cursor, |u| (u + 1) as u64);
         Ok((ids, next, is_finished))
     }
 }

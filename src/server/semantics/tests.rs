@@ -7,6 +7,10 @@ use crate::wire::admin::BatchOp;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
+/// The planted defects, each against the rule it breaks.
+#[cfg(feature = "planted-bugs")]
+mod planted;
+
 /// Who is online, for the group push fan-out.
 struct Conns(HashSet<i64>);
 
@@ -145,18 +149,6 @@ fn a_repeated_receipt_counts_once_and_notifies_once() {
     assert!(r.unwrap()["results"][0].get("error").is_none());
     assert!(pushes.is_empty(), "{pushes:?}");
     assert_eq!(read_count(&mut s, 1, &m), json!(1));
-}
-
-#[cfg(feature = "planted-bugs")]
-#[test]
-fn the_planted_duplicate_receipt_bug_recounts() {
-    let mut s = world_with(Planted {
-        bug: Some(crate::server::ServerBug::CountDuplicateReceipt),
-    });
-    let m = send(&mut s, 1, json!({"group": "g1"}), true);
-    ok(&mut s, 2, receipts(&[&m]));
-    ok(&mut s, 2, receipts(&[&m]));
-    assert_eq!(read_count(&mut s, 1, &m), json!(2));
 }
 
 #[test]

@@ -261,3 +261,27 @@ fn revoking_tokens_bumps_the_generation_kicks_the_connections_and_survives_reloa
     assert_eq!(w.sem.resolve("u1"), Some((1, 1)));
     assert_eq!(w.sem.resolve("u2"), Some((2, 0)));
 }
+
+/// F1 broken on purpose: the batch is answered while its transaction stays open, so a
+/// process killed now (another connection sees the file as a restart would) loses it.
+#[cfg(feature = "planted-bugs")]
+#[test]
+fn the_planted_ack_before_commit_answers_what_a_crash_would_lose() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("readsim.db");
+    let bugs = Planted::with(crate::server::ServerBug::AckBeforeCommit);
+    let store = Store::open(&path).unwrap();
+    let mut w = Writer::new(store, 16, Arc::new(AtomicUsize::new(0)), bugs).unwrap();
+    let disk = rusqlite::Connection::open(&path).unwrap();
+    let users = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+            .unwrap()
+    };
+    setup(&mut w);
+    assert_eq!(users(&disk), 0, "answered, not committed");
+    // A graceful stop still commits.
+    let (tx, rx) = mpsc::channel(1);
+    tx.try_send(Job::Shutdown).ok().unwrap();
+    std::thread::spawn(move || w.run(rx)).join().unwrap();
+    assert_eq!(users(&disk), 3);
+}
