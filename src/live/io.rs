@@ -3,7 +3,7 @@
 
 use super::inject::FaultState;
 use super::stats::DriveStats;
-use crate::driver::{ConnNo, Io, Sent, TimerQueue};
+use crate::driver::{Io, Sent, TimerQueue, To};
 use crate::history::{Event, Observer, OpId};
 use crate::protocol::{AdminRequest, ErrorCode, Micros, Request, Response, UserId};
 use crate::wire::{ClientFrame, Ids};
@@ -54,11 +54,11 @@ impl Io for LiveIo {
         &mut self,
         _obs: &mut O,
         t: Micros,
-        client: UserId,
-        _conn: ConnNo,
+        to: To,
         op: OpId,
         req: Request,
     ) -> Sent {
+        let client = to.client;
         let tx = self.conns.get(client.0 as usize).and_then(|c| c.as_ref());
         if tx.is_none_or(|tx| tx.send(self.ids.request(op, &req)).is_err()) {
             // The writer is gone: the connection closed under us.

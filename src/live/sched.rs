@@ -463,7 +463,8 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             }
         };
         let mut actions = std::mem::take(&mut self.actions);
-        self.core.push(t, client, push, &mut actions);
+        self.core
+            .push(t, client, crate::history::Device::FIRST, push, &mut actions);
         self.apply(actions, t);
     }
 }
