@@ -22,8 +22,9 @@ pub(super) struct LiveIo {
     pub timers: TimerQueue,
     /// The run's one id map (message ids, operation ids on the wire).
     pub ids: Ids,
-    /// Per client, the sender of its socket's writer (None: no connection).
-    pub conns: Vec<Option<UnboundedSender<ClientFrame>>>,
+    /// Per client, the senders of its sockets' writers, by device (empty: no connection;
+    /// a None: that device's connection is not open yet, a reconnect is under way).
+    pub conns: Vec<Vec<Option<UnboundedSender<ClientFrame>>>>,
     pub stats: DriveStats,
     pub faults: Option<FaultState>,
 }
@@ -58,8 +59,10 @@ impl Io for LiveIo {
         op: OpId,
         req: Request,
     ) -> Sent {
-        let client = to.client;
-        let tx = self.conns.get(client.0 as usize).and_then(|c| c.as_ref());
+        let (client, device) = (to.client, usize::from(to.device.0));
+        let tx = (self.conns.get(client.0 as usize))
+            .and_then(|c| c.get(device))
+            .and_then(Option::as_ref);
         if tx.is_none_or(|tx| tx.send(self.ids.request(op, &req)).is_err()) {
             // The writer is gone: the connection closed under us.
             return Sent::No(req);

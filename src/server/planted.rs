@@ -16,6 +16,9 @@
 pub enum ServerBug {
     /// A repeated receipt from the same reader is counted again (read count + 1).
     CountDuplicateReceipt,
+    /// A push reaches only the first connection its user opened: a user on several devices
+    /// hears of it on one of them (docs/semantics.md D1).
+    PushToOneDevice,
 }
 
 /// The defect a server runs with; an empty struct without the feature.

@@ -113,7 +113,7 @@ impl Writer {
     ) -> SqlResult<Writer> {
         Ok(Writer {
             sem: Semantics::new(store, bugs)?,
-            registry: Registry::new(online),
+            registry: Registry::new(online, bugs),
             max_batch: max_batch.max(1),
             pushes: Vec::new(),
         })

@@ -2,6 +2,7 @@
 //! fault scenario with proxy cuts, stalls and crash-restarts. One test binary. Also the
 //! Matrix pieces against a real Synapse (`matrix_synapse`).
 
+mod devices;
 mod faults;
 mod matrix_synapse;
 mod server;
