@@ -105,7 +105,8 @@ enum Command {
         /// unread-lists-reader, and (with faults or churn, e.g. scenarios/faults.toml)
         /// lost-notification-after-reconnect, later-joiner-counted, duplicate-counted-twice,
         /// count-backwards-after-restart; batch-size-off-by-one (with pulls.misuse_share, e.g.
-        /// scenarios/misuse.toml); and (on a Matrix-profile scenario such as
+        /// scenarios/misuse.toml); push-to-one-device (with population.devices > 1, e.g.
+        /// scenarios/devices.toml); and (on a Matrix-profile scenario such as
         /// scenarios/matrix-sim.toml) marker-moves-backwards, earlier-not-covered,
         /// later-joiner-receipt-dropped, leaver-pulls-counts.
         /// Replay commands of such runs carry this flag.

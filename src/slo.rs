@@ -172,6 +172,7 @@ mod tests {
             t: 0,
             intended: 0,
             client: UserId(1),
+            device: crate::history::Device::FIRST,
             op: 1,
             req: &req,
         });

@@ -15,6 +15,7 @@
 use super::book::{Book, Sighting};
 use super::counts::{self, Look, Lower};
 use super::coverage::{Coverage, CoverageTable, Observed};
+use super::devices::Devices;
 use super::liveness::Liveness;
 use super::marks::Marks;
 use super::mx::MxMarks;
@@ -23,7 +24,7 @@ use super::paging::Pagings;
 use super::sink::{Finding, Sink};
 use super::violation::{Invariant, Violation};
 use super::world::World;
-use crate::history::{Event, FaultKind, Observer, OpId};
+use crate::history::{Device, Event, FaultKind, Observer, OpId};
 use crate::protocol::{AdminRequest, ConvKey, Micros, Profile, Push, ReceiptEntry, UserId};
 use crate::scenario::Rule;
 use rustc_hash::FxHashMap;
@@ -43,6 +44,8 @@ pub struct CheckConfig {
     pub fault_phase: bool,
     /// The rules the target is held to.
     pub profile: Profile,
+    /// Connections per online user (`[population] devices`): above 1, D1 is checked.
+    pub devices: u8,
 }
 
 impl CheckConfig {
@@ -58,6 +61,7 @@ impl CheckConfig {
             max_recorded,
             fault_phase: scenario.faults.any() || scenario.faults.swarm,
             profile: scenario.semantics.profile,
+            devices: scenario.population.device_count(),
         }
     }
 }
@@ -70,6 +74,7 @@ impl Default for CheckConfig {
             max_recorded: 100,
             fault_phase: false,
             profile: Profile::Tencent,
+            devices: 1,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct Checker {
     pub(super) marks: Marks,
     pub(super) paging: Pagings,
     pub(super) liveness: Liveness,
+    /// D1: every device of a user gets each of its pushes.
+    pub(super) devices: Devices,
     pub(super) sink: Sink,
     /// Which rules the run put to the test.
     pub(super) cov: Coverage,
@@ -110,8 +117,9 @@ impl Checker {
             marks: Marks::default(),
             paging: Pagings::default(),
             liveness: Liveness::new(cfg.liveness_bound, !cfg.fault_phase),
+            devices: Devices::new(cfg.devices, cfg.liveness_bound, cfg.fault_phase),
             sink: Sink::new(cfg.replay, cfg.max_recorded),
-            cov: Coverage::for_profile(cfg.profile),
+            cov: Coverage::for_profile(cfg.profile).with_devices(cfg.devices),
             crashes: 0,
             pending: FxHashMap::default(),
             quiet: false,
@@ -219,6 +227,7 @@ impl Checker {
             Push::Receipts { ref entries } => {
                 let look = Look {
                     client,
+                    device: Device::FIRST,
                     push: true,
                     quiet: self.quiet,
                     lower: Lower::None,
@@ -248,6 +257,17 @@ impl Checker {
     fn expire(&mut self, t: Option<Micros>) {
         let (book, world, marks) = (&self.book, &self.world, &self.marks);
         self.liveness.expire(t, book, world, marks, &mut self.sink);
+        let judged = self.devices.expire(t, world, &mut self.sink);
+        self.cov.hit_n(Rule::D1, judged);
+    }
+
+    /// A push reached `client`'s connection `device`: the rules of one client see the first
+    /// device's copies (as with one connection per user), D1 sees them all.
+    fn on_device_push(&mut self, t: Micros, client: UserId, device: Device, push: &Push) {
+        if device.is_first() {
+            self.on_push(t, client, push);
+        }
+        self.devices.on_push(t, client, device, push, &self.world);
     }
 
     fn on_end(&mut self, t: Micros) {
@@ -283,21 +303,34 @@ impl Observer for Checker {
             Event::Connect { t, client } => self.world.connect(t, client),
             Event::Disconnect { client, .. } => self.world.disconnect(client),
             Event::Invoke {
-                t, client, op, req, ..
-            } => self.on_invoke(t, client, op, req),
+                t,
+                client,
+                device,
+                op,
+                req,
+                ..
+            } => self.on_invoke(t, (client, device), op, req),
             Event::Complete {
                 t,
                 client,
                 op,
                 resp,
             } => self.on_complete(t, client, op, resp),
-            Event::Push { t, client, push } => self.on_push(t, client, push),
+            Event::Push {
+                t,
+                client,
+                device,
+                push,
+            } => self.on_device_push(t, client, device, push),
             Event::Lost { client, op, .. } => self.on_lost(client, op),
             Event::Fault { t, kind, client } => {
                 self.crashes += u32::from(kind == FaultKind::Crash);
                 self.sink.fault(t, kind, client);
             }
-            Event::Calm { .. } => self.liveness.calm(),
+            Event::Calm { t } => {
+                self.liveness.calm();
+                self.devices.calm(t);
+            }
             Event::Quiet { .. } => self.quiet = true,
             Event::End { t } => self.on_end(t),
         }

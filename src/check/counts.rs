@@ -5,6 +5,7 @@ use super::book::{Audience, Book, MsgState};
 use super::marks::Marks;
 use super::sink::Finding;
 use super::violation::Invariant;
+use crate::history::Device;
 use crate::protocol::{MsgId, ReceiptEntry, UserId};
 
 /// What a pull must show at least, captured when it was invoked.
@@ -39,6 +40,11 @@ impl Lower {
 /// How one entry was observed.
 pub(super) struct Look {
     pub client: UserId,
+    /// The connection it arrived on. Only one connection's observations are in order (one
+    /// stream: a push that arrives before an answer was sent before it), so counts are
+    /// compared with earlier ones (monotone) on the first device only; a user with one
+    /// connection has only that one.
+    pub device: Device,
     /// A push (else a pull's answer).
     pub push: bool,
     /// The run is quiet: a pull must show exactly what was acknowledged.
@@ -78,7 +84,7 @@ pub(super) fn entry_findings(
     } else {
         found.extend(bounds(m, marks, count, look));
     }
-    if look.client == m.sender && count < m.max_seen {
+    if look.client == m.sender && look.device.is_first() && count < m.max_seen {
         found.push(Finding::new(
             Invariant::MonotoneCounts,
             format!("{} read_count={count}", look.how()),
@@ -181,7 +187,7 @@ pub(super) fn note_entry(m: &mut MsgState, e: &ReceiptEntry, count: u32, look: &
     {
         m.total_seen = read_count + unread_count;
     }
-    if look.client == m.sender {
+    if look.client == m.sender && look.device.is_first() {
         m.max_seen = m.max_seen.max(count);
         if look.push {
             m.max_pushed = m.max_pushed.max(count);
@@ -243,6 +249,7 @@ mod tests {
     fn pull(lower: Lower) -> Look {
         Look {
             client: SENDER,
+            device: Device::FIRST,
             push: false,
             quiet: false,
             lower,
@@ -340,6 +347,27 @@ mod tests {
         assert_eq!(check(&b, entry(1, 3), &other).1, []);
         let m = b.get_mut(&ID).unwrap();
         note_entry(m, &entry(1, 3), 1, &other);
+        assert_eq!(m.max_seen, 2);
+    }
+
+    /// The sender's answers on another device are not ordered with its first device's
+    /// pushes: neither compared with them nor raising what later ones must show.
+    #[test]
+    fn only_the_first_devices_observations_are_compared() {
+        let mut b = book(&world());
+        let m = b.get_mut(&ID).unwrap();
+        let push = Look {
+            push: true,
+            ..pull(Lower::None)
+        };
+        note_entry(m, &entry(2, 2), 2, &push);
+        let second = Look {
+            device: Device(1),
+            ..pull(Lower::None)
+        };
+        assert_eq!(check(&b, entry(1, 3), &second).1, []);
+        let m = b.get_mut(&ID).unwrap();
+        note_entry(m, &entry(3, 1), 3, &second);
         assert_eq!(m.max_seen, 2);
     }
 

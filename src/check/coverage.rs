@@ -48,6 +48,9 @@ pub struct Coverage {
     codes: [u64; ErrorCode::ALL.len()],
     /// The profile in force: which rules apply.
     profile: Profile,
+    /// Connections per user (`[population] devices`): D1 is shown and required only above 1
+    /// (with one, a table stays as it was before the rule).
+    devices: u8,
 }
 
 impl Default for Coverage {
@@ -115,11 +118,27 @@ impl Coverage {
             rules: [0; Rule::ALL.len()],
             codes: [0; ErrorCode::ALL.len()],
             profile,
+            devices: 1,
         }
+    }
+
+    /// The run's users hold `devices` connections each.
+    pub fn with_devices(mut self, devices: u8) -> Coverage {
+        self.devices = devices;
+        self
     }
 
     pub(super) fn hit(&mut self, r: Rule) {
         self.rules[r.index()] += 1;
+    }
+
+    pub(super) fn hit_n(&mut self, r: Rule, n: u64) {
+        self.rules[r.index()] += n;
+    }
+
+    /// Whether the run can exercise `r` at all: D1 needs several devices per user.
+    fn in_run(&self, r: Rule) -> bool {
+        r != Rule::D1 || self.devices > 1
     }
 
     pub(super) fn expected(&mut self, code: ErrorCode) {
@@ -140,7 +159,7 @@ impl Coverage {
     pub fn missing(&self, req: &RequireCoverage) -> Vec<Rule> {
         req.rules_for(self.profile)
             .into_iter()
-            .filter(|&r| self.exercised(r) == 0)
+            .filter(|&r| self.exercised(r) == 0 && self.in_run(r))
             .collect()
     }
 
@@ -149,7 +168,8 @@ impl Coverage {
     pub fn table(&self, totals: &[u64; Invariant::ALL.len()]) -> CoverageTable {
         // Under the default profile the Matrix rules are another profile's and left out (the
         // table stays as it was); under Matrix the rules it replaces show as not applicable.
-        let shown = |r: &&Rule| self.profile.is_matrix() || r.applies(self.profile);
+        let shown =
+            |r: &&Rule| (self.profile.is_matrix() || r.applies(self.profile)) && self.in_run(**r);
         let mut rows: Vec<(u8, RuleRow)> = Rule::ALL
             .iter()
             .filter(shown)
@@ -387,6 +407,7 @@ fn judged_by(r: Rule) -> &'static [Invariant] {
         Rule::R4 | Rule::I4 => &[CountUpperBound, QuietState, MemberListPaging],
         Rule::R6 => &[CountUpperBound, QuietState, Liveness],
         Rule::R7 => &[Liveness, CountSum],
+        Rule::D1 => &[Liveness],
         Rule::R9 => &[ResultCodes, Liveness],
         Rule::M2 | Rule::M3 | Rule::M4 | Rule::M5 | Rule::M6 | Rule::I2 => {
             &[MemberListPaging, QuietState]

@@ -167,8 +167,9 @@ fn the_table_lists_unexercised_first_with_outcomes() {
     let mut totals = [0; Invariant::ALL.len()];
     totals[Invariant::CountSum.index()] = 2;
     let t = c.table(&totals);
-    // The Matrix profile's rules are another profile's: not in a Tencent table.
-    let tencent = Rule::ALL.iter().filter(|r| !r.is_matrix()).count();
+    // The Matrix profile's rules are another profile's: not in a Tencent table; nor is D1
+    // in a run with one device per user.
+    let tencent = Rule::ALL.iter().filter(|r| !r.is_matrix()).count() - 1;
     assert_eq!(t.rules.len(), tencent);
     assert_eq!(t.profile, None);
     let pos = |id: &str| t.rules.iter().position(|r| r.rule == id).unwrap();
@@ -214,7 +215,11 @@ fn under_matrix_the_replaced_rules_are_not_applicable_nor_required() {
     let mut c = Coverage::for_profile(Profile::Matrix);
     c.hit(Rule::MX3);
     let t = c.table(&[0; Invariant::ALL.len()]);
-    assert_eq!(t.rules.len(), Rule::ALL.len());
+    assert_eq!(
+        t.rules.len(),
+        Rule::ALL.len() - 1,
+        "all but D1 (one device per user)"
+    );
     assert_eq!(t.profile.as_deref(), Some("matrix"));
     let row = |id: &str| t.rules.iter().find(|r| r.rule == id).unwrap();
     assert_eq!(
@@ -273,4 +278,24 @@ fn outsiders_unknown_ids_and_refused_marks_count_as_e1_r2_and_c1() {
     let mut m = Coverage::for_profile(Profile::Matrix);
     m.query_judged(Rule::P2, MsgId(3), &not_found);
     assert_eq!(counts(&m, &[Rule::E1]), [0]);
+}
+
+#[test]
+fn d1_is_shown_and_required_only_with_several_devices() {
+    let mut totals = [0; Invariant::ALL.len()];
+    let one = Coverage::default();
+    let shown = |c: &Coverage, totals: &[u64; Invariant::ALL.len()]| {
+        c.table(totals).rules.into_iter().find(|r| r.rule == "D1")
+    };
+    assert!(shown(&one, &totals).is_none());
+    assert!(!one.missing(&RequireCoverage::All).contains(&Rule::D1));
+    let mut two = Coverage::default().with_devices(2);
+    assert_eq!(shown(&two, &totals).unwrap().outcome, "not exercised");
+    assert!(two.missing(&RequireCoverage::All).contains(&Rule::D1));
+    two.hit_n(Rule::D1, 3);
+    totals[Invariant::Liveness.index()] = 1;
+    let row = shown(&two, &totals).unwrap();
+    assert_eq!(row.exercised, Some(3));
+    assert_eq!(row.outcome, "violations: liveness=1");
+    assert_eq!(row.knob, "population.devices");
 }

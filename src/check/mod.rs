@@ -2,13 +2,15 @@
 //!
 //! [`Checker`] routes each event to its parts, one file each: `world` (members, connections,
 //! membership changes), `book` (messages, audiences, sightings), `expect` (what the rules
-//! prescribe, pure), `counts`, `paging`, `marks` (1:1), `liveness`, `coverage` (which rules the run
+//! prescribe, pure), `counts`, `paging`, `marks` (1:1), `liveness`, `devices` (D1: every
+//! connection of a user gets its pushes), `coverage` (which rules the run
 //! put to the test) and `sink` (violations).
 
 mod book;
 mod checker;
 mod counts;
 mod coverage;
+mod devices;
 mod expect;
 mod liveness;
 mod marks;

@@ -9,7 +9,7 @@ use super::liveness::Due;
 use super::paging::PageAnswer;
 use super::sink::Finding;
 use super::violation::Invariant;
-use crate::history::OpId;
+use crate::history::{Device, OpId};
 use crate::protocol::{
     ConvKey, ErrorCode, Micros, MsgId, PerMessage, ReadFilter, ReceiptEntry, Request, Response,
     UserId,
@@ -39,6 +39,8 @@ pub(super) enum PendingOp {
         /// Matrix profile: per message, the readers that had surely read it at invoke.
         mx_lower: Vec<RoaringBitmap>,
         invoked_at: Micros,
+        /// The connection it went out on (its answer comes back there).
+        device: Device,
     },
     Page {
         msg: MsgId,
@@ -67,7 +69,13 @@ fn outcome(resp: &Response, ok: bool) -> Result<(), ErrorCode> {
 impl Checker {
     // ---- invoke ----------------------------------------------------------------------
 
-    pub(super) fn on_invoke(&mut self, t: Micros, client: UserId, op: OpId, req: &Request) {
+    pub(super) fn on_invoke(
+        &mut self,
+        t: Micros,
+        (client, device): (UserId, Device),
+        op: OpId,
+        req: &Request,
+    ) {
         let pending = match *req {
             Request::SendMessage {
                 conv,
@@ -105,6 +113,7 @@ impl Checker {
                     })
                     .collect(),
                 invoked_at: t,
+                device,
             },
             Request::GetReadMemberList {
                 msg_id,
@@ -223,6 +232,7 @@ impl Checker {
                 per_msg,
                 mx_lower,
                 invoked_at,
+                device,
             } => {
                 let per_msg: Vec<_> = per_msg
                     .into_iter()
@@ -233,7 +243,7 @@ impl Checker {
                     })
                     .collect();
                 let mx = (!mx_lower.is_empty()).then_some((invoked_at, &mx_lower[..]));
-                self.complete_pull(t, client, batch_ok, &per_msg, mx, resp)
+                self.complete_pull(t, (client, device), batch_ok, &per_msg, mx, resp)
             }
             PendingOp::Page {
                 msg,
@@ -455,7 +465,7 @@ impl Checker {
     fn complete_pull(
         &mut self,
         t: Micros,
-        client: UserId,
+        (client, device): (UserId, Device),
         batch_ok: Option<bool>,
         per_msg: &[(MsgId, Expect, Lower)],
         mx: Option<(Micros, &[RoaringBitmap])>,
@@ -493,15 +503,22 @@ impl Checker {
                 (Ok(entry), Some((since, lower))) => {
                     self.mx_observe(t, client, entry, false, Some((since, &lower[i])))
                 }
-                (Ok(entry), None) => self.observe_pulled(t, client, entry, lower),
+                (Ok(entry), None) => self.observe_pulled(t, (client, device), entry, lower),
                 _ => {}
             }
         }
     }
 
-    fn observe_pulled(&mut self, t: Micros, client: UserId, e: &ReceiptEntry, lower: Lower) {
+    fn observe_pulled(
+        &mut self,
+        t: Micros,
+        (client, device): (UserId, Device),
+        e: &ReceiptEntry,
+        lower: Lower,
+    ) {
         let look = Look {
             client,
+            device,
             push: false,
             quiet: self.quiet,
             lower,

@@ -1,6 +1,7 @@
 //! The client table: where each client's connection stands and which connection is its
 //! current one, so frames of an older connection are recognised as stale.
 
+use crate::history::Device;
 use crate::protocol::UserId;
 
 /// Numbers a client's connections: 0 is the first, and every cut moves on to the next, so
@@ -35,6 +36,8 @@ pub struct Clients {
     /// crashed ([`NO_CONN`]: none; empty before the first crash): its close is expected
     /// even when it arrives after the restart (e.g. held up by a stall).
     crashed_conn: Vec<ConnNo>,
+    /// Connections per online user (`[population] devices`); they come and go together.
+    devices: u8,
 }
 
 impl Clients {
@@ -53,7 +56,26 @@ impl Clients {
             conn: vec![0; users],
             crash_closes: false,
             crashed_conn: Vec::new(),
+            devices: 1,
         }
+    }
+
+    /// Each online user holds `devices` connections (at least 1).
+    pub fn with_devices(mut self, devices: u8) -> Clients {
+        self.devices = devices.max(1);
+        self
+    }
+
+    /// Connections per online user.
+    pub fn devices(&self) -> u8 {
+        self.devices
+    }
+
+    /// The device operation `op` goes out on: one after the other by operation id (device
+    /// 0 only when a user holds one connection), so the choice draws nothing and is the
+    /// same in every driver.
+    pub fn device_for(&self, op: u64) -> Device {
+        Device((op % u64::from(self.devices)) as u8)
     }
 
     pub fn len(&self) -> usize {

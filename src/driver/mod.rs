@@ -16,7 +16,7 @@ pub use clients::{Clients, ConnNo, Link};
 pub use ops::{InFlight, Ops};
 pub use timers::TimerQueue;
 
-use crate::history::{Event, FaultKind, Observer, OpId, OwnedEvent};
+use crate::history::{Device, Event, FaultKind, Observer, OpId, OwnedEvent};
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use crate::workload::{Action, Tag, Timer, Workload};
 
@@ -29,23 +29,24 @@ pub enum Sent {
     No(Request),
 }
 
+/// Where a request goes: `client`'s connection number `conn`, on its `device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct To {
+    pub client: UserId,
+    pub conn: ConnNo,
+    pub device: Device,
+}
+
 /// What a driver supplies: its clock and its transport.
 pub trait Io {
     /// The time of the next event: now, never before `not_before` or the last event.
     fn now(&mut self, not_before: Micros) -> Micros;
     /// Queues a workload timer due at `at`.
     fn timer(&mut self, at: Micros, timer: Timer);
-    /// Puts operation `op` on `client`'s connection number `conn` at `t` and arms its
-    /// timeout. `obs` is for faults the transport itself records.
-    fn send<O: Observer>(
-        &mut self,
-        obs: &mut O,
-        t: Micros,
-        client: UserId,
-        conn: ConnNo,
-        op: OpId,
-        req: Request,
-    ) -> Sent;
+    /// Puts operation `op` on `client`'s connection number `conn` (its `device`) at `t`
+    /// and arms its timeout. `obs` is for faults the transport itself records.
+    fn send<O: Observer>(&mut self, obs: &mut O, t: Micros, to: To, op: OpId, req: Request)
+    -> Sent;
     /// `op` could not be sent (no connection) and was recorded as lost at `t`.
     fn unsent(&mut self, t: Micros, client: UserId, tag: Tag, req: Request);
     /// Carries out a churn admin operation invoked at `t` (after `AdminInvoke`); the
@@ -102,16 +103,22 @@ impl<'o, O: Observer> Core<'o, O> {
     ) -> OpId {
         let t = io.now(intended);
         let op = self.ops.next_id();
+        let device = self.clients.device_for(op);
         self.obs.observe(&Event::Invoke {
             t,
             intended,
             client,
+            device,
             op,
             req: &req,
         });
         let req = if self.clients.is_up(client) {
-            let conn = self.clients.conn(client);
-            match io.send(self.obs, t, client, conn, op, req) {
+            let to = To {
+                client,
+                conn: self.clients.conn(client),
+                device,
+            };
+            match io.send(self.obs, t, to, op, req) {
                 Sent::Yes(kept) => {
                     self.ops.insert(
                         op,
@@ -214,9 +221,25 @@ impl<'o, O: Observer> Core<'o, O> {
         });
     }
 
-    /// A push reached `client`.
-    pub fn push(&mut self, t: Micros, client: UserId, push: Push, actions: &mut Vec<Action>) {
-        self.workload.on_push(t, client, &push, actions);
-        self.obs.observe_owned(OwnedEvent::Push { t, client, push });
+    /// A push reached `client`'s connection `device`. The workload acts on the first
+    /// device's copy only (a user reads a message once, whichever screen shows it).
+    pub fn push(
+        &mut self,
+        t: Micros,
+        client: UserId,
+        device: Device,
+        push: Push,
+        actions: &mut Vec<Action>,
+    ) {
+        if device.is_first() {
+            self.workload.on_push(t, client, &push, actions);
+        }
+        let ev = OwnedEvent::Push {
+            t,
+            client,
+            device,
+            push,
+        };
+        self.obs.observe_owned(ev);
     }
 }

@@ -30,6 +30,7 @@ struct FakeIo {
     now: Micros,
     refuse: bool,
     sent: Vec<(UserId, ConnNo, OpId)>,
+    devices: Vec<Device>,
     unsent: Vec<(UserId, Tag)>,
     timers: Vec<(Micros, Timer)>,
     admin: Vec<AdminRequest>,
@@ -47,15 +48,15 @@ impl Io for FakeIo {
         &mut self,
         _obs: &mut O,
         _t: Micros,
-        client: UserId,
-        conn: ConnNo,
+        to: To,
         op: OpId,
         req: Request,
     ) -> Sent {
         if self.refuse {
             return Sent::No(req);
         }
-        self.sent.push((client, conn, op));
+        self.devices.push(to.device);
+        self.sent.push((to.client, to.conn, op));
         Sent::Yes(Some(req))
     }
     fn unsent(&mut self, _t: Micros, client: UserId, tag: Tag, _req: Request) {
@@ -131,6 +132,33 @@ fn invoke_sends_on_the_current_connection_and_keeps_the_op_in_flight() {
         OwnedEvent::Invoke { t, intended, .. } => assert_eq!((*t, *intended), (9, 9)),
         e => panic!("{e:?}"),
     }
+}
+
+#[test]
+fn with_several_devices_requests_take_turns_and_only_the_first_devices_push_reaches_the_workload() {
+    let mut rec = Record::default();
+    let clients = Clients::new(3, |_| true).with_devices(3);
+    let mut core = Core::new(workload(), &mut rec, clients);
+    let mut io = FakeIo::default();
+    for _ in 0..4 {
+        let (req, tag) = final_counts();
+        core.invoke(&mut io, 0, UserId(1), req, tag);
+    }
+    assert_eq!(io.devices, [Device(1), Device(2), Device(0), Device(1)]);
+    let push = Push::C2cRead {
+        user_id: UserId(2),
+        timestamp_ms: 1,
+    };
+    let mut actions = Vec::new();
+    core.push(5, UserId(1), Device(2), push.clone(), &mut actions);
+    core.push(5, UserId(1), Device::FIRST, push, &mut actions);
+    let devices: Vec<Device> = (rec.0.iter())
+        .filter_map(|e| match e {
+            OwnedEvent::Push { device, .. } => Some(*device),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(devices, [Device(2), Device(0)]);
 }
 
 #[test]
@@ -236,15 +264,7 @@ fn an_op_whose_request_was_not_kept_is_not_retried() {
         fn timer(&mut self, at: Micros, timer: Timer) {
             self.0.timer(at, timer)
         }
-        fn send<O: Observer>(
-            &mut self,
-            _: &mut O,
-            _: Micros,
-            _: UserId,
-            _: ConnNo,
-            _: OpId,
-            _: Request,
-        ) -> Sent {
+        fn send<O: Observer>(&mut self, _: &mut O, _: Micros, _: To, _: OpId, _: Request) -> Sent {
             Sent::Yes(None)
         }
         fn unsent(&mut self, t: Micros, c: UserId, tag: Tag, r: Request) {

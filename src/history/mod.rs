@@ -15,6 +15,38 @@ use std::hash::{Hash, Hasher};
 /// Identifies one operation of one run (unique across clients).
 pub type OpId = u64;
 
+/// Which of a user's connections (`[population] devices`): 0 is the first, the one a user
+/// with one connection has. Observers that judge a user as one client (the checker's
+/// rules, the metrics, the workload) look at device 0's pushes; the per-device rule D1 looks
+/// at all of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Device(pub u8);
+
+impl Device {
+    /// The first connection of a user.
+    pub const FIRST: Device = Device(0);
+
+    pub fn is_first(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Device 0 hashes to nothing, so a run with one connection per user keeps the trace hash
+/// it had before devices existed (equal devices still hash equally).
+impl Hash for Device {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        if self.0 != 0 {
+            self.0.hash(h);
+        }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "device {}", self.0)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Event<'a> {
     /// An administrative request and its answer (provisioning, churn): it took effect at
@@ -32,12 +64,13 @@ pub enum Event<'a> {
     Connect { t: Micros, client: UserId },
     /// `client` closed its connection; it receives no pushes until it connects again.
     Disconnect { t: Micros, client: UserId },
-    /// `client` started operation `op`. `intended` is when the schedule wanted it to start
-    /// (latency counts from there, wrk2-style); `t >= intended`.
+    /// `client` started operation `op` on its connection `device`. `intended` is when the
+    /// schedule wanted it to start (latency counts from there, wrk2-style); `t >= intended`.
     Invoke {
         t: Micros,
         intended: Micros,
         client: UserId,
+        device: Device,
         op: OpId,
         req: &'a Request,
     },
@@ -48,10 +81,12 @@ pub enum Event<'a> {
         op: OpId,
         resp: &'a Response,
     },
-    /// `client` received a push.
+    /// `client` received a push on its connection `device` (0 when the user holds one
+    /// connection, `[population] devices`).
     Push {
         t: Micros,
         client: UserId,
+        device: Device,
         push: &'a Push,
     },
     /// `client` gave up on operation `op` (timed out, or its connection closed first): the
@@ -223,5 +258,21 @@ mod tests {
         assert_eq!(a.value(), b.value());
         assert_ne!(a.value(), c.value());
         assert_eq!(a.events, 1);
+    }
+
+    #[test]
+    fn device_zero_hashes_to_nothing_and_other_devices_apart() {
+        let hash = |v: &dyn Fn(&mut rustc_hash::FxHasher)| {
+            let mut h = rustc_hash::FxHasher::default();
+            v(&mut h);
+            h.finish()
+        };
+        let bare = hash(&|h| 7u64.hash(h));
+        assert_eq!(hash(&|h| (7u64, Device::FIRST).hash(h)), bare);
+        assert_ne!(hash(&|h| (7u64, Device(1)).hash(h)), bare);
+        assert_ne!(
+            hash(&|h| (7u64, Device(1)).hash(h)),
+            hash(&|h| (7u64, Device(2)).hash(h))
+        );
     }
 }

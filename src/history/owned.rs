@@ -1,7 +1,7 @@
 //! Events that own their payloads, for observers that keep or ship events (e.g. to another
 //! thread). `as_event` lends them out as ordinary borrowed [`Event`]s.
 
-use super::{Event, FaultKind, OpId};
+use super::{Device, Event, FaultKind, OpId};
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,7 @@ pub enum OwnedEvent {
         t: Micros,
         intended: Micros,
         client: UserId,
+        device: Device,
         op: OpId,
         req: Request,
     },
@@ -40,6 +41,7 @@ pub enum OwnedEvent {
     Push {
         t: Micros,
         client: UserId,
+        device: Device,
         push: Push,
     },
     Lost {
@@ -101,12 +103,14 @@ impl OwnedEvent {
                 t,
                 intended,
                 client,
+                device,
                 op,
                 req,
             } => Event::Invoke {
                 t: *t,
                 intended: *intended,
                 client: *client,
+                device: *device,
                 op: *op,
                 req,
             },
@@ -121,9 +125,15 @@ impl OwnedEvent {
                 op: *op,
                 resp,
             },
-            OwnedEvent::Push { t, client, push } => Event::Push {
+            OwnedEvent::Push {
+                t,
+                client,
+                device,
+                push,
+            } => Event::Push {
                 t: *t,
                 client: *client,
+                device: *device,
                 push,
             },
             OwnedEvent::Quiet { t } => Event::Quiet { t: *t },
@@ -152,12 +162,14 @@ impl From<&Event<'_>> for OwnedEvent {
                 t,
                 intended,
                 client,
+                device,
                 op,
                 req,
             } => OwnedEvent::Invoke {
                 t,
                 intended,
                 client,
+                device,
                 op,
                 req: req.clone(),
             },
@@ -172,9 +184,15 @@ impl From<&Event<'_>> for OwnedEvent {
                 op,
                 resp: resp.clone(),
             },
-            Event::Push { t, client, push } => OwnedEvent::Push {
+            Event::Push {
                 t,
                 client,
+                device,
+                push,
+            } => OwnedEvent::Push {
+                t,
+                client,
+                device,
                 push: push.clone(),
             },
             Event::AdminInvoke { t, req } => OwnedEvent::AdminInvoke {
@@ -201,6 +219,7 @@ mod tests {
             t: 5,
             intended: 4,
             client: UserId(1),
+            device: Device(1),
             op: 9,
             req: &req,
         };

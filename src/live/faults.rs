@@ -9,6 +9,7 @@ use super::inbound::Inbound;
 use super::inject::FaultLinks;
 use super::proxy::{ClientRoute, DelayFault, Proxy};
 use crate::driver::ConnNo;
+use crate::history::Device;
 use crate::protocol::{AdminRequest, Micros, UserId};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub struct LiveLinks {
     pub proxy: Arc<Proxy>,
     /// Each online user's credential (minted at setup; valid across restarts).
     pub creds: Arc<Vec<Option<Credential>>>,
+    /// Connections per user (`[population] devices`): a reconnect opens them all.
+    pub devices: u8,
     /// The child target, if this run started one (None: crashes cannot be done).
     pub server: Option<SharedChild>,
     pub backend: Arc<dyn Backend>,
@@ -41,6 +44,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl FaultLinks for LiveLinks {
+    /// Opens the client's connections again, one device after the other (device 0 first);
+    /// the client is back once the scheduler has heard of them all.
     fn reconnect(&self, client: UserId, conn_no: ConnNo) {
         let inbound = self.inbound.clone();
         let backend = self.backend.clone();
@@ -49,39 +54,34 @@ impl FaultLinks for LiveLinks {
             client,
         };
         let cred = self.creds.get(client.0 as usize).cloned().flatten();
+        let devices = self.devices;
         tokio::spawn(async move {
+            let failed = |detail: String| Inbound::ReconnectFailed {
+                client,
+                conn: conn_no,
+                detail,
+            };
             let Some(cred) = cred else {
-                let _ = inbound.send(Inbound::ReconnectFailed {
-                    client,
-                    conn: conn_no,
-                    detail: "no token for this client (it was offline at setup)".into(),
-                });
+                let why = "no token for this client (it was offline at setup)";
+                let _ = inbound.send(failed(why.into()));
                 return;
             };
-            let mut backoff = BACKOFF_FIRST;
-            let mut last = String::new();
-            for _ in 0..RECONNECT_ATTEMPTS {
+            for device in (0..devices).map(Device) {
                 let spec = ConnSpec {
                     client,
+                    device,
                     conn: conn_no,
                     inbound: inbound.clone(),
                     // The connection is announced before any of its frames.
                     announce: true,
                     route: Some(route.clone()),
                 };
-                match backend.connect(&cred, spec).await {
-                    // Its tasks run on; the scheduler holds its sender from the announcement.
-                    Ok(_) => return,
-                    Err(e) => last = e.to_string(),
+                if let Err(last) = connect_with_backoff(backend.as_ref(), &cred, spec).await {
+                    let detail = format!("{RECONNECT_ATTEMPTS} attempts failed, the last: {last}");
+                    let _ = inbound.send(failed(detail));
+                    return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
-            let _ = inbound.send(Inbound::ReconnectFailed {
-                client,
-                conn: conn_no,
-                detail: format!("{RECONNECT_ATTEMPTS} attempts failed, the last: {last}"),
-            });
         });
     }
 
@@ -175,6 +175,26 @@ impl FaultLinks for LiveLinks {
             });
         });
     }
+}
+
+/// Opens `spec`'s connection, retrying with backoff (bounded); Err: the last failure. Its
+/// tasks run on; the scheduler holds its sender from the announcement.
+async fn connect_with_backoff(
+    backend: &dyn Backend,
+    cred: &Credential,
+    spec: ConnSpec,
+) -> Result<(), String> {
+    let mut backoff = BACKOFF_FIRST;
+    let mut last = String::new();
+    for _ in 0..RECONNECT_ATTEMPTS {
+        match backend.connect(cred, spec.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    Err(last)
 }
 
 /// Resolves the target's `HOST:PORT` (where client connections go) for the proxy's

@@ -2,6 +2,7 @@
 //! and the results of what the fault links did (reconnects, restarts, churn calls).
 
 use crate::driver::ConnNo;
+use crate::history::Device;
 use crate::protocol::{AdminRequest, Micros, Response, UserId};
 use crate::wire::{ClientFrame, PushFrame, ResponseFrame};
 use std::time::Instant;
@@ -45,6 +46,8 @@ fn truncate(s: &str, n: usize) -> &str {
 pub enum Inbound {
     Frame {
         client: UserId,
+        /// The device whose connection it came on.
+        device: Device,
         conn: ConnNo,
         /// When the reader got it off the socket.
         at: Instant,
@@ -53,12 +56,15 @@ pub enum Inbound {
     /// The connection ended (server closed it, or a read failed).
     Closed {
         client: UserId,
+        device: Device,
         conn: ConnNo,
         reason: String,
     },
-    /// A new connection of `client` is open (after [`super::FaultLinks::reconnect`]).
+    /// A new connection of `client`'s `device` is open (after
+    /// [`super::FaultLinks::reconnect`]); the client is back once every device is.
     Connected {
         client: UserId,
+        device: Device,
         conn: ConnNo,
         tx: UnboundedSender<ClientFrame>,
     },

@@ -216,7 +216,8 @@ impl<O: Observer> Scheduler<'_, O> {
 
     /// `client`'s connection is gone at `t` (see [`crate::driver::Core::cut`]).
     pub(super) fn disconnect(&mut self, client: UserId, t: Micros) {
-        self.io.conns[client.0 as usize] = None;
+        // Every device's connection goes (dropping a sender closes its socket).
+        self.io.conns[client.0 as usize].clear();
         let mut actions = std::mem::take(&mut self.actions);
         let lost = self.core.cut(t, client, &mut actions);
         self.io.stats.lost += lost.len() as u64;

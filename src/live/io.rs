@@ -3,7 +3,7 @@
 
 use super::inject::FaultState;
 use super::stats::DriveStats;
-use crate::driver::{ConnNo, Io, Sent, TimerQueue};
+use crate::driver::{Io, Sent, TimerQueue, To};
 use crate::history::{Event, Observer, OpId};
 use crate::protocol::{AdminRequest, ErrorCode, Micros, Request, Response, UserId};
 use crate::wire::{ClientFrame, Ids};
@@ -22,8 +22,9 @@ pub(super) struct LiveIo {
     pub timers: TimerQueue,
     /// The run's one id map (message ids, operation ids on the wire).
     pub ids: Ids,
-    /// Per client, the sender of its socket's writer (None: no connection).
-    pub conns: Vec<Option<UnboundedSender<ClientFrame>>>,
+    /// Per client, the senders of its sockets' writers, by device (empty: no connection;
+    /// a None: that device's connection is not open yet, a reconnect is under way).
+    pub conns: Vec<Vec<Option<UnboundedSender<ClientFrame>>>>,
     pub stats: DriveStats,
     pub faults: Option<FaultState>,
 }
@@ -54,12 +55,14 @@ impl Io for LiveIo {
         &mut self,
         _obs: &mut O,
         t: Micros,
-        client: UserId,
-        _conn: ConnNo,
+        to: To,
         op: OpId,
         req: Request,
     ) -> Sent {
-        let tx = self.conns.get(client.0 as usize).and_then(|c| c.as_ref());
+        let (client, device) = (to.client, usize::from(to.device.0));
+        let tx = (self.conns.get(client.0 as usize))
+            .and_then(|c| c.get(device))
+            .and_then(Option::as_ref);
         if tx.is_none_or(|tx| tx.send(self.ids.request(op, &req)).is_err()) {
             // The writer is gone: the connection closed under us.
             return Sent::No(req);

@@ -154,15 +154,25 @@ pub fn run_live(
         .map(UserId)
         .filter(|&u| workload.plan().is_online(u))
         .collect();
-    let limit = raise_nofile(online.len() as u64);
-    if limit != 0 && limit < online.len() as u64 + 64 {
+    let devices = scenario.population.device_count();
+    let sockets = online.len() as u64 * u64::from(devices);
+    let limit = raise_nofile(sockets);
+    if limit != 0 && limit < sockets + 64 {
         return Err(LiveError::Usage(format!(
-            "{} clients need {} open files but the limit is {limit}; raise it (ulimit -n)",
-            online.len(),
-            online.len() + 64
+            "{sockets} client connections need {} open files but the limit is {limit}; raise \
+             it (ulimit -n)",
+            sockets + 64
         )));
     }
     let adapter::Opened { backend, child } = opts.target.open(opts)?;
+    if devices > backend.max_devices() {
+        return Err(LiveError::Usage(format!(
+            "[population] devices = {devices}, but --target {} holds at most {} connection(s) \
+             per user; set devices = 1 for this target",
+            opts.target.name(),
+            backend.max_devices()
+        )));
+    }
     let notes = target_notes(backend.as_ref(), scenario);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,7 +13,7 @@ use super::inject::{FaultSetup, FaultState};
 use super::io::LiveIo;
 use super::stats::{DriveConfig, DriveStats};
 use crate::driver::{Clients, ConnNo, Core, InFlight, Io, Link, TimerQueue};
-use crate::history::{Event, Observer, OpId};
+use crate::history::{Device, Event, Observer, OpId};
 use crate::progress::{LiveLine, LiveStatus};
 use crate::protocol::{AdminRequest, ErrorCode, Micros, Response, UserId};
 use crate::wire::{ClientFrame, Ids, PushFrame, ResponseFrame};
@@ -31,15 +31,21 @@ pub struct Scheduler<'o, O: Observer> {
 }
 
 impl<'o, O: Observer> Scheduler<'o, O> {
-    /// `conns[u]` sends frames on user `u`'s socket (None: offline). Time 0 is `epoch`.
+    /// `conns[u][d]` sends frames on user `u`'s socket of device `d` (empty: offline; every
+    /// online user holds the same number of devices). Time 0 is `epoch`.
     pub fn new(
         workload: Workload,
-        conns: Vec<Option<UnboundedSender<ClientFrame>>>,
+        conns: Vec<Vec<UnboundedSender<ClientFrame>>>,
         obs: &'o mut O,
         epoch: Instant,
         cfg: DriveConfig,
     ) -> Self {
-        let clients = Clients::new(conns.len(), |u| conns[u.0 as usize].is_some());
+        let devices = conns.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let clients = Clients::new(conns.len(), |u| !conns[u.0 as usize].is_empty())
+            .with_devices(devices.min(usize::from(u8::MAX)) as u8);
+        let conns = (conns.into_iter())
+            .map(|c| c.into_iter().map(Some).collect())
+            .collect();
         let stats = DriveStats {
             online: clients.count(Link::Up) as u64,
             ..DriveStats::default()
@@ -240,16 +246,23 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         match m {
             Inbound::Frame {
                 client,
+                device,
                 conn,
                 at,
                 frame,
-            } => self.on_frame(client, conn, at, frame),
+            } => self.on_frame((client, device), conn, at, frame),
             Inbound::Closed {
                 client,
+                device,
                 conn,
                 reason,
-            } => self.on_closed(client, conn, &reason),
-            Inbound::Connected { client, conn, tx } => self.on_connected(client, conn, tx),
+            } => self.on_closed((client, device), conn, &reason),
+            Inbound::Connected {
+                client,
+                device,
+                conn,
+                tx,
+            } => self.on_connected((client, device), conn, tx),
             Inbound::ReconnectFailed {
                 client,
                 conn,
@@ -259,6 +272,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                     return;
                 }
                 self.core.clients.set_link(client, Link::Dead);
+                self.io.conns[client.0 as usize].clear();
                 self.io.stats.reconnect_failures += 1;
                 self.io.stats.problem(format!(
                     "client u{}: could not reconnect: {detail}",
@@ -275,15 +289,19 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         }
     }
 
-    fn on_frame(&mut self, client: UserId, conn: ConnNo, at: Instant, frame: Incoming) {
-        if !self.core.clients.current(client, conn) {
+    fn on_frame(&mut self, from: (UserId, Device), conn: ConnNo, at: Instant, frame: Incoming) {
+        let client = from.0;
+        // A device that reconnected before the others hears nothing until they are back
+        // (the client connects as a whole; it catches up by pulling).
+        let back = self.core.clients.link(client) != Link::Reconnecting;
+        if !self.core.clients.current(client, conn) || !back {
             self.io.stats.stale_frames += 1;
             return;
         }
         let t = self.io.event_time(at, 0);
         match frame {
             Incoming::Response(r) => self.response(t, client, r),
-            Incoming::Push(p) => self.push(t, client, p),
+            Incoming::Push(p) => self.push(t, from, p),
             Incoming::Bad(e) => {
                 self.io.stats.bad_frames += 1;
                 self.io
@@ -293,25 +311,40 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         }
     }
 
-    fn on_closed(&mut self, client: UserId, conn: ConnNo, reason: &str) {
-        if !self.core.clients.current(client, conn) {
+    /// One of the client's connections closed: the client is cut as a whole (its other
+    /// devices' connections close with it), as faults cut it.
+    fn on_closed(&mut self, (client, device): (UserId, Device), conn: ConnNo, reason: &str) {
+        let gone = self.io.faults.is_none() && self.io.conns[client.0 as usize].is_empty();
+        if !self.core.clients.current(client, conn) || gone {
             return;
         }
         if !self.core.clients.close_expected(client, conn) {
             self.io.stats.disconnects += 1;
+            let on = if self.core.clients.devices() > 1 {
+                format!(" ({device})")
+            } else {
+                String::new()
+            };
             self.io.stats.problem(format!(
-                "client u{}: connection closed during the run: {reason}",
+                "client u{}: connection{on} closed during the run: {reason}",
                 client.0
             ));
         }
         let t = self.io_now();
+        if self.core.clients.link(client) == Link::Reconnecting {
+            // Not back yet (another device is still connecting): start over.
+            self.io.conns[client.0 as usize].clear();
+            self.core.clients.cut(client);
+            self.reconnect(client);
+            return;
+        }
         if self.io.faults.is_some() {
             self.disconnect(client, t);
             self.reconnect(client);
             return;
         }
         // No faults: nothing reconnects; the run reports the loss.
-        self.io.conns[client.0 as usize] = None;
+        self.io.conns[client.0 as usize].clear();
         let lost = self.core.ops.of_client(client);
         self.io.stats.outstanding += lost.len() as u64;
         for op in lost {
@@ -320,13 +353,28 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         self.core.obs.observe(&Event::Disconnect { t, client });
     }
 
-    fn on_connected(&mut self, client: UserId, conn: ConnNo, tx: UnboundedSender<ClientFrame>) {
+    /// A connection of a reconnecting client is open; the client is back once every one of
+    /// its devices is.
+    fn on_connected(
+        &mut self,
+        (client, device): (UserId, Device),
+        conn: ConnNo,
+        tx: UnboundedSender<ClientFrame>,
+    ) {
         let clients = &self.core.clients;
         if !clients.current(client, conn) || clients.link(client) != Link::Reconnecting {
             // A connection nobody waits for any more: dropping `tx` closes it.
             return;
         }
-        self.io.conns[client.0 as usize] = Some(tx);
+        let devices = usize::from(clients.devices());
+        let slots = &mut self.io.conns[client.0 as usize];
+        slots.resize(devices, None);
+        if let Some(slot) = slots.get_mut(usize::from(device.0)) {
+            *slot = Some(tx);
+        }
+        if slots.iter().any(Option::is_none) {
+            return;
+        }
         self.io.stats.reconnects += 1;
         let t = self.io_now();
         let mut actions = std::mem::take(&mut self.actions);
@@ -443,7 +491,7 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         }
     }
 
-    fn push(&mut self, t: Micros, client: UserId, p: PushFrame) {
+    fn push(&mut self, t: Micros, (client, device): (UserId, Device), p: PushFrame) {
         let push = match self.io.ids.push(&p) {
             Ok(Some(push)) => push,
             Ok(None) => {
@@ -462,164 +510,17 @@ impl<'o, O: Observer> Scheduler<'o, O> {
                 return;
             }
         };
+        if self.core.clients.devices() > 1 {
+            let by = &mut self.io.stats.pushes_by_device;
+            by.resize(by.len().max(usize::from(device.0) + 1), 0);
+            by[usize::from(device.0)] += 1;
+        }
         let mut actions = std::mem::take(&mut self.actions);
-        self.core.push(t, client, push, &mut actions);
+        self.core.push(t, client, device, push, &mut actions);
         self.apply(actions, t);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::history::OwnedEvent;
-    use crate::protocol::Request;
-    use crate::wire::{WireError, WireRequest};
-    use tokio::sync::mpsc::unbounded_channel;
-
-    #[derive(Default)]
-    struct Record(Vec<OwnedEvent>);
-    impl Observer for Record {
-        fn observe(&mut self, ev: &Event<'_>) {
-            self.0.push(OwnedEvent::from(ev));
-        }
-    }
-
-    const SCENARIO: &str = r#"
-name = "sched"
-seed = 5
-duration = "1500ms"
-[population]
-users = 40
-online_share = 1.0
-[[groups]]
-count = 4
-type = "Work"
-size = { dist = "fixed", value = 5 }
-[c2c]
-pairs = 5
-[traffic]
-group_messages_per_sec = 40.0
-c2c_messages_per_sec = 20.0
-[pulls]
-per_user_per_minute = 0.0
-"#;
-
-    /// A fake server: answers sends after `delay` with an ack (except for `stalled`, which
-    /// never hears back), everything else with an error; never pushes.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sends_go_out_at_their_intended_times_whatever_is_in_flight() {
-        let scenario = crate::scenario::parse_str(SCENARIO, "sched.toml").unwrap();
-        let workload = Workload::new(&scenario, scenario.seed);
-        let users = workload.plan().users as usize;
-        let (in_tx, mut in_rx) = unbounded_channel::<Inbound>();
-        let stalled = UserId(workload.plan().pairs[0].0.0);
-        let mut conns = Vec::new();
-        for u in 0..users {
-            let (tx, mut rx) = unbounded_channel::<ClientFrame>();
-            conns.push(Some(tx));
-            let in_tx = in_tx.clone();
-            let client = UserId(u as u32);
-            tokio::spawn(async move {
-                let mut seq = 0;
-                while let Some(f) = rx.recv().await {
-                    if client == stalled {
-                        continue;
-                    }
-                    let r = match f.op {
-                        WireRequest::SendMessage { .. } => {
-                            seq += 1;
-                            ResponseFrame {
-                                id: Some(f.id),
-                                ok: Some(serde_json::json!({
-                                    "msg_id": format!("x{}", f.id), "seq": seq, "timestamp_ms": 1})),
-                                error: None,
-                            }
-                        }
-                        _ => ResponseFrame {
-                            id: Some(f.id),
-                            ok: None,
-                            error: Some(WireError::from(ErrorCode::Internal)),
-                        },
-                    };
-                    let in_tx = in_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        let _ = in_tx.send(Inbound::Frame {
-                            client,
-                            conn: 0,
-                            at: Instant::now(),
-                            frame: Incoming::Response(r),
-                        });
-                    });
-                }
-            });
-        }
-        drop(in_tx);
-        let mut rec = Record::default();
-        let cfg = DriveConfig {
-            settle: Duration::from_millis(100),
-            drain_timeout: Duration::from_millis(800),
-            ..DriveConfig::default()
-        };
-        let sched = Scheduler::new(workload, conns, &mut rec, Instant::now(), cfg);
-        let stats = sched.drive(&mut in_rx).await;
-
-        // The same seeded send schedule as the workload alone produces (no responses needed).
-        let mut w = Workload::new(&scenario, scenario.seed);
-        let mut expected = Vec::new();
-        let mut q = TimerQueue::default();
-        let mut acts = Vec::new();
-        w.start(&mut acts);
-        let mut now = 0;
-        loop {
-            for a in acts.drain(..) {
-                match a {
-                    Action::Timer { at, timer } => q.push(at, timer),
-                    Action::Invoke {
-                        client,
-                        req: req @ Request::SendMessage { .. },
-                        ..
-                    } => expected.push((now, client, req)),
-                    Action::Invoke { .. } | Action::Admin { .. } | Action::Fault { .. } => {}
-                }
-            }
-            let Some((at, t)) = q.pop() else { break };
-            now = at;
-            w.on_timer(at, t, &mut acts);
-        }
-
-        let mut sends = Vec::new();
-        let mut sends_at = Vec::new();
-        for ev in &rec.0 {
-            if let OwnedEvent::Invoke {
-                t,
-                intended,
-                client,
-                req: req @ Request::SendMessage { .. },
-                ..
-            } = ev
-            {
-                assert!(t >= intended, "sent before its intended time");
-                sends.push((*intended, *client, req.clone()));
-                sends_at.push(*intended);
-            }
-        }
-        assert!(!sends.is_empty());
-        assert_eq!(
-            sends, expected,
-            "live sends differ from the seeded schedule"
-        );
-        assert!(sends_at.windows(2).all(|w| w[0] <= w[1]));
-        assert!(sends_at.iter().all(|&t| t < scenario.duration.micros));
-        // The stalled client kept sending on schedule although nothing came back.
-        let stalled_sends = sends.iter().filter(|(_, c, _)| *c == stalled).count();
-        assert!(stalled_sends >= 2, "stalled client sent {stalled_sends}");
-        assert_eq!(stats.outstanding, stalled_sends as u64);
-        assert!(matches!(rec.0.last(), Some(OwnedEvent::End { .. })));
-        let times: Vec<Micros> = rec.0.iter().map(|e| e.as_event().time()).collect();
-        assert!(
-            times.windows(2).all(|w| w[0] <= w[1]),
-            "event times go back"
-        );
-    }
-}
+#[path = "sched_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@ use super::sched::Scheduler;
 use super::stats::{DriveConfig, DriveStats};
 use super::{LiveError, LiveOptions, faults, proxy};
 use crate::faults::FaultPlan;
-use crate::history::{Event, Observer};
+use crate::history::{Device, Event, Observer};
 use crate::progress::Counters;
 use crate::protocol::{ErrorCode, UserId};
 use crate::scenario::Scenario;
@@ -36,8 +36,9 @@ pub(super) struct Setup<'a> {
 
 /// The online clients' open connections.
 struct Connected {
-    /// Per user, its connection's frame sender and its credential (None: offline).
-    senders: Vec<Option<UnboundedSender<wire::ClientFrame>>>,
+    /// Per user, its connections' frame senders (one per device; empty: offline) and its
+    /// credential (None: offline).
+    senders: Vec<Vec<UnboundedSender<wire::ClientFrame>>>,
     creds: Vec<Option<Credential>>,
     /// The tasks of every connection.
     tasks: Vec<JoinHandle<()>>,
@@ -68,6 +69,7 @@ pub(super) async fn drive<O: Observer>(
         None
     };
     let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Inbound>();
+    let devices = setup.scenario.population.device_count();
     let conns = connect_all(&setup, proxy.as_deref(), opts, &in_tx, obs).await?;
     let peak = conns.count;
     let fault_setup = proxy.map(|proxy| {
@@ -75,6 +77,7 @@ pub(super) async fn drive<O: Observer>(
             inbound: in_tx.clone(),
             proxy,
             creds: Arc::new(conns.creds),
+            devices,
             server: setup.child.clone(),
             backend: backend.clone(),
             delay: Some(proxy::DelayFault {
@@ -87,8 +90,13 @@ pub(super) async fn drive<O: Observer>(
     drop(in_tx);
     let setup_seconds = started.elapsed().as_secs_f64();
     if opts.progress {
+        let per = if devices > 1 {
+            format!(" ({devices} devices each)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "live: {admin_ops} admin operations, {peak} clients connected in {setup_seconds:.1}s"
+            "live: {admin_ops} admin operations, {peak} connections{per} open in {setup_seconds:.1}s"
         );
     }
     let cfg = DriveConfig {
@@ -149,8 +157,11 @@ async fn provision<O: Observer>(
     Ok(reqs.len())
 }
 
-/// Mints a credential for each online client and opens its connection (history: `Connect`
-/// at time 0); frames go to `in_tx`.
+/// One online client at setup: its credential and its connections, by device.
+type Opened = (UserId, Credential, Vec<Conn>);
+
+/// Mints a credential for each online client and opens its connections, one per device,
+/// device 0 first (history: `Connect` at time 0); frames go to `in_tx`.
 async fn connect_all<O: Observer>(
     setup: &Setup<'_>,
     proxy: Option<&proxy::Proxy>,
@@ -160,32 +171,37 @@ async fn connect_all<O: Observer>(
 ) -> Result<Connected, LiveError> {
     // Credentials outlive the run comfortably.
     let ttl = Duration::from_secs(setup.scenario.duration.micros / 1_000_000 + 3600);
-    let opened: Vec<Result<(UserId, Credential, Conn), LiveError>> =
-        futures_util::stream::iter(setup.online.clone())
-            .map(|client| {
-                let backend = setup.backend.clone();
-                let spec = ConnSpec {
+    let devices = setup.scenario.population.device_count();
+    let opened: Vec<Result<Opened, LiveError>> = futures_util::stream::iter(setup.online.clone())
+        .map(|client| {
+            let backend = setup.backend.clone();
+            let spec = |device: u8| ConnSpec {
+                client,
+                device: Device(device),
+                conn: 0,
+                inbound: in_tx.clone(),
+                announce: false,
+                route: proxy.map(|p| ClientRoute {
+                    proxy: p.addr,
                     client,
-                    conn: 0,
-                    inbound: in_tx.clone(),
-                    announce: false,
-                    route: proxy.map(|p| ClientRoute {
-                        proxy: p.addr,
-                        client,
-                    }),
-                };
-                async move {
-                    let cred = backend.credential(client, ttl).await?;
-                    let conn = backend.connect(&cred, spec).await?;
-                    Ok((client, cred, conn))
+                }),
+            };
+            let specs: Vec<ConnSpec> = (0..devices).map(spec).collect();
+            async move {
+                let cred = backend.credential(client, ttl).await?;
+                let mut conns = Vec::new();
+                for spec in specs {
+                    conns.push(backend.connect(&cred, spec).await?);
                 }
-            })
-            .buffered(opts.connect_parallelism.max(1))
-            .collect()
-            .await;
+                Ok((client, cred, conns))
+            }
+        })
+        .buffered(opts.connect_parallelism.max(1))
+        .collect()
+        .await;
     let users = setup.workload.plan().users as usize;
     let mut out = Connected {
-        senders: vec![None; users],
+        senders: vec![Vec::new(); users],
         creds: vec![None; users],
         tasks: Vec::new(),
         count: 0,
@@ -193,11 +209,13 @@ async fn connect_all<O: Observer>(
     let mut failed = None;
     for c in opened {
         match c {
-            Ok((u, cred, conn)) => {
-                out.senders[u.0 as usize] = Some(conn.tx);
+            Ok((u, cred, conns)) => {
                 out.creds[u.0 as usize] = Some(cred);
-                out.tasks.extend(conn.tasks);
-                out.count += 1;
+                for conn in conns {
+                    out.senders[u.0 as usize].push(conn.tx);
+                    out.tasks.extend(conn.tasks);
+                    out.count += 1;
+                }
             }
             Err(e) => {
                 failed.get_or_insert(e);

@@ -65,6 +65,10 @@ pub struct DriveStats {
     pub late_responses: u64,
     /// Frames from a connection the scheduler had already given up on (ignored).
     pub stale_frames: u64,
+    /// With several devices per user (`[population] devices`): pushes taken off each
+    /// device's connections, by device (empty with one device).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pushes_by_device: Vec<u64>,
     /// Injected faults carried out: cuts, stalls, crashes; and restarts and reconnects.
     pub cuts: u64,
     pub stalls: u64,

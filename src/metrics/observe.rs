@@ -19,6 +19,7 @@ impl Observer for Metrics {
                 client,
                 op,
                 req,
+                ..
             } => self.on_invoke(t, intended, client, op, req),
             Event::Complete {
                 t,
@@ -26,7 +27,10 @@ impl Observer for Metrics {
                 op,
                 resp,
             } => self.on_complete(t, client, op, resp),
-            Event::Push { t, push, .. } => self.on_push(t, push),
+            // A user's other devices' copies are D1's business (src/check/devices.rs).
+            Event::Push {
+                t, push, device, ..
+            } if device.is_first() => self.on_push(t, push),
             Event::Lost { client, op, .. } => self.on_lost(client, op),
             Event::Admin {
                 req,

@@ -93,6 +93,7 @@ mod tests {
             t,
             intended: t,
             client: UserId(client),
+            device: crate::history::Device::FIRST,
             op,
             req,
         });
@@ -145,6 +146,7 @@ mod tests {
         m.observe(&Event::Push {
             t: notified,
             client: UserId(0),
+            device: crate::history::Device::FIRST,
             push: &push,
         });
     }

@@ -226,6 +226,7 @@ impl Model {
         for (sender, entries) in notify {
             out.push(Delivery {
                 to: sender,
+                device: None,
                 push: Push::Receipts { entries },
             });
         }

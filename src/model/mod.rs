@@ -25,6 +25,9 @@ pub const MAX_DENSE_ID: u32 = 1 << 24;
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Delivery {
     pub to: UserId,
+    /// None: every connection of `to` (what the model always asks). Some(d): only `to`'s
+    /// connection d, which only a planted bug asks (`PushToOneDevice`).
+    pub device: Option<u8>,
     pub push: Push,
 }
 
@@ -515,6 +518,7 @@ impl Model {
                 .collect();
             out.push(Delivery {
                 to: sender,
+                device: None,
                 push: Push::Receipts { entries },
             });
         }
@@ -615,6 +619,7 @@ impl Model {
         let timestamp_ms = p.read_ts[side];
         out.push(Delivery {
             to: peer,
+            device: None,
             push: Push::C2cRead {
                 user_id: user,
                 timestamp_ms,
@@ -639,12 +644,14 @@ fn push_new_message(id: MsgId, m: &Message, out: &mut Vec<Delivery>) {
             for u in members.iter().map(UserId).filter(|&u| u != m.sender) {
                 out.push(Delivery {
                     to: u,
+                    device: None,
                     push: new_message_push(id, m, u),
                 });
             }
         }
         Audience::Peer(p) => out.push(Delivery {
             to: *p,
+            device: None,
             push: new_message_push(id, m, *p),
         }),
     }

@@ -74,6 +74,7 @@ fn small_metrics() -> Metrics {
             t: 1_000,
             intended: 1_000,
             client: sender,
+            device: crate::history::Device::FIRST,
             op: 1,
             req: &send,
         },
@@ -86,12 +87,14 @@ fn small_metrics() -> Metrics {
         Event::Push {
             t: 20_000,
             client: reader,
+            device: crate::history::Device::FIRST,
             push: &push,
         },
         Event::Invoke {
             t: 1_500_000,
             intended: 1_500_000,
             client: reader,
+            device: crate::history::Device::FIRST,
             op: 2,
             req: &send,
         },
@@ -276,6 +279,7 @@ fn send_ack_latency_is_reported_within_precision() {
         t: 10,
         intended: 10,
         client: UserId(3),
+        device: crate::history::Device::FIRST,
         op: 1,
         req: &send,
     });
@@ -579,6 +583,7 @@ fn lost_operations_are_shown_apart_from_protocol_errors() {
         t,
         intended: t,
         client,
+        device: crate::history::Device::FIRST,
         op: 9,
         req: &send,
     });

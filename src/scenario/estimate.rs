@@ -67,6 +67,8 @@ pub struct Estimate {
 struct Counts {
     users: f64,
     online: f64,
+    /// Connections per online user.
+    devices: f64,
     groups: f64,
     memberships: f64,
     biggest_class: Option<usize>,
@@ -128,7 +130,8 @@ impl Estimate {
         parts.sort_by(|a, b| b.1.total_cmp(&a.1));
         let ops_parts = [
             (
-                c.group_msgs + c.c2c_msgs + c.deliveries + 2.0 * c.reads,
+                // Every push goes to each of a user's devices.
+                c.group_msgs + c.c2c_msgs + c.devices * (c.deliveries + c.reads) + c.reads,
                 traffic,
             ),
             (c.pull_ops, "pulls.per_user_per_minute"),
@@ -142,7 +145,7 @@ impl Estimate {
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map_or(traffic, |p| p.1);
         Estimate {
-            connections: c.online as u64,
+            connections: (c.online * c.devices) as u64,
             memberships: c.memberships as u64,
             messages: (c.group_msgs + c.c2c_msgs) as u64,
             reads: c.reads as u64,
@@ -277,6 +280,7 @@ fn counts(s: &Scenario) -> Counts {
     Counts {
         users,
         online,
+        devices: f64::from(s.population.device_count()),
         groups,
         memberships,
         biggest_class,
@@ -413,6 +417,11 @@ mod tests {
         assert_eq!(e.messages, 1000);
         assert_eq!(e.reads, 500);
         assert_eq!(e.operations, 3000);
+        // Three devices: each push three times, each connection three times.
+        s.population.devices = 3;
+        let three = Estimate::of(&s);
+        assert_eq!(three.operations, 1000 + 3 * 1000 + 500 + 3 * 500);
+        assert_eq!(three.connections, 3 * e.connections);
     }
 
     #[test]

@@ -76,6 +76,7 @@ rules! {
     R5 = "R5", "leavers", M("receipts of readers who left the group after the send, READER_LEFT_GROUP judged"), "[churn] per_minute (leave, kick)";
     R6 = "R6", "receipts are idempotent", M("repeated receipts of an acknowledged reader whose message's count was observed afterwards"), "[faults] request_timeout with drop (retries), pulls.per_user_per_minute (catch-up)";
     R7 = "R7", "receipt notification", M("new receipts whose sender was online: a push of the new count owed within checks.liveness_bound"), "traffic.receipt_share";
+    D1 = "D1", "every device gets each push", M("pushes to a user holding several connections, open from the liveness bound before the first copy to its deadline: every connection's copy checked within checks.liveness_bound"), "population.devices";
     R8 = "R8", "one push per sender per batch", N("the checker bounds every pushed count but does not count pushes per batch"), "reading.batch_window";
     R9 = "R9", "1:1 receipts", M("1:1 receipts judged"), "traffic.c2c_messages_per_sec (reading.c2c_mark_read_share < 1)";
     P1 = "P1", "count-pull batch rules", M("count pulls breaking the batch rules, whole-batch rejection judged"), BAD_CALLS;
@@ -275,6 +276,38 @@ impl RequireCoverage {
     }
 }
 
+impl RequireCoverage {
+    /// The listed rules no run of `profile` with `devices` connections per user can
+    /// exercise, so the run would fail however the target behaves: (index in the list, what
+    /// is wrong, what to do). Rules of another profile, and D1 with one device per user.
+    pub fn refusals(&self, profile: Profile, devices: u8) -> Vec<(usize, String, String)> {
+        let RequireCoverage::Rules(rules) = self else {
+            return Vec::new();
+        };
+        let name = profile.name();
+        let refuse = |r: Rule| match r.replaced_by(profile) {
+            _ if r == Rule::D1 && devices < 2 => Some((
+                "rule D1 needs several connections per user, but population.devices = 1".into(),
+                "set [population] devices = 2 (or more), or remove D1".into(),
+            )),
+            _ if r.applies(profile) => None,
+            Some(by) => Some((
+                format!("rule {r} does not apply under the {name} profile (replaced by {by})"),
+                format!("require {by} instead, or remove {r}"),
+            )),
+            None => Some((
+                format!(
+                    "rule {r} belongs to the matrix profile (docs/matrix.md), not the {name} one"
+                ),
+                format!("remove {r}, or set [semantics] profile = \"matrix\""),
+            )),
+        };
+        (rules.iter().enumerate())
+            .filter_map(|(i, &r)| refuse(r).map(|(m, h)| (i, m, h)))
+            .collect()
+    }
+}
+
 impl Serialize for RequireCoverage {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -442,6 +475,14 @@ mod tests {
         );
         assert!(matrix("require_coverage = [\"MX11\", \"I1\"]").is_ok());
         assert!(matrix("require_coverage = \"all\"").is_ok());
+        let e = parse("require_coverage = [\"D1\"]").unwrap_err();
+        assert!(
+            e.to_string().contains("rule D1 needs several connections"),
+            "{e}"
+        );
+        let two = "name = \"t\"\nduration = \"1s\"\n[population]\ndevices = 2\n\
+                   [checks]\nrequire_coverage = [\"D1\"]\n";
+        assert!(super::super::parse_str(two, "t.toml").is_ok());
         let e = parse("require_coverage = [\"MX3\"]").unwrap_err();
         assert!(
             e.to_string()

@@ -685,3 +685,5 @@ fn pulls_misuse_share_is_a_share_that_stays_unwritten_at_zero() {
     let pulls = &schema["$defs"]["Pulls"]["properties"]["misuse_share"];
     assert!(pulls["description"].as_str().unwrap().contains("malformed"));
 }
+
+mod devices;

@@ -144,6 +144,27 @@ pub struct Population {
     /// Share of users that are connected for the whole run (0..=1). Offline users are in
     /// audiences but never act.
     pub online_share: f64,
+    /// Connections each online user holds at once (1..=4; phone, desktop, ...): every push
+    /// to the user goes to each, and each request goes out on one of them. 1 (the default)
+    /// is one connection per user, as before the knob.
+    #[serde(skip_serializing_if = "is_one_device")]
+    pub devices: u32,
+}
+
+impl Population {
+    /// [`Population::devices`] as a device count (validation keeps it in 1..=4).
+    pub fn device_count(&self) -> u8 {
+        self.devices.clamp(1, MAX_DEVICES) as u8
+    }
+}
+
+/// Most connections per user (`population.devices`).
+pub const MAX_DEVICES: u32 = 4;
+
+/// Serde: one device is not written, so scenarios (and reports) from before the knob stay
+/// as they were.
+fn is_one_device(v: &u32) -> bool {
+    *v == 1
 }
 
 impl Default for Population {
@@ -151,6 +172,7 @@ impl Default for Population {
         Population {
             users: 1000,
             online_share: 0.9,
+            devices: 1,
         }
     }
 }

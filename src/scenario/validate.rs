@@ -2,9 +2,8 @@
 //! Paths are the TOML field paths (`groups[1].size.max`), so the loader can find their lines.
 
 use super::error::Invalid;
-use super::rules::RequireCoverage;
 use super::steps::{MAX_SCALE, MAX_STEPS};
-use super::types::{DelayDist, Dur, EverySteps, Scenario, SizeDist, Step, Steps};
+use super::types::{DelayDist, Dur, EverySteps, MAX_DEVICES, Scenario, SizeDist, Step, Steps};
 
 /// Largest population and largest total group count a scenario may ask for.
 pub const MAX_USERS: u32 = 10_000_000;
@@ -90,6 +89,18 @@ fn check_population(c: &mut Checker, s: &Scenario) {
         );
     }
     c.share("population.online_share", s.population.online_share);
+    let (devices, hint) = (
+        s.population.devices,
+        "1 (the default) to 4 connections per user",
+    );
+    c.range("population.devices", devices, 1, MAX_DEVICES, hint);
+    if devices > 1 && s.semantics.profile.is_matrix() {
+        c.push(
+            "population.devices",
+            format!("must be 1 under the matrix profile, got {devices}"),
+            "the Matrix adapter holds one connection per user; set devices = 1",
+        );
+    }
 }
 
 /// Group classes; returns the total group count, which the 1:1 check needs.
@@ -399,36 +410,11 @@ fn check_checks(c: &mut Checker, s: &Scenario) {
     check_required_rules(c, s);
 }
 
-/// `require_coverage` may name only rules of the scenario's profile: a rule another profile
-/// holds can never be exercised, so the run would fail however the target behaves.
+/// `require_coverage` may name only rules the run can exercise (`RequireCoverage::refusals`).
 fn check_required_rules(c: &mut Checker, s: &Scenario) {
-    let RequireCoverage::Rules(rules) = &s.checks.require_coverage else {
-        return;
-    };
-    let profile = s.semantics.profile;
-    for (i, r) in rules.iter().enumerate() {
-        if r.applies(profile) {
-            continue;
-        }
-        let path = format!("checks.require_coverage[{i}]");
-        match r.replaced_by(profile) {
-            Some(by) => c.push(
-                &path,
-                format!(
-                    "rule {r} does not apply under the {} profile (replaced by {by})",
-                    profile.name()
-                ),
-                &format!("require {by} instead, or remove {r}"),
-            ),
-            None => c.push(
-                &path,
-                format!(
-                    "rule {r} belongs to the matrix profile (docs/matrix.md), not the {} one",
-                    profile.name()
-                ),
-                &format!("remove {r}, or set [semantics] profile = \"matrix\""),
-            ),
-        }
+    let (profile, devices) = (s.semantics.profile, s.population.device_count());
+    for (i, message, hint) in s.checks.require_coverage.refusals(profile, devices) {
+        c.push(&format!("checks.require_coverage[{i}]"), message, &hint);
     }
 }
 

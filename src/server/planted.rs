@@ -61,11 +61,14 @@ pub enum ServerBug {
     /// most once a second, keeping the transaction open in between, so a SIGKILL loses
     /// acknowledged receipts (and messages). `writer.rs`, `batch`.
     AckBeforeCommit,
+    /// Pushes to several devices (D1): a push reaches only the first connection its user
+    /// opened, so a user on several devices hears of it on one of them. `registry.rs`.
+    PushToOneDevice,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl ServerBug {
-    pub const ALL: [ServerBug; 9] = [
+    pub const ALL: [ServerBug; 10] = [
         ServerBug::CountDuplicateReceipt,
         ServerBug::LaterJoinerCounted,
         ServerBug::UnreadFromCurrentMembership,
@@ -75,6 +78,7 @@ impl ServerBug {
         ServerBug::DropReceiptsPush,
         ServerBug::DropC2cReadWithinSecond,
         ServerBug::AckBeforeCommit,
+        ServerBug::PushToOneDevice,
     ];
 
     /// The kebab-case name `READSIM_PLANTED_SERVER_BUG` takes.
@@ -89,6 +93,7 @@ impl ServerBug {
             ServerBug::DropReceiptsPush => "drop-receipts-push",
             ServerBug::DropC2cReadWithinSecond => "drop-c2c-read-within-second",
             ServerBug::AckBeforeCommit => "ack-before-commit",
+            ServerBug::PushToOneDevice => "push-to-one-device",
         }
     }
 
@@ -111,6 +116,18 @@ pub(crate) struct Planted {
     #[cfg(feature = "planted-bugs")]
     pub bug: Option<ServerBug>,
     pub state: BugState,
+}
+
+impl Planted {
+    /// The same defect with nothing remembered yet: for a second component (the registry)
+    /// that checks the defect but keeps no state of its own.
+    pub(crate) fn fresh(&self) -> Planted {
+        Planted {
+            #[cfg(feature = "planted-bugs")]
+            bug: self.bug,
+            state: BugState::default(),
+        }
+    }
 }
 
 /// What some defects remember between operations. Only touched behind a [`planted!`] check,

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use tokio::sync::{Notify, mpsc};
 
+use super::planted::{Planted, planted};
+
 /// Why the writer told a connection to close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KickReason {
@@ -64,16 +66,19 @@ fn offer(c: &ConnHandle, frame: Utf8Bytes) -> bool {
 }
 
 pub(crate) struct Registry {
+    /// Per user, its connections in the order they registered.
     by_user: HashMap<i64, Vec<ConnHandle>>,
     /// Connections in the registry, published for `/v1/health` by [`Registry::publish`].
     online: Arc<AtomicUsize>,
+    bugs: Planted,
 }
 
 impl Registry {
-    pub(crate) fn new(online: Arc<AtomicUsize>) -> Registry {
+    pub(crate) fn new(online: Arc<AtomicUsize>, bugs: Planted) -> Registry {
         Registry {
             by_user: HashMap::new(),
             online,
+            bugs,
         }
     }
 
@@ -117,9 +122,17 @@ impl Registry {
         }
     }
 
-    /// Queues a push for every connection of `user`.
+    /// Queues a push for every connection of `user` (each device of the user).
     pub(crate) fn push(&mut self, user: i64, frame: &Utf8Bytes) {
-        self.edit(user, |conns| conns.retain(|c| offer(c, frame.clone())));
+        let only_first = planted!(self.bugs, PushToOneDevice);
+        self.edit(user, |conns| {
+            let mut n = 0;
+            conns.retain(|c| {
+                n += 1;
+                // The planted bug skips every connection but the first (and keeps them).
+                (only_first && n > 1) || offer(c, frame.clone())
+            })
+        });
     }
 
     /// Applies `f` to the connections of `user`, dropping the user once none is left.
@@ -169,7 +182,10 @@ mod tests {
 
     fn registry() -> (Registry, Arc<AtomicUsize>) {
         let online = Arc::new(AtomicUsize::new(0));
-        (Registry::new(Arc::clone(&online)), online)
+        (
+            Registry::new(Arc::clone(&online), Planted::default()),
+            online,
+        )
     }
 
     #[test]
@@ -188,6 +204,26 @@ mod tests {
         assert_eq!(drain(&mut rb), ["hello-b", "p", "resp"]);
         assert_eq!(drain(&mut rc), ["hello-c"]);
         assert_eq!(online.load(Ordering::Relaxed), 3);
+    }
+
+    /// Planted: a push reaches the user's first connection only; the others stay registered
+    /// (and still get their responses).
+    #[cfg(feature = "planted-bugs")]
+    #[test]
+    fn a_planted_push_to_one_device_reaches_the_first_connection_only() {
+        let bugs = Planted {
+            bug: Some(crate::server::ServerBug::PushToOneDevice),
+            state: Default::default(),
+        };
+        let mut r = Registry::new(Arc::new(AtomicUsize::new(0)), bugs);
+        let (a, mut ra) = conn(1, 7, 4);
+        let (b, mut rb) = conn(2, 7, 4);
+        r.register(a, "hello-a".into());
+        r.register(b, "hello-b".into());
+        r.push(7, &"p".into());
+        r.respond(7, 2, "resp".into());
+        assert_eq!(drain(&mut ra), ["hello-a", "p"]);
+        assert_eq!(drain(&mut rb), ["hello-b", "resp"]);
     }
 
     #[test]

@@ -113,8 +113,8 @@ impl Writer {
         bugs: Planted,
     ) -> SqlResult<Writer> {
         Ok(Writer {
+            registry: Registry::new(online, bugs.fresh()),
             sem: Semantics::new(store, bugs)?,
-            registry: Registry::new(online),
             max_batch: max_batch.max(1),
             pushes: Vec::new(),
         })

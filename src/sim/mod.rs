@@ -5,9 +5,9 @@
 //! observer. Clients, operations in flight and workload actions are the shared driver core's
 //! ([`crate::driver`]); this module is its clock and transport.
 
-use crate::driver::{Clients, ConnNo, Core, Io, Sent};
+use crate::driver::{Clients, Core, Io, Sent, To};
 use crate::faults::{FaultPlan, ScheduledFault};
-use crate::history::{Event, FaultKind, Observer, OpId};
+use crate::history::{Device, Event, FaultKind, Observer, OpId};
 use crate::model::Delivery;
 use crate::protocol::{AdminRequest, Micros, Push, Request, Response, UserId};
 use crate::rng::{Purpose, Streams};
@@ -27,25 +27,22 @@ pub use queue::EventQueue;
 
 enum SimEvent {
     Timer(Timer),
-    /// A request reaches the server (`conn`: the client's connection when sent).
+    /// A request reaches the server (`to.conn`: the client's connection when sent).
     AtServer {
-        client: UserId,
+        to: To,
         op: OpId,
         req: Request,
-        conn: ConnNo,
     },
-    /// A response reaches its client.
+    /// A response reaches its client, on the device the request came from.
     Response {
-        client: UserId,
+        to: To,
         op: OpId,
         resp: Response,
-        conn: ConnNo,
     },
-    /// A push reaches a client.
+    /// A push reaches one device of a client.
     Push {
-        client: UserId,
+        to: To,
         push: Push,
-        conn: ConnNo,
     },
     /// The client gives up waiting for `op`.
     Timeout {
@@ -103,7 +100,8 @@ pub fn run_stoppable<T: Target, O: Observer>(
     let workload = Workload::new(scenario, seed);
     let plan = workload.fault_plan().clone();
     let users = scenario.population.users as usize;
-    let clients = Clients::new(users, |u| workload.plan().is_online(u));
+    let devices = scenario.population.device_count();
+    let clients = Clients::new(users, |u| workload.plan().is_online(u)).with_devices(devices);
     let mut sim = Sim {
         core: Core::new(workload, obs, clients),
         io: SimIo {
@@ -114,6 +112,7 @@ pub fn run_stoppable<T: Target, O: Observer>(
                 plan.active.then(|| (plan.faults.clone(), plan.until)),
                 seed,
                 users,
+                devices,
             ),
             target,
             timeout: plan.active.then_some(plan.faults.request_timeout.micros),
@@ -172,8 +171,7 @@ impl<T: Target> Io for SimIo<'_, T> {
         &mut self,
         obs: &mut O,
         t: Micros,
-        client: UserId,
-        conn: ConnNo,
+        to: To,
         op: OpId,
         req: Request,
     ) -> Sent {
@@ -181,28 +179,17 @@ impl<T: Target> Io for SimIo<'_, T> {
             req,
             Request::SendMessage { .. } | Request::MarkC2cRead { .. }
         );
-        let fate = self.net.send(t, client, Frame::Request { idempotent });
-        log_fate(obs, t, &fate, client);
+        let frame = Frame::Request { idempotent };
+        let fate = self.net.send(t, to.client, to.device, frame);
+        log_fate(obs, t, &fate, to.client);
         if let Some(at) = fate.dup_at {
             let req = req.clone();
-            let ev = SimEvent::AtServer {
-                client,
-                op,
-                req,
-                conn,
-            };
-            self.queue.push(at, ev);
+            self.queue.push(at, SimEvent::AtServer { to, op, req });
         }
         // With faults the request is kept, so a lost call can be retried.
         let kept = self.timeout.is_some().then(|| req.clone());
         if let Some(at) = fate.at {
-            let ev = SimEvent::AtServer {
-                client,
-                op,
-                req,
-                conn,
-            };
-            self.queue.push(at, ev);
+            self.queue.push(at, SimEvent::AtServer { to, op, req });
         }
         if let Some(timeout) = self.timeout {
             self.queue.push(t + timeout, SimEvent::Timeout { op });
@@ -227,46 +214,25 @@ impl<T: Target> Io for SimIo<'_, T> {
 }
 
 impl<T: Target> SimIo<'_, T> {
-    fn respond<O: Observer>(
-        &mut self,
-        obs: &mut O,
-        client: UserId,
-        op: OpId,
-        resp: Response,
-        conn: ConnNo,
-    ) {
-        let fate = self.net.send(self.now, client, Frame::Response);
-        log_fate(obs, self.now, &fate, client);
+    fn respond<O: Observer>(&mut self, obs: &mut O, to: To, op: OpId, resp: Response) {
+        let fate = self
+            .net
+            .send(self.now, to.client, to.device, Frame::Response);
+        log_fate(obs, self.now, &fate, to.client);
         if let Some(at) = fate.at {
-            let ev = SimEvent::Response {
-                client,
-                op,
-                resp,
-                conn,
-            };
-            self.queue.push(at, ev);
+            self.queue.push(at, SimEvent::Response { to, op, resp });
         }
     }
 
-    fn push<O: Observer>(&mut self, obs: &mut O, to: UserId, push: Push, conn: ConnNo) {
-        let fate = self.net.send(self.now, to, Frame::Push);
-        log_fate(obs, self.now, &fate, to);
+    fn push<O: Observer>(&mut self, obs: &mut O, to: To, push: Push) {
+        let fate = self.net.send(self.now, to.client, to.device, Frame::Push);
+        log_fate(obs, self.now, &fate, to.client);
         if let Some(at) = fate.dup_at {
             let push = push.clone();
-            let ev = SimEvent::Push {
-                client: to,
-                push,
-                conn,
-            };
-            self.queue.push(at, ev);
+            self.queue.push(at, SimEvent::Push { to, push });
         }
         if let Some(at) = fate.at {
-            let ev = SimEvent::Push {
-                client: to,
-                push,
-                conn,
-            };
-            self.queue.push(at, ev);
+            self.queue.push(at, SimEvent::Push { to, push });
         }
     }
 }
@@ -339,29 +305,19 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
         let now = self.io.now;
         match ev {
             SimEvent::Timer(t) => self.core.workload.on_timer(now, t, actions),
-            SimEvent::AtServer {
-                client,
-                op,
-                req,
-                conn,
-            } => self.at_server(client, op, req, conn),
-            SimEvent::Response {
-                client,
-                op,
-                resp,
-                conn,
-            } => {
+            SimEvent::AtServer { to, op, req } => self.at_server(to, op, req),
+            SimEvent::Response { to, op, resp } => {
                 // A duplicate's second answer, or one after the client gave up, is dropped
                 // by the client: the operation is no longer waiting.
-                if self.core.clients.current(client, conn)
+                if self.core.clients.current(to.client, to.conn)
                     && let Some(f) = self.core.ops.remove(op)
                 {
                     self.core.complete(now, op, f, resp, actions);
                 }
             }
-            SimEvent::Push { client, push, conn } => {
-                if self.core.clients.current(client, conn) {
-                    self.core.push(now, client, push, actions);
+            SimEvent::Push { to, push } => {
+                if self.core.clients.current(to.client, to.conn) {
+                    self.core.push(now, to.client, to.device, push, actions);
                 }
             }
             SimEvent::Timeout { op } => {
@@ -378,23 +334,53 @@ impl<O: Observer, T: Target> Sim<'_, '_, O, T> {
         }
     }
 
-    fn at_server(&mut self, client: UserId, op: OpId, req: Request, conn: ConnNo) {
-        if !self.server_up || !self.core.clients.current(client, conn) {
+    fn at_server(&mut self, from: To, op: OpId, req: Request) {
+        if !self.server_up || !self.core.clients.current(from.client, from.conn) {
             // The server is down or the connection it came on is gone.
             return;
         }
         let now = self.io.now;
         let mut deliveries = std::mem::take(&mut self.deliveries);
-        let resp = self.io.target.apply(now, client, &req, &mut deliveries);
-        self.io.respond(self.core.obs, client, op, resp, conn);
+        let resp = self
+            .io
+            .target
+            .apply(now, from.client, &req, &mut deliveries);
+        self.io.respond(self.core.obs, from, op, resp);
         for d in deliveries.drain(..) {
-            // Pushes go to connected clients only (they are not queued).
-            if self.core.clients.is_up(d.to) {
-                let conn = self.core.clients.conn(d.to);
-                self.io.push(self.core.obs, d.to, d.push, conn);
-            }
+            self.deliver(d);
         }
         self.deliveries = deliveries;
+    }
+
+    /// Pushes `d` to every connection of its user (as the server's registry does), or to
+    /// the one device the target named; only to connected users (pushes are not queued).
+    fn deliver(&mut self, d: Delivery) {
+        let clients = &self.core.clients;
+        if !clients.is_up(d.to) {
+            return;
+        }
+        let conn = clients.conn(d.to);
+        let devices = match d.device {
+            Some(only) => only..only + 1,
+            None => 0..clients.devices(),
+        };
+        let mut push = Some(d.push);
+        for device in devices.clone() {
+            let to = To {
+                client: d.to,
+                conn,
+                device: Device(device),
+            };
+            // The last device takes the push itself: one device costs no copy.
+            let p = if device + 1 == devices.end {
+                push.take()
+            } else {
+                push.clone()
+            };
+            if let Some(p) = p {
+                self.io.push(self.core.obs, to, p);
+            }
+        }
     }
 
     fn reconnect(&mut self, client: UserId, actions: &mut Vec<Action>) {

@@ -3,7 +3,7 @@
 //! stream position so one frame's fault never shifts another's.
 
 use crate::dist::sample_delay;
-use crate::history::FaultKind;
+use crate::history::{Device, FaultKind};
 use crate::protocol::{Micros, UserId};
 use crate::rng::{Purpose, Streams};
 use crate::scenario::{DelayDist, Faults};
@@ -37,8 +37,10 @@ pub(super) struct Network {
     /// ~60 MB of generator state touched at random).
     up_rng: ChaCha8Rng,
     down_rng: ChaCha8Rng,
-    /// Both links of each client, side by side (one cache line per frame).
+    /// Both links of each client's connection, side by side (one cache line per frame):
+    /// device 0's of every client first, then device 1's, ... (`[population] devices`).
     links: Vec<Links>,
+    users: usize,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -57,6 +59,7 @@ impl Network {
         faults: Option<(Faults, Micros)>,
         seed: u64,
         users: usize,
+        devices: u8,
     ) -> Network {
         let streams = Streams::new(seed);
         Network {
@@ -64,19 +67,23 @@ impl Network {
             faults,
             up_rng: streams.rng(Purpose::NetUp, 0),
             down_rng: streams.rng(Purpose::NetDown, 0),
-            links: vec![Links::default(); users],
+            links: vec![Links::default(); users * usize::from(devices.max(1))],
+            users,
         }
     }
 
-    pub fn send(&mut self, now: Micros, client: UserId, frame: Frame) -> Fate {
+    /// Sends `frame` on `client`'s connection `device`. Device 0's links read the
+    /// client's stream (as before devices existed); device d's read stream `d << 32 |
+    /// client`, which no client id reaches.
+    pub fn send(&mut self, now: Micros, client: UserId, device: Device, frame: Frame) -> Fate {
         let up = matches!(frame, Frame::Request { .. });
-        let l = &mut self.links[client.0 as usize];
+        let l = &mut self.links[usize::from(device.0) * self.users + client.0 as usize];
         let (free, frames, rng) = if up {
             (&mut l.up_free, &mut l.up_frames, &mut self.up_rng)
         } else {
             (&mut l.down_free, &mut l.down_frames, &mut self.down_rng)
         };
-        rng.set_stream(u64::from(client.0));
+        rng.set_stream(u64::from(device.0) << 32 | u64::from(client.0));
         // Four 16-word ChaCha blocks per frame: more than the latency and fault draws use.
         rng.set_word_pos(u128::from(*frames) * 64);
         *frames += 1;
@@ -132,10 +139,12 @@ impl Network {
         fate
     }
 
-    /// Holds both of `client`'s links until `until` (a stall).
+    /// Holds both links of every connection of `client` until `until` (a stall).
     pub fn stall(&mut self, client: UserId, until: Micros) {
-        let l = &mut self.links[client.0 as usize];
-        l.up_free = l.up_free.max(until);
-        l.down_free = l.down_free.max(until);
+        let at = client.0 as usize;
+        for l in self.links.iter_mut().skip(at).step_by(self.users.max(1)) {
+            l.up_free = l.up_free.max(until);
+            l.down_free = l.down_free.max(until);
+        }
     }
 }

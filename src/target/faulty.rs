@@ -55,10 +55,13 @@ pub enum Bug {
     /// accepted (R1, P1, MX5 say BATCH_SIZE). Only malformed calls reach it
     /// (`pulls.misuse_share`).
     BatchSizeOffByOne,
+    /// A push reaches only the first connection of its user: with several devices per user
+    /// (`population.devices`), the others never hear of it (D1). Invisible with one device.
+    PushToOneDevice,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 14] = [
+    pub const ALL: [Bug; 15] = [
         Bug::LostNotification,
         Bug::PageSkipsEntry,
         Bug::CountsOneTooMany,
@@ -73,6 +76,7 @@ impl Bug {
         Bug::LaterJoinerReceiptDropped,
         Bug::LeaverPullsCounts,
         Bug::BatchSizeOffByOne,
+        Bug::PushToOneDevice,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +95,7 @@ impl Bug {
             Bug::LaterJoinerReceiptDropped => "later-joiner-receipt-dropped",
             Bug::LeaverPullsCounts => "leaver-pulls-counts",
             Bug::BatchSizeOffByOne => "batch-size-off-by-one",
+            Bug::PushToOneDevice => "push-to-one-device",
         }
     }
 
@@ -186,6 +191,7 @@ impl FaultyTarget {
             self.skewed(&mut e, self.bug == Bug::LaterJoinerCounted);
             out.push(Delivery {
                 to: view.sender,
+                device: None,
                 push: Push::Receipts { entries: vec![e] },
             });
         }
@@ -327,6 +333,11 @@ impl FaultyTarget {
             ) => self.count_duplicates(now, user, results, out),
             (Bug::CountBackwardsAfterRestart, Request::SendReadReceipts { msg_ids }, _) => {
                 self.remember_recent_reads(now, msg_ids, before)
+            }
+            (Bug::PushToOneDevice, _, _) => {
+                for d in &mut out[first..] {
+                    d.device = Some(0);
+                }
             }
             (Bug::LostNotification, _, _) => drop_pushes(out, first, |d| {
                 matches!(&d.push, Push::Receipts { entries }

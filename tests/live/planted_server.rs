@@ -100,6 +100,13 @@ const BUGS: &[Expect] = &[
         needle: None,
         needs: "[faults] crashes >= 1 while receipts flow",
     },
+    Expect {
+        bug: "push-to-one-device",
+        rule: "D1",
+        invariants: &["liveness"],
+        needle: Some("D1"),
+        needs: "[population] devices >= 2",
+    },
 ];
 
 /// One live run of `SCENARIO` with `bug` planted: (exit code, report.json, stderr, server.log).

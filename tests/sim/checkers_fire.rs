@@ -14,7 +14,7 @@
 //! The ignored tests at the end are faults the checker does not catch yet (checker bugs).
 
 use readsim::check::{CheckConfig, Checker, Invariant, Violation};
-use readsim::history::{Event, Observer, OpId};
+use readsim::history::{Device, Event, Observer, OpId};
 use readsim::model::{Delivery, Model};
 use readsim::protocol::{
     AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, Micros, MsgId, PerMessage, Push,
@@ -122,6 +122,7 @@ impl<T: Target> History<T> {
             t,
             intended: t,
             client,
+            device: Device::FIRST,
             op,
             req,
         });
@@ -138,7 +139,12 @@ impl<T: Target> History<T> {
     }
 
     fn push(&mut self, t: Micros, client: UserId, push: &Push) {
-        self.emit(Event::Push { t, client, push });
+        self.emit(Event::Push {
+            t,
+            client,
+            device: Device::FIRST,
+            push,
+        });
     }
 
     fn quiet(&mut self, t: Micros) {
@@ -442,6 +448,7 @@ fn baseline<T: Target>(h: &mut History<T>, fault: Fault) {
             let stray = p.deliveries[0].push.clone();
             p.deliveries.push(Delivery {
                 to: PEER,
+                device: None,
                 push: stray,
             });
         }

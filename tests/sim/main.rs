@@ -4,6 +4,7 @@
 
 mod checkers_fire;
 mod coverage;
+mod devices;
 mod fault_seed_regressions;
 mod matrix;
 mod misuse;

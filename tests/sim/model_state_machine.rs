@@ -227,6 +227,7 @@ impl RefState {
                 for &to in &audience {
                     out.push(Delivery {
                         to,
+                        device: None,
                         push: Push::NewMessage {
                             msg_id,
                             conv: match key {
@@ -293,6 +294,7 @@ impl RefState {
                         .collect();
                     out.push(Delivery {
                         to: sender,
+                        device: None,
                         push: Push::Receipts { entries },
                     });
                 }
@@ -381,6 +383,7 @@ impl RefState {
                 let timestamp_ms = *last;
                 out.push(Delivery {
                     to: *peer,
+                    device: None,
                     push: Push::C2cRead {
                         user_id: user,
                         timestamp_ms,

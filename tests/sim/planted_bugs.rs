@@ -163,6 +163,14 @@ fn count_backwards_after_restart_is_found_shrunk_and_replayed() {
     );
 }
 
+/// Only several devices per user reveal it (scenarios/devices.toml: three each).
+#[test]
+fn push_to_one_device_is_found_shrunk_and_replayed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/devices.toml");
+    let s = readsim::scenario::load_file(&path).unwrap();
+    find_shrink_replay_in(s, Bug::PushToOneDevice, &[Invariant::Liveness]);
+}
+
 #[test]
 fn page_that_skips_an_entry_under_faults_is_found_shrunk_and_replayed() {
     find_shrink_replay_in(

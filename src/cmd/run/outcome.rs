@@ -166,6 +166,10 @@ fn live_lines(l: &LiveFacts, faulty: bool) -> String {
         s.bad_frames,
         s.disconnects
     );
+    if !s.pushes_by_device.is_empty() {
+        let by: Vec<String> = s.pushes_by_device.iter().map(u64::to_string).collect();
+        let _ = writeln!(t, "devices  pushes per device {}", by.join(" / "));
+    }
     if faulty {
         let _ = writeln!(
             t,

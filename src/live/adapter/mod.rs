@@ -18,6 +18,7 @@ use super::LiveOptions;
 use super::inbound::Inbound;
 use super::proxy::ClientRoute;
 use crate::driver::ConnNo;
+use crate::history::Device;
 use crate::protocol::{AdminRequest, Profile, Response, UserId};
 use crate::wire::ClientFrame;
 use futures_util::future::BoxFuture;
@@ -44,6 +45,9 @@ impl std::fmt::Debug for Credential {
 #[derive(Clone, Debug)]
 pub struct ConnSpec {
     pub client: UserId,
+    /// Which of `client`'s devices this connection is (`[population] devices`; 0 when the
+    /// user holds one); every [`Inbound`] of the connection carries it.
+    pub device: Device,
     /// The scheduler's number of this connection of `client` (0 = the first); every
     /// [`Inbound`] of the connection carries it, so the scheduler can ignore stale ones.
     pub conn: ConnNo,
@@ -139,6 +143,12 @@ pub trait Backend: Send + Sync {
     /// Tencent-style rules of docs/semantics.md).
     fn native_profile(&self) -> Profile {
         Profile::Tencent
+    }
+
+    /// How many connections of one user at once (`[population] devices`) the backend can
+    /// hold apart: 1 unless it says more (its per-client state must then be per connection).
+    fn max_devices(&self) -> u8 {
+        1
     }
 }
 

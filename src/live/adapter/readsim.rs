@@ -307,6 +307,11 @@ impl Backend for ReadsimBackend {
     fn repoint(&self, addr: &str) {
         *self.base.lock().unwrap_or_else(|e| e.into_inner()) = addr.to_string();
     }
+
+    /// The server keeps every connection of a user (`src/server/registry.rs`).
+    fn max_devices(&self) -> u8 {
+        crate::scenario::MAX_DEVICES as u8
+    }
 }
 
 /// Opens `url` (`ws://HOST:PORT/v1/ws`, with a query through the fault proxy) as the holder
@@ -358,6 +363,7 @@ async fn connect(url: &str, token: &str, client: UserId) -> Result<Ws, LiveError
 fn spawn(ws: Ws, spec: ConnSpec) -> Conn {
     let ConnSpec {
         client,
+        device,
         conn,
         inbound,
         announce,
@@ -381,7 +387,12 @@ fn spawn(ws: Ws, spec: ConnSpec) -> Conn {
     let reader = tokio::spawn(async move {
         if let Some(tx) = announce
             && inbound
-                .send(Inbound::Connected { client, conn, tx })
+                .send(Inbound::Connected {
+                    client,
+                    device,
+                    conn,
+                    tx,
+                })
                 .is_err()
         {
             return;
@@ -393,6 +404,7 @@ fn spawn(ws: Ws, spec: ConnSpec) -> Conn {
                     let at = Instant::now();
                     let f = Inbound::Frame {
                         client,
+                        device,
                         conn,
                         at,
                         frame,
@@ -409,6 +421,7 @@ fn spawn(ws: Ws, spec: ConnSpec) -> Conn {
         };
         let _ = inbound.send(Inbound::Closed {
             client,
+            device,
             conn,
             reason,
         });

@@ -25,6 +25,7 @@ fn c2c_entry_and_is_peer_read_via_receipt() {
         h.pushes,
         vec![Delivery {
             to: u(0),
+            device: None,
             push: Push::Receipts {
                 entries: vec![read]
             }
@@ -129,6 +130,7 @@ fn mark_c2c_read_pushes_c2c_read_to_peer_with_non_decreasing_timestamps() {
             h.pushes,
             vec![Delivery {
                 to: u(0),
+                device: None,
                 push: Push::C2cRead {
                     user_id: u(1),
                     timestamp_ms

@@ -165,6 +165,7 @@ fn receipt_push_goes_to_sender_with_read_plus_unread_equal_audience() {
             h.pushes,
             vec![Delivery {
                 to: u(1),
+                device: None,
                 push: Push::Receipts {
                     entries: vec![group_entry(id, 1, read, 3 - read)]
                 }

@@ -252,6 +252,7 @@ fn new_message_pushes_go_to_audience_only_not_sender() {
         h.pushes,
         vec![Delivery {
             to: u(5),
+            device: None,
             push: Push::NewMessage {
                 msg_id: c,
                 conv: Conv::C2c(u(4)),

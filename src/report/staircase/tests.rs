@@ -51,6 +51,7 @@ fn receipt(m: &mut Metrics, n: u64, t: u64, lat: u64) {
             t,
             intended: t,
             client: a,
+            device: crate::history::Device::FIRST,
             op: 2 * n,
             req: &send,
         },
@@ -64,6 +65,7 @@ fn receipt(m: &mut Metrics, n: u64, t: u64, lat: u64) {
             t: read,
             intended: read,
             client: b,
+            device: crate::history::Device::FIRST,
             op: 2 * n + 1,
             req: &receipts,
         },
@@ -76,6 +78,7 @@ fn receipt(m: &mut Metrics, n: u64, t: u64, lat: u64) {
         Event::Push {
             t: read + lat,
             client: a,
+            device: crate::history::Device::FIRST,
             push: &push,
         },
     ] {

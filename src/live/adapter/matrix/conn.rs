@@ -8,6 +8,7 @@
 use super::ops::{self, OpCtx};
 use super::state::{Shared, lock, pair_key};
 use crate::driver::ConnNo;
+use crate::history::Device;
 use crate::live::LiveError;
 use crate::live::adapter::{Conn, ConnSpec};
 use crate::live::inbound::{Inbound, Incoming};
@@ -35,12 +36,14 @@ pub(super) async fn open(
     token: String,
     spec: ConnSpec,
 ) -> Result<Conn, LiveError> {
+    // One connection per user (Backend::max_devices is 1): always device 0.
     let ConnSpec {
         client,
         conn,
         inbound,
         announce,
         route,
+        ..
     } = spec;
     let fail = |e: MatrixError| LiveError::Connect {
         client: client.0,
@@ -72,6 +75,7 @@ pub(super) async fn open(
         && inbound
             .send(Inbound::Connected {
                 client,
+                device: Device::FIRST,
                 conn,
                 tx: tx.clone(),
             })
@@ -150,6 +154,7 @@ async fn op_loop(
             };
             let _ = inbound.send(Inbound::Frame {
                 client: ctx.me,
+                device: Device::FIRST,
                 conn,
                 at: Instant::now(),
                 frame: Incoming::Response(r),
@@ -197,6 +202,7 @@ async fn sync_loop(ctx: OpCtx, conn: ConnNo, inbound: UnboundedSender<Inbound>) 
     unlink(&ctx, conn);
     let _ = inbound.send(Inbound::Closed {
         client: ctx.me,
+        device: Device::FIRST,
         conn,
         reason: format!("/sync failed: {reason}"),
     });

@@ -5,6 +5,7 @@
 //! mutex held for a few map operations, never across an await.
 
 use crate::driver::ConnNo;
+use crate::history::Device;
 use crate::live::inbound::{Inbound, Incoming};
 use crate::matrix::names::Names;
 use crate::matrix::timeline::Timeline;
@@ -136,6 +137,7 @@ impl Shared {
             };
             let _ = tx.send(Inbound::Frame {
                 client: me,
+                device: Device::FIRST,
                 conn: *conn,
                 at: Instant::now(),
                 frame: Incoming::Push(push),

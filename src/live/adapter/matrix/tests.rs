@@ -91,6 +91,7 @@ async fn connect(b: &MatrixBackend, u: u32) -> Client {
     let cred = b.credential(UserId(u), WAIT).await.unwrap();
     let spec = ConnSpec {
         client: UserId(u),
+        device: crate::history::Device::FIRST,
         conn: 0,
         inbound: tx,
         announce: false,

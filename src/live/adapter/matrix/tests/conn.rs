@@ -562,6 +562,7 @@ async fn a_reconnect_is_announced_and_takes_the_pushes_from_the_old_connection()
         let (tx, mut rx) = unbounded_channel();
         let spec = ConnSpec {
             client: UserId(1),
+            device: crate::history::Device::FIRST,
             conn: 1,
             inbound: tx,
             announce: true,
