@@ -121,9 +121,26 @@ fn count_sum(m: &MsgState, read: u32, unread: u32, how: &str) -> Option<Finding>
     };
     Some(Finding::new(
         Invariant::CountSum,
-        format!("{how} read_count={read} unread_count={unread}"),
+        format!(
+            "{how} read_count={} unread_count={}",
+            count_text(read),
+            count_text(unread)
+        ),
         bound,
     ))
+}
+
+/// A count as a reader should see it: one past 2^31 is no count a service reaches, but a
+/// negative one a server wrapped to u32 (4294967295 is -1), which is said so.
+pub(super) fn count_text(n: u32) -> String {
+    if n > i32::MAX as u32 {
+        format!(
+            "{n} (= {} as a signed count: wrapped below zero?)",
+            n as i32
+        )
+    } else {
+        n.to_string()
+    }
 }
 
 /// Once quiet, a pull shows exactly what was acknowledged, except what lost calls left unsure.
@@ -185,7 +202,8 @@ pub(super) fn note_entry(m: &mut MsgState, e: &ReceiptEntry, count: u32, look: &
             ..
         } = *e
     {
-        m.total_seen = read_count + unread_count;
+        // Saturating: a server's nonsense counts must not overflow the checker.
+        m.total_seen = read_count.saturating_add(unread_count);
     }
     if look.client == m.sender && look.device.is_first() {
         m.max_seen = m.max_seen.max(count);
@@ -289,6 +307,11 @@ mod tests {
         );
         assert_eq!(invariants(&found), [Invariant::CountSum]);
         assert_eq!(found[0].observed, "pull read_count=1 unread_count=4");
+        assert_eq!(
+            count_text(u32::MAX),
+            "4294967295 (= -1 as a signed count: wrapped below zero?)"
+        );
+        assert_eq!(count_text(7), "7");
         assert_eq!(found[0].bound, "read + unread = audience size 4");
     }
 

@@ -274,7 +274,11 @@ pub(super) fn entry_findings(
             if !(lo..=hi).contains(&total) {
                 found.push(Finding::new(
                     Invariant::CountSum,
-                    format!("{how} read_count={read_count} unread_count={unread_count}"),
+                    format!(
+                        "{how} read_count={} unread_count={}",
+                        super::counts::count_text(read_count),
+                        super::counts::count_text(unread_count)
+                    ),
                     format!("read + unread = current members but the sender, {lo} to {hi}"),
                 ));
             }

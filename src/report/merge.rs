@@ -251,6 +251,10 @@ fn union<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
 }
 
 fn merge_faults(docs: &[ReportDoc]) -> Vec<super::FaultEntry> {
+    // One report merges into itself: its faults need no shard to tell them apart.
+    if let [only] = docs {
+        return only.faults.clone();
+    }
     let mut out: Vec<super::FaultEntry> = docs
         .iter()
         .flat_map(|d| {

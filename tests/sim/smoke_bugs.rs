@@ -53,6 +53,8 @@ const EXPECTED: &[(Bug, &[Invariant])] = &[
         ],
     ),
     (Bug::BatchSizeOffByOne, &[Invariant::ResultCodes]),
+    // D1, reported as liveness: the smoke's users hold two connections each.
+    (Bug::PushToOneDevice, &[Invariant::Liveness]),
 ];
 
 /// Bugs of the Matrix profile, which the (Tencent) smoke cannot show: scenarios/matrix-sim.toml
