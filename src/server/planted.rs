@@ -39,11 +39,10 @@ pub enum ServerBug {
     /// membership (minus the sender and the readers) instead of its audience snapshot.
     /// `receipts.rs`, `entry`.
     UnreadFromCurrentMembership,
-    /// Membership checks (S1, R5): Public groups are taken as open, so the membership of a
-    /// sender or of a receipt's reader is not checked there: a non-member's send and a
-    /// leaver's receipt are accepted. `messages.rs`, `group_target`; `receipts.rs`,
-    /// `check_receipt`.
-    SkipMembershipCheckPublic,
+    /// Membership checks (R5): a receipt's reader is checked against the audience snapshot
+    /// only, not against the current membership, so a reader who left the group after the
+    /// send may still send receipts, and they count. `receipts.rs`, `check_receipt`.
+    SkipLeaverCheck,
     /// Configuration (S2): a receipt-asking send to a group type that takes no receipts is
     /// accepted (the type check is missing). `messages.rs`, `group_target`.
     ReceiptsInDisabledType,
@@ -72,7 +71,7 @@ impl ServerBug {
         ServerBug::CountDuplicateReceipt,
         ServerBug::LaterJoinerCounted,
         ServerBug::UnreadFromCurrentMembership,
-        ServerBug::SkipMembershipCheckPublic,
+        ServerBug::SkipLeaverCheck,
         ServerBug::ReceiptsInDisabledType,
         ServerBug::UnreadPageSkipsEntry,
         ServerBug::DropReceiptsPush,
@@ -87,7 +86,7 @@ impl ServerBug {
             ServerBug::CountDuplicateReceipt => "count-duplicate-receipt",
             ServerBug::LaterJoinerCounted => "later-joiner-counted",
             ServerBug::UnreadFromCurrentMembership => "unread-from-current-membership",
-            ServerBug::SkipMembershipCheckPublic => "skip-membership-check-public",
+            ServerBug::SkipLeaverCheck => "skip-leaver-check",
             ServerBug::ReceiptsInDisabledType => "receipts-in-disabled-type",
             ServerBug::UnreadPageSkipsEntry => "unread-page-skips-entry",
             ServerBug::DropReceiptsPush => "drop-receipts-push",

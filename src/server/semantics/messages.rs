@@ -1,7 +1,7 @@
 //! Sending messages, 1:1 read marks and history.
 
 use super::{Online, OpResult, Push, Semantics, check_count};
-use crate::protocol::{ErrorCode, GroupType};
+use crate::protocol::ErrorCode;
 use crate::server::framing::push_frame;
 use crate::server::planted::planted;
 use crate::server::store::NewMessage;
@@ -81,9 +81,7 @@ impl Semantics {
     ) -> OpResult<Target> {
         let gid = *self.groups.get(&name).ok_or(ErrorCode::GroupNotFound)?;
         let g = &self.group_info[&gid];
-        let open_group =
-            planted!(self.bugs, SkipMembershipCheckPublic) && g.gtype == GroupType::Public;
-        if !open_group && !self.store.is_member(gid, sender)? {
+        if !self.store.is_member(gid, sender)? {
             return Err(ErrorCode::NotGroupMember.into());
         }
         if need {

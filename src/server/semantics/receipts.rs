@@ -1,7 +1,7 @@
 //! Read receipts: sending them, reading counts back, and the read / unread member lists.
 
 use super::{OpResult, Push, Semantics, answer, check_count, parse_msg_id};
-use crate::protocol::{ErrorCode, GroupType, MAX_BATCH};
+use crate::protocol::{ErrorCode, MAX_BATCH};
 use crate::server::framing::push_frame;
 use crate::server::planted::planted;
 use crate::server::store::MsgRow;
@@ -93,10 +93,8 @@ impl Semantics {
         if !m.need {
             return Err(ErrorCode::ReceiptNotRequested.into());
         }
-        let open_group = planted!(self.bugs, SkipMembershipCheckPublic)
-            && m.conv > 0
-            && self.group_info[&m.conv].gtype == GroupType::Public;
-        if m.conv > 0 && !open_group && !self.store.is_member(m.conv, reader)? {
+        let leaver_check = !planted!(self.bugs, SkipLeaverCheck);
+        if m.conv > 0 && leaver_check && !self.store.is_member(m.conv, reader)? {
             return Err(ErrorCode::ReaderLeftGroup.into());
         }
         Ok(())

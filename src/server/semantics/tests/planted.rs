@@ -76,24 +76,16 @@ fn unread_from_current_membership_breaks_read_plus_unread() {
 }
 
 #[test]
-fn skip_membership_check_public_lets_outsiders_and_leavers_in_public_groups_only() {
-    let mut s = bugged(ServerBug::SkipMembershipCheckPublic);
-    admin_ok(&mut s, group("p1", GroupType::Public, &["u1", "u2", "u3"]));
-    let req =
-        |g: &str| json!({"op": "send_message", "conv": {"group": g}, "need_read_receipt": true});
-    // S1: u4 is no member of either.
-    ok(&mut s, 4, req("p1"));
-    assert_eq!(err(&mut s, 4, req("g1")), ErrorCode::NotGroupMember);
-    // R5: a leaver's receipt.
-    let p = send(&mut s, 1, json!({"group": "p1"}), true);
+fn skip_leaver_check_takes_a_leavers_receipt_and_still_refuses_a_non_member_send() {
+    let mut s = bugged(ServerBug::SkipLeaverCheck);
+    let req = json!({"op": "send_message", "conv": {"group": "g1"}, "need_read_receipt": true});
+    // Sends are checked as ever: u4 is no member.
+    assert_eq!(err(&mut s, 4, req), ErrorCode::NotGroupMember);
+    // R5: a leaver's receipt is accepted (and counted).
     let w = send(&mut s, 1, json!({"group": "g1"}), true);
-    remove(&mut s, "p1", "u2");
     remove(&mut s, "g1", "u2");
-    assert_eq!(receipt_codes(&mut s, 2, &[&p]), [None]);
-    assert_eq!(
-        receipt_codes(&mut s, 2, &[&w]),
-        [code(ErrorCode::ReaderLeftGroup)]
-    );
+    assert_eq!(receipt_codes(&mut s, 2, &[&w]), [None]);
+    assert_eq!(counts(&mut s, 1, &w).0, json!(1));
 }
 
 #[test]
