@@ -10,6 +10,7 @@
 
 pub mod adapter;
 pub mod faults;
+mod foreign;
 mod inbound;
 mod inject;
 mod io;

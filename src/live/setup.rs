@@ -12,8 +12,8 @@ use super::{LiveError, LiveOptions, faults, proxy};
 use crate::faults::FaultPlan;
 use crate::history::{Event, Observer};
 use crate::progress::Counters;
-use crate::protocol::{ErrorCode, UserId};
-use crate::scenario::Scenario;
+use crate::protocol::{AdminRequest, ErrorCode, Response, UserId};
+use crate::scenario::{Scenario, Shard};
 use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
@@ -55,7 +55,7 @@ pub(super) async fn drive<O: Observer>(
 ) -> Result<(DriveStats, u64, f64), LiveError> {
     let started = Instant::now();
     let backend = setup.backend.clone();
-    let admin_ops = provision(backend.as_ref(), &setup.workload, obs).await?;
+    let admin_ops = provision(backend.as_ref(), &setup.workload, setup.scenario.shard, obs).await?;
     // With faults, clients go through the loopback fault proxy, which can delay, stall and
     // cut each one's connections; admin calls go to the target directly.
     // The workload drew the fault plan (after swarm) for exactly these online users.
@@ -112,6 +112,7 @@ pub(super) async fn drive<O: Observer>(
 async fn provision<O: Observer>(
     backend: &dyn Backend,
     workload: &Workload,
+    shard: Shard,
     obs: &mut O,
 ) -> Result<usize, LiveError> {
     backend.wait_healthy(Duration::from_secs(30)).await?;
@@ -125,19 +126,7 @@ async fn provision<O: Observer>(
             reqs.len()
         )));
     }
-    let exists = resps.iter().filter(|r| {
-        matches!(
-            r.error_code(),
-            Some(ErrorCode::UserExists | ErrorCode::GroupExists)
-        )
-    });
-    if exists.count() > 0 {
-        return Err(LiveError::Admin(
-            "the server already holds users or groups of this scenario (USER_EXISTS / \
-             GROUP_EXISTS while provisioning); run against a server with a fresh database"
-                .into(),
-        ));
-    }
+    let resps = settle_existing(&reqs, resps, shard)?;
     for (req, resp) in reqs.iter().zip(&resps) {
         obs.observe(&Event::Admin {
             t: 0,
@@ -147,6 +136,53 @@ async fn provision<O: Observer>(
         });
     }
     Ok(reqs.len())
+}
+
+/// The provisioning answers as the run sees them. Shards of one run share users (a user in
+/// conversations of several shards is created by each of them, in whatever order they
+/// start), so in a sharded run `USER_EXISTS` is the user this run wants and counts as
+/// created: a user holds nothing but its id. A group belongs to exactly one shard, so
+/// `GROUP_EXISTS` means an earlier run (or an earlier attempt of this shard) made it, with
+/// messages and receipts the checker cannot know: refused, as is any `USER_EXISTS` of an
+/// unsharded run (no other process of the run creates users).
+fn settle_existing(
+    reqs: &[AdminRequest],
+    mut resps: Vec<Response>,
+    shard: Shard,
+) -> Result<Vec<Response>, LiveError> {
+    let mut stale = None;
+    for (req, resp) in reqs.iter().zip(resps.iter_mut()) {
+        match (req, resp.error_code()) {
+            (AdminRequest::CreateUser { .. }, Some(ErrorCode::UserExists)) if !shard.is_whole() => {
+                *resp = Response::AdminDone;
+            }
+            (AdminRequest::CreateUser { user }, Some(ErrorCode::UserExists)) => {
+                stale.get_or_insert(format!("user {}", wire::user_str(*user)));
+            }
+            (AdminRequest::CreateGroup { group, .. }, Some(ErrorCode::GroupExists)) => {
+                stale.get_or_insert(format!("group {}", wire::group_str(*group)));
+            }
+            _ => {}
+        }
+    }
+    match stale {
+        None => Ok(resps),
+        Some(what) => Err(LiveError::Admin(format!(
+            "the server already holds {what} of this scenario ({}); its messages and receipts \
+             are unknown to this run, so run against a server with a fresh database{}",
+            if what.starts_with("user") {
+                "USER_EXISTS"
+            } else {
+                "GROUP_EXISTS"
+            },
+            if shard.is_whole() {
+                ""
+            } else {
+                " (shards of one run share users, never groups: was this shard run twice \
+                 against the same server?)"
+            }
+        ))),
+    }
 }
 
 /// Mints a credential for each online client and opens its connection (history: `Connect`
@@ -256,5 +292,48 @@ async fn close_all(mut tasks: Vec<JoinHandle<()>>) {
     let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
     for t in tasks {
         t.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{GroupId, GroupType};
+
+    fn reqs() -> Vec<AdminRequest> {
+        vec![
+            AdminRequest::CreateUser { user: UserId(1) },
+            AdminRequest::CreateGroup {
+                group: GroupId(2),
+                group_type: GroupType::Work,
+                members: vec![UserId(1)],
+            },
+        ]
+    }
+
+    fn err(code: ErrorCode) -> Response {
+        Response::Error { code }
+    }
+
+    #[test]
+    fn a_shard_takes_a_user_another_shard_made_but_never_a_group() {
+        let shard = Shard { index: 1, count: 3 };
+        let user_exists = vec![err(ErrorCode::UserExists), Response::AdminDone];
+        let settled = settle_existing(&reqs(), user_exists.clone(), shard).unwrap();
+        assert_eq!(settled, [Response::AdminDone, Response::AdminDone]);
+        // Unsharded, no other process creates users: an existing one is a stale server.
+        let e = settle_existing(&reqs(), user_exists, Shard::WHOLE).unwrap_err();
+        assert!(e.to_string().contains("user u1"), "{e}");
+        assert!(e.to_string().contains("fresh database"), "{e}");
+        let group_exists = vec![Response::AdminDone, err(ErrorCode::GroupExists)];
+        let e = settle_existing(&reqs(), group_exists, shard).unwrap_err();
+        assert!(e.to_string().contains("group g2"), "{e}");
+        assert!(e.to_string().contains("run twice"), "{e}");
+        // Other errors pass through for the checker to judge.
+        let other = vec![err(ErrorCode::InvalidId), Response::AdminDone];
+        assert_eq!(
+            settle_existing(&reqs(), other.clone(), shard).unwrap(),
+            other
+        );
     }
 }

@@ -65,6 +65,9 @@ pub struct DriveStats {
     pub late_responses: u64,
     /// Frames from a connection the scheduler had already given up on (ignored).
     pub stale_frames: u64,
+    /// Pushes about conversations of other shards, which reach this shard's connections of
+    /// shared users (ignored: they are the other shard's history; `live::foreign`).
+    pub foreign_pushes: u64,
     /// Injected faults carried out: cuts, stalls, crashes; and restarts and reconnects.
     pub cuts: u64,
     pub stalls: u64,

@@ -166,6 +166,13 @@ fn live_lines(l: &LiveFacts, faulty: bool) -> String {
         s.bad_frames,
         s.disconnects
     );
+    if s.foreign_pushes > 0 {
+        let _ = writeln!(
+            t,
+            "shard    {} pushes about other shards' conversations ignored (shared users)",
+            s.foreign_pushes
+        );
+    }
     if faulty {
         let _ = writeln!(
             t,
