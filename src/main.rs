@@ -132,6 +132,15 @@ enum Command {
         /// whole run; the same seed and shard give the same report.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
+        /// Live runs: provision and connect, then begin the traffic phase at this wall time
+        /// (RFC 3339, e.g. 2026-12-01T10:00:00Z), so the shards of a fleet start together; a
+        /// run not ready by then fails (exit 3) instead of starting late. At most 1h ahead.
+        /// run.json records the start. Simulated runs (virtual clock) ignore it.
+        #[arg(long, value_parser = cmd::start_at::parse_rfc3339)]
+        start_at: Option<std::time::SystemTime>,
+        /// --start-at as milliseconds since the Unix epoch (`$(( $(date +%s) * 1000 + 30000 ))`).
+        #[arg(long, conflicts_with = "start_at")]
+        start_at_epoch_ms: Option<u64>,
     },
     /// Re-run the simulated run recorded in a report.json (its embedded scenario, seed and
     /// target, planted bug included) and confirm it is the same run: same trace hash, same
@@ -403,6 +412,8 @@ fn run(command: Command) -> CmdResult {
         shrink,
         max_memory,
         shard,
+        start_at,
+        start_at_epoch_ms,
     } = command
     else {
         unreachable!("run() is only called for `run`")
@@ -426,6 +437,7 @@ fn run(command: Command) -> CmdResult {
             connect_parallelism: 64,
             registration_secret,
             synapse_venv,
+            start_at: None,
         }),
         Err(e) => {
             eprintln!("error: {e}");
@@ -444,6 +456,7 @@ fn run(command: Command) -> CmdResult {
         progress,
         budget: cmd::budget::budget(max_memory),
         shard,
+        start_at: start_at.or(start_at_epoch_ms.map(readsim::live::start::from_epoch_ms)),
     };
     boxed(cmd::run::execute(&opts, format, shrink))
 }

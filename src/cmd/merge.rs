@@ -237,6 +237,7 @@ mod tests {
             progress: false,
             budget: u64::MAX,
             shard,
+            start_at: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod replay_command;
 pub mod run;
 pub mod serve;
 pub mod shrink;
+pub mod start_at;
 pub mod sweep;
 pub mod validate;
 

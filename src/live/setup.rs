@@ -8,7 +8,7 @@ use super::inject::FaultSetup;
 use super::proxy::ClientRoute;
 use super::sched::Scheduler;
 use super::stats::{DriveConfig, DriveStats};
-use super::{LiveError, LiveOptions, faults, proxy};
+use super::{LiveError, LiveOptions, faults, proxy, start};
 use crate::faults::FaultPlan;
 use crate::history::{Event, Observer};
 use crate::progress::Counters;
@@ -18,7 +18,7 @@ use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
@@ -45,14 +45,26 @@ struct Connected {
     count: u64,
 }
 
-/// Provisions, connects, and runs the scheduler; returns its counters, the clients
-/// connected at once, and the seconds the setup took.
+/// What `drive` did.
+pub(super) struct Driven {
+    /// The scheduler's counters.
+    pub stats: DriveStats,
+    /// Clients connected at once.
+    pub peak_clients: u64,
+    /// Seconds provisioning and connecting took.
+    pub setup_seconds: f64,
+    /// When the traffic phase began (after waiting for `--start-at`).
+    pub started_at: SystemTime,
+}
+
+/// Provisions, connects, waits for the common start if there is one, and runs the
+/// scheduler.
 pub(super) async fn drive<O: Observer>(
     setup: Setup<'_>,
     opts: &LiveOptions,
     counters: Arc<Counters>,
     obs: &mut O,
-) -> Result<(DriveStats, u64, f64), LiveError> {
+) -> Result<Driven, LiveError> {
     let started = Instant::now();
     let backend = setup.backend.clone();
     let admin_ops = provision(backend.as_ref(), &setup.workload, setup.scenario.shard, obs).await?;
@@ -98,13 +110,27 @@ pub(super) async fn drive<O: Observer>(
         interrupted: Some(setup.interrupted.clone()),
         ..DriveConfig::default()
     };
+    let started_at = match start::wait_until(opts.start_at, &setup.interrupted, setup_seconds).await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            drop(conns.senders);
+            close_all(conns.tasks).await;
+            return Err(e);
+        }
+    };
     let mut sched = Scheduler::new(setup.workload, conns.senders, obs, Instant::now(), cfg);
     if let Some(f) = fault_setup {
         sched = sched.with_faults(f);
     }
     let stats = sched.drive(&mut in_rx).await;
     close_all(conns.tasks).await;
-    Ok((stats, peak, setup_seconds))
+    Ok(Driven {
+        stats,
+        peak_clients: peak,
+        setup_seconds,
+        started_at,
+    })
 }
 
 /// Creates the scenario's users and groups (history: `Admin` at time 0); returns how many

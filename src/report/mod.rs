@@ -143,19 +143,26 @@ impl FaultEntry {
     }
 }
 
-/// Wall-clock figures of a run: never part of report.json.
-#[derive(Clone, Debug, serde::Serialize)]
+/// Wall-clock figures of a run (run.json): never part of report.json.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub wall_seconds: f64,
     pub virtual_seconds: f64,
     pub ops_per_wall_second: f64,
     pub peak_rss_bytes: u64,
     /// Live runs: acknowledged receipts (per message) per second, first to last ack.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_receipts_per_second: Option<f64>,
     /// Live runs: most WebSocket clients connected at once.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_clients: Option<u64>,
+    /// Live runs: the common start asked for (`run --start-at`), ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_epoch_ms: Option<u64>,
+    /// Live runs: when the traffic phase (time 0 of the history) began, ms since the Unix
+    /// epoch; `merge` aligns the shards' per-second throughput on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_started_at_epoch_ms: Option<u64>,
 }
 
 /// Why a report could not be written or read back.

@@ -188,6 +188,7 @@ fn stats() -> RunStats {
         peak_rss_bytes: 10 * 1024 * 1024,
         acked_receipts_per_second: None,
         peak_clients: None,
+        ..RunStats::default()
     }
 }
 

@@ -100,3 +100,53 @@ fn merge_joins_the_shards_and_names_missing_ones() {
         stderr(&o)
     );
 }
+
+#[test]
+fn start_at_is_checked_and_a_simulated_run_ignores_it_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, bad, says) in [
+        ("--start-at", "2030-01-01 00:00", "RFC 3339"),
+        ("--start-at-epoch-ms", "soon", "invalid value"),
+    ] {
+        let o = readsim(&["run", "tests/fixtures/tiny.toml", flag, bad]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    // Live: hours ahead is a mistake (refused before anything starts).
+    let far = readsim(&[
+        "run",
+        "tests/fixtures/tiny.toml",
+        "--target",
+        "server",
+        "--start-at",
+        "2099-01-01T00:00:00Z",
+    ]);
+    assert_eq!(far.status.code(), Some(2), "{}", stderr(&far));
+    assert!(
+        stderr(&far).contains("at most 1h ahead"),
+        "{}",
+        stderr(&far)
+    );
+    // Simulated: accepted, ignored with a note, the same report.
+    let (plain, timed) = (dir.path().join("a"), dir.path().join("b"));
+    assert_eq!(run_tiny(&plain, "1/2").status.code(), Some(0));
+    let o = readsim(&[
+        "run",
+        "tests/fixtures/tiny.toml",
+        "--quiet",
+        "--shard",
+        "1/2",
+        "--start-at",
+        "2020-01-01T00:00:00+02:00",
+        "--out",
+        timed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ignored by a simulated run"),
+        "{}",
+        stderr(&o)
+    );
+    let read = |d: &Path| std::fs::read(d.join("report.json")).unwrap();
+    assert_eq!(read(&plain), read(&timed));
+}

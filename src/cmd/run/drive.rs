@@ -25,6 +25,10 @@ pub struct LiveFacts {
     pub setup_seconds: f64,
     /// What the target's adapter says about the figures (`Backend::notes`).
     pub notes: Vec<String>,
+    /// The common start asked for (`--start-at`), and when the traffic phase began (ms since
+    /// the Unix epoch).
+    pub start_at_ms: Option<u64>,
+    pub traffic_started_at_ms: u64,
 }
 
 /// A finished run: the observers that watched it and how long it took.
@@ -51,7 +55,11 @@ pub fn execute(
     let started = Instant::now();
     let mut ex = match &opts.live {
         Some(l) => {
-            let out = live::run_live(scenario, seed, check, l)?;
+            let l = live::LiveOptions {
+                start_at: opts.start_at,
+                ..l.clone()
+            };
+            let out = live::run_live(scenario, seed, check, &l)?;
             Executed {
                 observers: out.observers,
                 end: out.stats.end,
@@ -63,6 +71,8 @@ pub fn execute(
                     peak_clients: out.peak_clients,
                     setup_seconds: out.setup_seconds,
                     notes: out.notes,
+                    start_at_ms: opts.start_at.map(live::start::epoch_ms),
+                    traffic_started_at_ms: out.traffic_started_at_ms,
                 }),
             }
         }

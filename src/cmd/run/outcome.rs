@@ -132,6 +132,8 @@ fn run_stats(ex: &Executed, total_ops: u64, seconds: f64) -> RunStats {
             .as_ref()
             .map(|l| l.stats.acked_receipts_per_second()),
         peak_clients: ex.live.as_ref().map(|l| l.peak_clients),
+        start_at_epoch_ms: ex.live.as_ref().and_then(|l| l.start_at_ms),
+        traffic_started_at_epoch_ms: ex.live.as_ref().map(|l| l.traffic_started_at_ms),
     }
 }
 
@@ -166,6 +168,14 @@ fn live_lines(l: &LiveFacts, faulty: bool) -> String {
         s.bad_frames,
         s.disconnects
     );
+    if let Some(at) = l.start_at_ms {
+        let _ = writeln!(
+            t,
+            "start    traffic began {} ms after the common start {}",
+            l.traffic_started_at_ms.saturating_sub(at),
+            humantime::format_rfc3339_millis(crate::live::start::from_epoch_ms(at))
+        );
+    }
     if s.foreign_pushes > 0 {
         let _ = writeln!(
             t,

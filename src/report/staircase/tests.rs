@@ -167,5 +167,6 @@ fn stats() -> RunStats {
         peak_rss_bytes: 0,
         acked_receipts_per_second: None,
         peak_clients: None,
+        ..RunStats::default()
     }
 }
