@@ -8,6 +8,7 @@ mod human;
 mod json;
 mod markdown;
 mod merge;
+mod merge_run;
 mod merged_md;
 mod rss;
 pub mod schema;
@@ -19,11 +20,12 @@ mod terminal;
 mod tests;
 mod ticks;
 
-pub use html::{HTML_VIOLATIONS, report_html};
+pub use html::{HTML_VIOLATIONS, doc_html, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
-pub use merge::{MergeInfo, merge_docs, shard_label};
+pub use merge::{FailedShard, HopSet, MergeInfo, merge_docs, shard_label};
+pub use merge_run::{MergedRun, ShardRun, merge_runs, offsets_ms};
 pub use merged_md::merged_markdown;
 pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
@@ -67,6 +69,9 @@ pub struct RunOutcome<'a> {
     /// What the target's adapter says about the figures (which hops it derived); empty for
     /// the model and readsim's own protocol.
     pub target_notes: Vec<String>,
+    /// The command that replays (simulated) or re-runs (live) this run, recorded in a
+    /// shard's report.json so a merge can name it for a failing shard; None for a whole run.
+    pub replay: Option<String>,
 }
 
 impl RunOutcome<'_> {
@@ -224,10 +229,10 @@ impl ReportFiles {
         let doc = report_doc(o)?;
         Ok(ReportFiles {
             json: doc.to_json_string()?,
-            doc,
             run_json: serde_json::to_string_pretty(stats)? + "\n",
             markdown: report_markdown(o, stats),
-            html: report_html(o, stats),
+            html: doc_html(&doc, o.metrics, stats, &[]),
+            doc,
         })
     }
 

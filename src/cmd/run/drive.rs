@@ -41,6 +41,8 @@ pub struct Executed {
     pub driver: &'static str,
     pub wall_seconds: f64,
     pub live: Option<LiveFacts>,
+    /// The command that replays (or re-runs) this run.
+    pub replay: String,
 }
 
 /// Runs the scenario as `opts` says: live against a server, or simulated against the model
@@ -74,6 +76,7 @@ pub fn execute(
                     start_at_ms: opts.start_at.map(live::start::epoch_ms),
                     traffic_started_at_ms: out.traffic_started_at_ms,
                 }),
+                replay: String::new(),
             }
         }
         None => {
@@ -93,6 +96,7 @@ pub fn execute(
         }
     };
     ex.wall_seconds = started.elapsed().as_secs_f64();
+    ex.replay = replay.to_string();
     Ok(ex)
 }
 
@@ -175,5 +179,6 @@ fn simulate_on<T: Target>(
         driver: "sim",
         wall_seconds: 0.0,
         live: None,
+        replay: String::new(),
     })
 }

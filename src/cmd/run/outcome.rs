@@ -95,6 +95,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         faults: &faults,
         slo: &slo,
         verdict: &verdict,
+        replay: Some(ex.replay.clone()).filter(|_| !scenario.shard.is_whole()),
     };
     let stats = run_stats(ex, total_ops, seconds);
     let mut files = ReportFiles::render(&outcome, &stats)?;
