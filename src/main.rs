@@ -171,6 +171,11 @@ enum Command {
         /// every seed of the range exactly once.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
+        /// Write DIR/sweep.json: the seeds run, passed and failed and the first failures with
+        /// their replay and shrink commands; `readsim merge` joins the shards' sweep.json
+        /// into the sweep of the whole range.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Reduce a failing scenario (group classes, users, groups, sizes, pairs, page sizes,
     /// duration, rates, each fault kind, churn) to a small one that breaks the same invariant
@@ -328,6 +333,7 @@ fn dispatch(command: Command) -> CmdResult {
             keep_going,
             plant_bug,
             shard,
+            out,
         } => boxed(cmd::sweep::execute(&cmd::sweep::SweepOptions {
             file,
             seeds,
@@ -335,6 +341,7 @@ fn dispatch(command: Command) -> CmdResult {
             keep_going,
             bug: plant_bug,
             shard,
+            out,
         })),
         Command::Shrink {
             file,

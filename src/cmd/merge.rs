@@ -5,10 +5,11 @@
 //! unless `--allow-partial`. The merging itself is `report::merge_docs` (and
 //! `report::merge_runs` for the wall-clock figures of each shard's run.json).
 
-use super::{Classify, ExitStatus};
+use super::ExitStatus;
+pub use super::merge_check::MergeError;
+use super::merge_check::{Identity, RUN, check_shards};
 use crate::report::{
-    self, FailedShard, HopSet, MergeInfo, MergedRun, ReadError, ReportDoc, ReportError, RunStats,
-    ShardRun,
+    self, FailedShard, HopSet, MergeInfo, MergedRun, ReportDoc, ReportError, RunStats, ShardRun,
 };
 use crate::scenario::Shard;
 use std::path::{Path, PathBuf};
@@ -21,60 +22,6 @@ pub struct MergeOptions {
     pub out: PathBuf,
     /// Write a report even when shards are missing (it says so on its first line).
     pub allow_partial: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    #[error(
-        "{path} is not of the same run as {first}: its {what} is {theirs}, not {ours}; merge \
-         only the shards of one `readsim run FILE --seed S --shard I/N` (same file, seed, \
-         readsim build and N)"
-    )]
-    Mismatch {
-        path: PathBuf,
-        first: PathBuf,
-        what: &'static str,
-        ours: String,
-        theirs: String,
-    },
-    #[error(
-        "{second} and {first} are both shard {shard}: pass each shard's report once (did a \
-         shard run twice, or write into another's directory?)"
-    )]
-    Duplicate {
-        first: PathBuf,
-        second: PathBuf,
-        shard: Shard,
-    },
-    #[error(
-        "shard{s} {missing} of {count} missing: run them (`readsim run FILE --shard I/{count}`) \
-         and pass their reports, or pass --allow-partial for a report marked partial",
-        s = if missing.contains(',') { "s" } else { "" }
-    )]
-    Missing { missing: String, count: u32 },
-    #[error(
-        "{path} is a merged report (of {shards} shards), not a shard's: pass the shards' own \
-         reports (the directories their `readsim run --shard I/N` wrote)"
-    )]
-    MergedInput { path: PathBuf, shards: u32 },
-    #[error(
-        "{path} is not a run.json readsim wrote ({detail}); restore it, or move it away to \
-         merge without that shard's wall-clock figures"
-    )]
-    RunJson { path: PathBuf, detail: String },
-}
-
-impl Classify for MergeError {
-    fn exit_status(&self) -> ExitStatus {
-        match self {
-            MergeError::Report(ReportError::Io { .. }) => ExitStatus::HarnessFailed,
-            _ => ExitStatus::BadInput,
-        }
-    }
 }
 
 /// The merged report, rendered and not yet written.
@@ -96,6 +43,7 @@ pub fn merge(o: &MergeOptions) -> Result<Merged, MergeError> {
             return Err(MergeError::MergedInput {
                 path,
                 shards: m.shards,
+                kind: RUN,
             });
         }
         docs.push((doc, path));
@@ -177,83 +125,22 @@ fn check_one_run(
     docs: &mut [(ReportDoc, PathBuf)],
     allow_partial: bool,
 ) -> Result<MergeInfo, MergeError> {
-    let shard = |d: &ReportDoc| d.shard.unwrap_or(Shard::WHOLE);
-    let (first, first_path) = &docs[0];
-    for (d, path) in docs.iter().skip(1) {
-        let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
-            path: path.clone(),
-            first: first_path.clone(),
-            what,
-            ours,
-            theirs,
-        };
-        same(&first.scenario, &d.scenario, |a, b| {
-            mismatch("scenario", a, b)
-        })?;
-        same(&first.seed, &d.seed, |a, b| mismatch("seed", a, b))?;
-        same(&first.readsim_version, &d.readsim_version, |a, b| {
-            mismatch("readsim version", a, b)
-        })?;
-        same(&first.target, &d.target, |a, b| mismatch("target", a, b))?;
-        same(&shard(first).count, &shard(d).count, |a, b| {
-            mismatch("shard count N", a, b)
-        })?;
-        let (ours, theirs) = (config_json(first), config_json(d));
-        if ours != theirs {
-            return Err(mismatch(
-                "scenario_config",
-                "the first report's".into(),
-                "different (another file or --duration/--profile)".into(),
-            ));
-        }
-    }
-    docs.sort_by_key(|(d, _)| shard(d).index);
-    for w in docs.windows(2) {
-        if shard(&w[0].0) == shard(&w[1].0) {
-            return Err(MergeError::Duplicate {
-                first: w[0].1.clone(),
-                second: w[1].1.clone(),
-                shard: shard(&w[0].0),
-            });
-        }
-    }
-    let count = shard(&docs[0].0).count;
-    let merged: Vec<u32> = docs.iter().map(|(d, _)| shard(d).index).collect();
-    let missing: Vec<u32> = (0..count).filter(|i| !merged.contains(i)).collect();
-    if !missing.is_empty() && !allow_partial {
-        let list: Vec<String> = missing.iter().map(u32::to_string).collect();
-        return Err(MergeError::Missing {
-            missing: list.join(", "),
-            count,
-        });
-    }
-    Ok(MergeInfo {
-        shards: count,
-        merged,
-        missing,
-        failed: Vec::new(),
-    })
-}
-
-fn same<T: PartialEq + ToString>(
-    a: &T,
-    b: &T,
-    err: impl FnOnce(String, String) -> MergeError,
-) -> Result<(), MergeError> {
-    if a == b {
-        Ok(())
-    } else {
-        Err(err(a.to_string(), b.to_string()))
-    }
-}
-
-fn config_json(d: &ReportDoc) -> String {
-    serde_json::to_string(&d.scenario_config).unwrap_or_default()
+    let identity = |d: &ReportDoc| Identity {
+        fields: vec![
+            ("scenario", d.scenario.clone()),
+            ("seed", d.seed.to_string()),
+            ("readsim version", d.readsim_version.clone()),
+            ("target", d.target.clone()),
+        ],
+        config: serde_json::to_string(&d.scenario_config).unwrap_or_default(),
+        shard: d.shard.unwrap_or(Shard::WHOLE),
+    };
+    check_shards(docs, identity, RUN, allow_partial)
 }
 
 /// Writes report.json, report.md, report.html and run.json of `m` into `dir`.
 pub fn write(m: &Merged, dir: &Path) -> Result<(), MergeError> {
-    let io = |path: PathBuf| move |source| ReportError::Io { path, source };
+    let io = |path: PathBuf| move |source| MergeError::Write { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
     let files = [
         ("report.json", &m.json),
@@ -268,8 +155,32 @@ pub fn write(m: &Merged, dir: &Path) -> Result<(), MergeError> {
     Ok(())
 }
 
-/// `readsim merge`: merges, writes, prints the verdict; exit 0 when the merged run passed.
+/// Whether `path` names a sweep's sweep.json (or a directory holding one and no
+/// report.json) rather than a run's report.
+fn is_sweep(path: &Path) -> bool {
+    if path.is_dir() {
+        !path.join("report.json").exists() && path.join("sweep.json").exists()
+    } else {
+        path.file_name().is_some_and(|n| n == "sweep.json")
+    }
+}
+
+/// `readsim merge`: the shards of a run (report.json) or of a sweep (sweep.json), whichever
+/// the inputs hold; exit 0 when the merged run (or sweep) passed.
 pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
+    let (sweeps, runs): (Vec<&PathBuf>, Vec<&PathBuf>) = o.inputs.iter().partition(|p| is_sweep(p));
+    match (runs.first(), sweeps.first()) {
+        (Some(run), Some(sweep)) => Err(MergeError::Mixed {
+            run: run.to_path_buf(),
+            sweep: sweep.to_path_buf(),
+        }),
+        (None, Some(_)) => super::merge_sweep::execute(&o.inputs, &o.out, o.allow_partial),
+        _ => execute_runs(o),
+    }
+}
+
+/// Merges a run's shards, writes the four files, prints the verdict.
+fn execute_runs(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
     let m = merge(o)?;
     write(&m, &o.out)?;
     let info = m.doc.merged.as_ref();
@@ -312,6 +223,7 @@ pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::Classify;
     use crate::cmd::run::{RunOptions, run};
 
     fn opts(shard: Shard, out: &Path) -> RunOptions {
