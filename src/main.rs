@@ -129,14 +129,16 @@ enum Command {
         /// shard (a fixed hash of its id, mod N), with its sends, reads, pulls and churn; a
         /// user appears in each shard that has one of its conversations. Run I = 0..N-1
         /// (anywhere, in any order) and join the reports with `readsim merge`. 0/1 is the
-        /// whole run; the same seed and shard give the same report.
+        /// whole run; the same seed and shard give the same report. `env/N` takes I from
+        /// JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), `env:VAR/N` from VAR; a
+        /// `{shard}` in --out becomes I.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
         /// Live runs: provision and connect, then begin the traffic phase at this wall time
         /// (RFC 3339, e.g. 2026-12-01T10:00:00Z), so the shards of a fleet start together; a
         /// run not ready by then fails (exit 3) instead of starting late. At most 1h ahead.
         /// run.json records the start. Simulated runs (virtual clock) ignore it.
-        #[arg(long, value_parser = cmd::start_at::parse_rfc3339)]
+        #[arg(long, env = "READSIM_START_AT", value_parser = cmd::start_at::parse_rfc3339)]
         start_at: Option<std::time::SystemTime>,
         /// --start-at as milliseconds since the Unix epoch (`$(( $(date +%s) * 1000 + 30000 ))`).
         #[arg(long, conflicts_with = "start_at")]
@@ -168,7 +170,8 @@ enum Command {
         plant_bug: Option<Bug>,
         /// Run only shard I of N (0-based) of the seeds: seed S belongs to shard S mod N, so
         /// `--seeds 1..1000 --shard 7/64` runs 7, 71, 135, ...; the N shards together run
-        /// every seed of the range exactly once.
+        /// every seed of the range exactly once. `env/N` takes I from JOB_COMPLETION_INDEX,
+        /// `env:VAR/N` from VAR; a `{shard}` in --out becomes I.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
         /// Write DIR/sweep.json: the seeds run, passed and failed and the first failures with
@@ -234,7 +237,9 @@ enum Command {
         max_memory: Option<u64>,
     },
     /// Join the reports of a run's shards (`run FILE --shard I/N`, I = 0..N-1) into one
-    /// report of the whole run: report.json and report.md in --out.
+    /// report of the whole run: report.json, report.md, report.html and run.json in --out;
+    /// or a sweep's shards (`sweep FILE --seeds A..B --shard I/N --out DIR`) into the
+    /// sweep.json of the whole range.
     ///
     /// Every hop's latency histogram is the exact merge of the shards' HdrHistograms (not
     /// averaged percentiles); operation counts, errors, receipts and per-second throughput
@@ -248,10 +253,10 @@ enum Command {
     /// Example: for i in 0 1 2 3; do readsim run s.toml --shard $i/4 --out out/$i; done;
     /// readsim merge out/0 out/1 out/2 out/3 --out out/all
     Merge {
-        /// The shards' report.json files, or the directories holding them.
+        /// The shards' report.json (or sweep.json) files, or the directories holding them.
         #[arg(required = true)]
         reports: Vec<PathBuf>,
-        /// Directory for the merged report.json and report.md.
+        /// Directory for the merged report (or sweep.json).
         #[arg(long)]
         out: PathBuf,
         /// Write the report even if shards are missing; its first line names them, and the
@@ -341,7 +346,7 @@ fn dispatch(command: Command) -> CmdResult {
             keep_going,
             bug: plant_bug,
             shard,
-            out,
+            out: out.map(|o| cmd::shard_arg::out_dir(&o, shard)),
         })),
         Command::Shrink {
             file,
@@ -434,6 +439,7 @@ fn run(command: Command) -> CmdResult {
         }
     };
     let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let out = cmd::shard_arg::out_dir(&out, shard);
     let live = match readsim::live::LiveTarget::parse(&target) {
         Ok(t) => t.map(|target| readsim::live::LiveOptions {
             target,
@@ -506,7 +512,7 @@ fn parse_profile(s: &str) -> Result<readsim::protocol::Profile, String> {
 }
 
 fn parse_shard(s: &str) -> Result<readsim::scenario::Shard, String> {
-    readsim::scenario::Shard::parse(s).map_err(|e| e.to_string())
+    cmd::shard_arg::resolve(s)
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {

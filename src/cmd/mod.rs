@@ -12,6 +12,7 @@ pub mod replay;
 mod replay_command;
 pub mod run;
 pub mod serve;
+pub mod shard_arg;
 pub mod shrink;
 pub mod start_at;
 pub mod sweep;

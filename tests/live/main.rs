@@ -3,5 +3,6 @@
 //! Matrix pieces against a real Synapse (`matrix_synapse`).
 
 mod faults;
+mod fleet;
 mod matrix_synapse;
 mod server;
