@@ -235,6 +235,10 @@ enum Command {
         /// the machine's memory, 8 GiB where unknown).
         #[arg(long, value_parser = cmd::budget::parse_size)]
         max_memory: Option<u64>,
+        /// Also estimate one shard of N (what one process of a fleet, one pod, holds: its
+        /// connections, messages and peak memory); the budget applies to the shard.
+        #[arg(long, value_parser = parse_shard, default_value = "0/1")]
+        shard: readsim::scenario::Shard,
     },
     /// Join the reports of a run's shards (`run FILE --shard I/N`, I = 0..N-1) into one
     /// report of the whole run: report.json, report.md, report.html and run.json in --out;
@@ -317,9 +321,14 @@ fn dispatch(command: Command) -> CmdResult {
     match command {
         Command::Run { .. } => run(command),
         Command::Replay { report } => boxed(cmd::replay::execute(&report)),
-        Command::Validate { file, max_memory } => boxed(cmd::validate::execute(
+        Command::Validate {
+            file,
+            max_memory,
+            shard,
+        } => boxed(cmd::validate::execute(
             &file,
             cmd::budget::budget(max_memory),
+            shard,
         )),
         Command::Schema => Ok(cmd::validate::schema()),
         Command::Merge {
