@@ -145,33 +145,9 @@ pub fn check_shards<T>(
     kind: Kind,
     allow_partial: bool,
 ) -> Result<MergeInfo, MergeError> {
-    let (first, first_path) = (identity(&items[0].0), &items[0].1);
+    let first = identity(&items[0].0);
     for (item, path) in items.iter().skip(1) {
-        let id = identity(item);
-        let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
-            path: path.clone(),
-            first: first_path.clone(),
-            what,
-            ours,
-            theirs,
-            kind,
-        };
-        for ((what, ours), (_, theirs)) in first.fields.iter().zip(&id.fields) {
-            if ours != theirs {
-                return Err(mismatch(what, ours.clone(), theirs.clone()));
-            }
-        }
-        if first.shard.count != id.shard.count {
-            let (a, b) = (first.shard.count.to_string(), id.shard.count.to_string());
-            return Err(mismatch("shard count N", a, b));
-        }
-        if first.config != id.config {
-            return Err(mismatch(
-                "scenario_config",
-                "the first's".into(),
-                "different (another file or --duration/--profile)".into(),
-            ));
-        }
+        same_run(&first, &identity(item), (&items[0].1, path), kind)?;
     }
     items.sort_by_key(|(t, _)| identity(t).shard.index);
     let shards: Vec<Shard> = items.iter().map(|(t, _)| identity(t).shard).collect();
@@ -200,4 +176,38 @@ pub fn check_shards<T>(
         missing,
         failed: Vec::new(),
     })
+}
+
+/// Whether `id` (of the input at `paths.1`) is of the same run as `first` (at `paths.0`).
+fn same_run(
+    first: &Identity,
+    id: &Identity,
+    paths: (&PathBuf, &PathBuf),
+    kind: Kind,
+) -> Result<(), MergeError> {
+    let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
+        path: paths.1.clone(),
+        first: paths.0.clone(),
+        what,
+        ours,
+        theirs,
+        kind,
+    };
+    for ((what, ours), (_, theirs)) in first.fields.iter().zip(&id.fields) {
+        if ours != theirs {
+            return Err(mismatch(what, ours.clone(), theirs.clone()));
+        }
+    }
+    if first.shard.count != id.shard.count {
+        let (a, b) = (first.shard.count.to_string(), id.shard.count.to_string());
+        return Err(mismatch("shard count N", a, b));
+    }
+    if first.config != id.config {
+        return Err(mismatch(
+            "scenario_config",
+            "the first's".into(),
+            "different (another file or --duration/--profile)".into(),
+        ));
+    }
+    Ok(())
 }

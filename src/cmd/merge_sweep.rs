@@ -7,23 +7,13 @@
 use super::merge_check::{Identity, MergeError, SWEEP, check_shards};
 use super::sweep_doc::{LISTED_FAILURES, SweepDoc, seeds_in_shard};
 use super::{ExitStatus, print};
+use crate::report::MergeInfo;
 use crate::scenario::Shard;
 use std::path::{Path, PathBuf};
 
 /// Reads, checks and merges the shards' sweep.json files.
 pub fn merge(inputs: &[PathBuf], allow_partial: bool) -> Result<SweepDoc, MergeError> {
-    let mut docs = Vec::with_capacity(inputs.len());
-    for p in inputs {
-        let (doc, path) = SweepDoc::read(p)?;
-        if let Some(m) = &doc.merged {
-            return Err(MergeError::MergedInput {
-                path,
-                shards: m.shards,
-                kind: SWEEP,
-            });
-        }
-        docs.push((doc, path));
-    }
+    let mut docs = read(inputs)?;
     let identity = |d: &SweepDoc| Identity {
         fields: vec![
             ("scenario", d.scenario.clone()),
@@ -39,26 +29,34 @@ pub fn merge(inputs: &[PathBuf], allow_partial: bool) -> Result<SweepDoc, MergeE
     };
     let info = check_shards(&mut docs, identity, SWEEP, allow_partial)?;
     let docs: Vec<SweepDoc> = docs.into_iter().map(|(d, _)| d).collect();
-    let first = &docs[0];
+    Ok(combine(&docs, info))
+}
+
+/// The shards' sweep.json, refusing one that is itself a merge.
+fn read(inputs: &[PathBuf]) -> Result<Vec<(SweepDoc, PathBuf)>, MergeError> {
+    let mut docs = Vec::with_capacity(inputs.len());
+    for p in inputs {
+        let (doc, path) = SweepDoc::read(p)?;
+        if let Some(m) = &doc.merged {
+            return Err(MergeError::MergedInput {
+                path,
+                shards: m.shards,
+                kind: SWEEP,
+            });
+        }
+        docs.push((doc, path));
+    }
+    Ok(docs)
+}
+
+/// The sweep of the whole range from its checked shards (in shard order).
+fn combine(docs: &[SweepDoc], info: MergeInfo) -> SweepDoc {
     let first_failure = docs.iter().filter_map(|d| d.first_failure).min();
     let mut failures: Vec<_> = docs.iter().flat_map(|d| d.failures.clone()).collect();
     failures.sort_by_key(|f| f.seed);
     failures.truncate(LISTED_FAILURES);
     let sum = |f: fn(&SweepDoc) -> u64| docs.iter().map(f).sum::<u64>();
-    // Every seed below the lowest failure ran in every shard, and passed.
-    let passed_below = match first_failure {
-        Some(f) => docs
-            .iter()
-            .map(|d| {
-                let s = d.shard.unwrap_or(Shard::WHOLE);
-                f.checked_sub(1)
-                    .filter(|&below| below >= d.first_seed)
-                    .map_or(0, |below| seeds_in_shard(d.first_seed, below, s))
-            })
-            .sum(),
-        None => sum(|d| d.passed),
-    };
-    Ok(SweepDoc {
+    SweepDoc {
         shard: None,
         keep_going: docs.iter().all(|d| d.keep_going),
         complete: info.missing.is_empty() && docs.iter().all(|d| d.complete),
@@ -66,13 +64,25 @@ pub fn merge(inputs: &[PathBuf], allow_partial: bool) -> Result<SweepDoc, MergeE
         passed: sum(|d| d.passed),
         failed: sum(|d| d.failed),
         first_failure,
-        passed_below_first_failure: passed_below,
+        passed_below_first_failure: match first_failure {
+            Some(f) => docs.iter().map(|d| seeds_below(d, f)).sum(),
+            None => sum(|d| d.passed),
+        },
         failures,
         ops: sum(|d| d.ops),
         wall_seconds: docs.iter().map(|d| d.wall_seconds).fold(0.0, f64::max),
         merged: Some(info),
-        ..first.clone()
-    })
+        ..docs[0].clone()
+    }
+}
+
+/// How many of `d`'s seeds lie below `f`: every one of them ran (a shard stops only at its
+/// own first failure, which is not below the lowest) and passed (`f` is the lowest failure).
+fn seeds_below(d: &SweepDoc, f: u64) -> u64 {
+    let s = d.shard.unwrap_or(Shard::WHOLE);
+    f.checked_sub(1)
+        .filter(|&below| below >= d.first_seed)
+        .map_or(0, |below| seeds_in_shard(d.first_seed, below, s))
 }
 
 /// Merges, writes OUT/sweep.json and prints the sweep's summary; exit 0 when every seed of
