@@ -130,9 +130,20 @@ enum Command {
         /// shard (a fixed hash of its id, mod N), with its sends, reads, pulls and churn; a
         /// user appears in each shard that has one of its conversations. Run I = 0..N-1
         /// (anywhere, in any order) and join the reports with `readsim merge`. 0/1 is the
-        /// whole run; the same seed and shard give the same report.
+        /// whole run; the same seed and shard give the same report. `env/N` takes I from
+        /// JOB_COMPLETION_INDEX (set by a Kubernetes Indexed Job), `env:VAR/N` from VAR; a
+        /// `{shard}` in --out becomes I.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
+        /// Live runs: provision and connect, then begin the traffic phase at this wall time
+        /// (RFC 3339, e.g. 2026-12-01T10:00:00Z), so the shards of a fleet start together; a
+        /// run not ready by then fails (exit 3) instead of starting late. At most 1h ahead.
+        /// run.json records the start. Simulated runs (virtual clock) ignore it.
+        #[arg(long, env = "READSIM_START_AT", value_parser = cmd::start_at::parse_rfc3339)]
+        start_at: Option<std::time::SystemTime>,
+        /// --start-at as milliseconds since the Unix epoch (`$(( $(date +%s) * 1000 + 30000 ))`).
+        #[arg(long, conflicts_with = "start_at")]
+        start_at_epoch_ms: Option<u64>,
     },
     /// Re-run the simulated run recorded in a report.json (its embedded scenario, seed and
     /// target, planted bug included) and confirm it is the same run: same trace hash, same
@@ -160,9 +171,15 @@ enum Command {
         plant_bug: Option<Bug>,
         /// Run only shard I of N (0-based) of the seeds: seed S belongs to shard S mod N, so
         /// `--seeds 1..1000 --shard 7/64` runs 7, 71, 135, ...; the N shards together run
-        /// every seed of the range exactly once.
+        /// every seed of the range exactly once. `env/N` takes I from JOB_COMPLETION_INDEX,
+        /// `env:VAR/N` from VAR; a `{shard}` in --out becomes I.
         #[arg(long, value_parser = parse_shard, default_value = "0/1")]
         shard: readsim::scenario::Shard,
+        /// Write DIR/sweep.json: the seeds run, passed and failed and the first failures with
+        /// their replay and shrink commands; `readsim merge` joins the shards' sweep.json
+        /// into the sweep of the whole range.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Reduce a failing scenario (group classes, users, groups, sizes, pairs, page sizes,
     /// duration, rates, each fault kind, churn) to a small one that breaks the same invariant
@@ -219,9 +236,15 @@ enum Command {
         /// the machine's memory, 8 GiB where unknown).
         #[arg(long, value_parser = cmd::budget::parse_size)]
         max_memory: Option<u64>,
+        /// Also estimate one shard of N (what one process of a fleet, one pod, holds: its
+        /// connections, messages and peak memory); the budget applies to the shard.
+        #[arg(long, value_parser = parse_shard, default_value = "0/1")]
+        shard: readsim::scenario::Shard,
     },
     /// Join the reports of a run's shards (`run FILE --shard I/N`, I = 0..N-1) into one
-    /// report of the whole run: report.json and report.md in --out.
+    /// report of the whole run: report.json, report.md, report.html and run.json in --out;
+    /// or a sweep's shards (`sweep FILE --seeds A..B --shard I/N --out DIR`) into the
+    /// sweep.json of the whole range.
     ///
     /// Every hop's latency histogram is the exact merge of the shards' HdrHistograms (not
     /// averaged percentiles); operation counts, errors, receipts and per-second throughput
@@ -235,10 +258,10 @@ enum Command {
     /// Example: for i in 0 1 2 3; do readsim run s.toml --shard $i/4 --out out/$i; done;
     /// readsim merge out/0 out/1 out/2 out/3 --out out/all
     Merge {
-        /// The shards' report.json files, or the directories holding them.
+        /// The shards' report.json (or sweep.json) files, or the directories holding them.
         #[arg(required = true)]
         reports: Vec<PathBuf>,
-        /// Directory for the merged report.json and report.md.
+        /// Directory for the merged report (or sweep.json).
         #[arg(long)]
         out: PathBuf,
         /// Write the report even if shards are missing; its first line names them, and the
@@ -299,9 +322,14 @@ fn dispatch(command: Command) -> CmdResult {
     match command {
         Command::Run { .. } => run(command),
         Command::Replay { report } => boxed(cmd::replay::execute(&report)),
-        Command::Validate { file, max_memory } => boxed(cmd::validate::execute(
+        Command::Validate {
+            file,
+            max_memory,
+            shard,
+        } => boxed(cmd::validate::execute(
             &file,
             cmd::budget::budget(max_memory),
+            shard,
         )),
         Command::Schema => Ok(cmd::validate::schema()),
         Command::Merge {
@@ -320,6 +348,7 @@ fn dispatch(command: Command) -> CmdResult {
             keep_going,
             plant_bug,
             shard,
+            out,
         } => boxed(cmd::sweep::execute(&cmd::sweep::SweepOptions {
             file,
             seeds,
@@ -327,6 +356,7 @@ fn dispatch(command: Command) -> CmdResult {
             keep_going,
             bug: plant_bug,
             shard,
+            out: out.map(|o| cmd::shard_arg::out_dir(&o, shard)),
         })),
         Command::Shrink {
             file,
@@ -404,6 +434,8 @@ fn run(command: Command) -> CmdResult {
         shrink,
         max_memory,
         shard,
+        start_at,
+        start_at_epoch_ms,
     } = command
     else {
         unreachable!("run() is only called for `run`")
@@ -417,6 +449,7 @@ fn run(command: Command) -> CmdResult {
         }
     };
     let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let out = cmd::shard_arg::out_dir(&out, shard);
     let live = match readsim::live::LiveTarget::parse(&target) {
         Ok(t) => t.map(|target| readsim::live::LiveOptions {
             target,
@@ -427,6 +460,7 @@ fn run(command: Command) -> CmdResult {
             connect_parallelism: 64,
             registration_secret,
             synapse_venv,
+            start_at: None,
         }),
         Err(e) => {
             eprintln!("error: {e}");
@@ -445,6 +479,7 @@ fn run(command: Command) -> CmdResult {
         progress,
         budget: cmd::budget::budget(max_memory),
         shard,
+        start_at: start_at.or(start_at_epoch_ms.map(readsim::live::start::from_epoch_ms)),
     };
     boxed(cmd::run::execute(&opts, format, shrink))
 }
@@ -487,7 +522,7 @@ fn parse_profile(s: &str) -> Result<readsim::protocol::Profile, String> {
 }
 
 fn parse_shard(s: &str) -> Result<readsim::scenario::Shard, String> {
-    readsim::scenario::Shard::parse(s).map_err(|e| e.to_string())
+    cmd::shard_arg::resolve(s)
 }
 
 fn parse_bug(s: &str) -> Result<Bug, String> {

@@ -1,10 +1,16 @@
 //! `readsim merge DIR... --out DIR`: one report of a whole run from its shards' reports
-//! (`run --shard I/N`, I = 0..N-1). Refuses shards of different runs (scenario, seed,
-//! readsim version, target, N) and duplicate shards; a missing shard fails loudly, naming it,
-//! unless `--allow-partial`. The merging itself is `report::merge_docs`.
+//! (`run --shard I/N`, I = 0..N-1): report.json, report.md, report.html and run.json.
+//! Refuses shards of different runs (scenario, seed, readsim version, target, N), duplicate
+//! shards and reports that are merges themselves; a missing shard fails loudly, naming it,
+//! unless `--allow-partial`. The merging itself is `report::merge_docs` (and
+//! `report::merge_runs` for the wall-clock figures of each shard's run.json).
 
-use super::{Classify, ExitStatus};
-use crate::report::{self, MergeInfo, ReadError, ReportDoc, ReportError};
+use super::ExitStatus;
+pub use super::merge_check::MergeError;
+use super::merge_check::{Identity, RUN, check_shards};
+use crate::report::{
+    self, FailedShard, HopSet, MergeInfo, MergedRun, ReportDoc, ReportError, RunStats, ShardRun,
+};
 use crate::scenario::Shard;
 use std::path::{Path, PathBuf};
 
@@ -18,64 +24,33 @@ pub struct MergeOptions {
     pub allow_partial: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MergeError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    #[error(
-        "{path} is not of the same run as {first}: its {what} is {theirs}, not {ours}; merge \
-         only the shards of one `readsim run FILE --seed S --shard I/N` (same file, seed, \
-         readsim build and N)"
-    )]
-    Mismatch {
-        path: PathBuf,
-        first: PathBuf,
-        what: &'static str,
-        ours: String,
-        theirs: String,
-    },
-    #[error(
-        "{second} and {first} are both shard {shard}: pass each shard's report once (did a \
-         shard run twice, or write into another's directory?)"
-    )]
-    Duplicate {
-        first: PathBuf,
-        second: PathBuf,
-        shard: Shard,
-    },
-    #[error(
-        "shard{s} {missing} of {count} missing: run them (`readsim run FILE --shard I/{count}`) \
-         and pass their reports, or pass --allow-partial for a report marked partial",
-        s = if missing.contains(',') { "s" } else { "" }
-    )]
-    Missing { missing: String, count: u32 },
-}
-
-impl Classify for MergeError {
-    fn exit_status(&self) -> ExitStatus {
-        match self {
-            MergeError::Report(ReportError::Io { .. }) => ExitStatus::HarnessFailed,
-            _ => ExitStatus::BadInput,
-        }
-    }
-}
-
-/// The merged report and the shards' verdict lines, not yet written.
+/// The merged report, rendered and not yet written.
 pub struct Merged {
     pub doc: ReportDoc,
+    pub run: MergedRun,
     pub json: String,
     pub markdown: String,
+    pub html: String,
+    pub run_json: String,
 }
 
-/// Reads, checks and merges the shards' reports.
+/// Reads, checks and merges the shards' reports (and their run.json where present).
 pub fn merge(o: &MergeOptions) -> Result<Merged, MergeError> {
     let mut docs = Vec::with_capacity(o.inputs.len());
     for p in &o.inputs {
-        docs.push(ReportDoc::read(p)?);
+        let (doc, path) = ReportDoc::read(p)?;
+        if let Some(m) = &doc.merged {
+            return Err(MergeError::MergedInput {
+                path,
+                shards: m.shards,
+                kind: RUN,
+            });
+        }
+        docs.push((doc, path));
     }
-    let info = check_one_run(&mut docs, o.allow_partial)?;
+    let mut info = check_one_run(&mut docs, o.allow_partial)?;
+    info.failed = failed_shards(&docs);
+    let runs = read_runs(&docs)?;
     let shards: Vec<(String, String)> = docs
         .iter()
         .map(|(d, _)| {
@@ -87,12 +62,61 @@ pub fn merge(o: &MergeOptions) -> Result<Merged, MergeError> {
         })
         .collect();
     let docs: Vec<ReportDoc> = docs.into_iter().map(|(d, _)| d).collect();
-    let doc = report::merge_docs(&docs, info)?;
+    let doc = report::merge_docs(&docs, info, &report::offsets_ms(&runs))?;
+    let run = report::merge_runs(&runs, doc.virtual_seconds);
+    let html = report::doc_html(&doc, &HopSet::of_doc(&doc)?, &run.stats, &shards);
     Ok(Merged {
         json: doc.to_json_string()?,
         markdown: report::merged_markdown(&doc, &shards),
+        run_json: serde_json::to_string_pretty(&run).map_err(ReportError::Json)? + "\n",
+        html,
+        run,
         doc,
     })
+}
+
+/// Each failing shard with its verdict and the command that replays it: the one its report
+/// records, else `readsim replay DIR` for a simulated shard (its report embeds the run).
+fn failed_shards(docs: &[(ReportDoc, PathBuf)]) -> Vec<FailedShard> {
+    docs.iter()
+        .filter(|(d, _)| !d.verdict.passed())
+        .map(|(d, path)| FailedShard {
+            shard: d.shard.unwrap_or(Shard::WHOLE).index,
+            verdict: format!("{}: {}", d.verdict.label(), d.verdict.summary(d.slo.len())),
+            replay: d.replay.clone().unwrap_or_else(|| match d.driver.as_str() {
+                "sim" => format!("readsim replay {}", path.display()),
+                _ => format!(
+                    "readsim run FILE --seed {} --shard {} --target {}",
+                    d.seed,
+                    d.shard.unwrap_or(Shard::WHOLE),
+                    d.target
+                ),
+            }),
+        })
+        .collect()
+}
+
+/// Each shard's run.json (next to its report.json), where there is one.
+fn read_runs(docs: &[(ReportDoc, PathBuf)]) -> Result<Vec<ShardRun>, MergeError> {
+    let mut out = Vec::with_capacity(docs.len());
+    for (d, path) in docs {
+        let file = path.with_file_name("run.json");
+        let stats =
+            match std::fs::read_to_string(&file) {
+                Ok(text) => Some(serde_json::from_str::<RunStats>(&text).map_err(|e| {
+                    MergeError::RunJson {
+                        path: file.clone(),
+                        detail: e.to_string(),
+                    }
+                })?),
+                Err(_) => None,
+            };
+        out.push(ShardRun {
+            shard: d.shard.unwrap_or(Shard::WHOLE).index,
+            stats,
+        });
+    }
+    Ok(out)
 }
 
 /// Sorts `docs` by shard and checks they are the shards of one run; returns which shards
@@ -101,92 +125,62 @@ fn check_one_run(
     docs: &mut [(ReportDoc, PathBuf)],
     allow_partial: bool,
 ) -> Result<MergeInfo, MergeError> {
-    let shard = |d: &ReportDoc| d.shard.unwrap_or(Shard::WHOLE);
-    let (first, first_path) = &docs[0];
-    for (d, path) in docs.iter().skip(1) {
-        let mismatch = |what, ours: String, theirs: String| MergeError::Mismatch {
-            path: path.clone(),
-            first: first_path.clone(),
-            what,
-            ours,
-            theirs,
-        };
-        same(&first.scenario, &d.scenario, |a, b| {
-            mismatch("scenario", a, b)
-        })?;
-        same(&first.seed, &d.seed, |a, b| mismatch("seed", a, b))?;
-        same(&first.readsim_version, &d.readsim_version, |a, b| {
-            mismatch("readsim version", a, b)
-        })?;
-        same(&first.target, &d.target, |a, b| mismatch("target", a, b))?;
-        same(&shard(first).count, &shard(d).count, |a, b| {
-            mismatch("shard count N", a, b)
-        })?;
-        let (ours, theirs) = (config_json(first), config_json(d));
-        if ours != theirs {
-            return Err(mismatch(
-                "scenario_config",
-                "the first report's".into(),
-                "different (another file or --duration/--profile)".into(),
-            ));
-        }
-    }
-    docs.sort_by_key(|(d, _)| shard(d).index);
-    for w in docs.windows(2) {
-        if shard(&w[0].0) == shard(&w[1].0) {
-            return Err(MergeError::Duplicate {
-                first: w[0].1.clone(),
-                second: w[1].1.clone(),
-                shard: shard(&w[0].0),
-            });
-        }
-    }
-    let count = shard(&docs[0].0).count;
-    let merged: Vec<u32> = docs.iter().map(|(d, _)| shard(d).index).collect();
-    let missing: Vec<u32> = (0..count).filter(|i| !merged.contains(i)).collect();
-    if !missing.is_empty() && !allow_partial {
-        let list: Vec<String> = missing.iter().map(u32::to_string).collect();
-        return Err(MergeError::Missing {
-            missing: list.join(", "),
-            count,
-        });
-    }
-    Ok(MergeInfo {
-        shards: count,
-        merged,
-        missing,
-    })
+    let identity = |d: &ReportDoc| Identity {
+        fields: vec![
+            ("scenario", d.scenario.clone()),
+            ("seed", d.seed.to_string()),
+            ("readsim version", d.readsim_version.clone()),
+            ("target", d.target.clone()),
+        ],
+        config: serde_json::to_string(&d.scenario_config).unwrap_or_default(),
+        shard: d.shard.unwrap_or(Shard::WHOLE),
+    };
+    check_shards(docs, identity, RUN, allow_partial)
 }
 
-fn same<T: PartialEq + ToString>(
-    a: &T,
-    b: &T,
-    err: impl FnOnce(String, String) -> MergeError,
-) -> Result<(), MergeError> {
-    if a == b {
-        Ok(())
-    } else {
-        Err(err(a.to_string(), b.to_string()))
-    }
-}
-
-fn config_json(d: &ReportDoc) -> String {
-    serde_json::to_string(&d.scenario_config).unwrap_or_default()
-}
-
-/// Writes report.json and report.md of `m` into `dir`.
+/// Writes report.json, report.md, report.html and run.json of `m` into `dir`.
 pub fn write(m: &Merged, dir: &Path) -> Result<(), MergeError> {
-    let io = |path: PathBuf| move |source| ReportError::Io { path, source };
+    let io = |path: PathBuf| move |source| MergeError::Write { path, source };
     std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
-    for (name, text) in [("report.json", &m.json), ("report.md", &m.markdown)] {
+    let files = [
+        ("report.json", &m.json),
+        ("report.md", &m.markdown),
+        ("report.html", &m.html),
+        ("run.json", &m.run_json),
+    ];
+    for (name, text) in files {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(io(path.clone()))?;
     }
     Ok(())
 }
 
-/// `readsim merge`: merges, writes, prints the verdict; exit 0 when the merged run passed.
+/// Whether `path` names a sweep's sweep.json (or a directory holding one and no
+/// report.json) rather than a run's report.
+fn is_sweep(path: &Path) -> bool {
+    if path.is_dir() {
+        !path.join("report.json").exists() && path.join("sweep.json").exists()
+    } else {
+        path.file_name().is_some_and(|n| n == "sweep.json")
+    }
+}
+
+/// `readsim merge`: the shards of a run (report.json) or of a sweep (sweep.json), whichever
+/// the inputs hold; exit 0 when the merged run (or sweep) passed.
 pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
+    let (sweeps, runs): (Vec<&PathBuf>, Vec<&PathBuf>) = o.inputs.iter().partition(|p| is_sweep(p));
+    match (runs.first(), sweeps.first()) {
+        (Some(run), Some(sweep)) => Err(MergeError::Mixed {
+            run: run.to_path_buf(),
+            sweep: sweep.to_path_buf(),
+        }),
+        (None, Some(_)) => super::merge_sweep::execute(&o.inputs, &o.out, o.allow_partial),
+        _ => execute_runs(o),
+    }
+}
+
+/// Merges a run's shards, writes the four files, prints the verdict.
+fn execute_runs(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
     let m = merge(o)?;
     write(&m, &o.out)?;
     let info = m.doc.merged.as_ref();
@@ -196,7 +190,7 @@ pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
     }
     let v = &m.doc.verdict;
     text.push_str(&format!(
-        "merged {} shard report(s) of {} (seed {}): {}: {}\n{} ops, {} violations; reports \
+        "merged {} shard report(s) of {} (seed {}): {}: {}\n{} ops, {} violations{}; reports \
          written to {}\n",
         o.inputs.len(),
         m.doc.scenario,
@@ -205,8 +199,18 @@ pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
         v.summary(m.doc.slo.len()),
         m.doc.ops.get("total").copied().unwrap_or(0),
         m.doc.violations_total,
+        m.run
+            .stats
+            .peak_clients
+            .map_or(String::new(), |c| format!(", {c} peak clients (summed)")),
         o.out.display()
     ));
+    for f in info.map_or(&[][..], |i| &i.failed[..]) {
+        text.push_str(&format!(
+            "shard {}: {}; replay: {}\n",
+            f.shard, f.verdict, f.replay
+        ));
+    }
     super::print(&text);
     if !v.passed() {
         for viol in m.doc.violations.iter().take(3) {
@@ -219,6 +223,7 @@ pub fn execute(o: &MergeOptions) -> Result<ExitStatus, MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::Classify;
     use crate::cmd::run::{RunOptions, run};
 
     fn opts(shard: Shard, out: &Path) -> RunOptions {
@@ -237,6 +242,7 @@ mod tests {
             progress: false,
             budget: u64::MAX,
             shard,
+            start_at: None,
         }
     }
 
@@ -364,5 +370,92 @@ mod tests {
                 .contains("shard 1 of 2 missing")
         );
         assert!(!partial.doc.verdict.passed());
+    }
+
+    #[test]
+    fn the_merge_writes_all_four_files_and_names_each_failing_shards_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inputs = Vec::new();
+        for index in 0..3 {
+            let out = dir.path().join(format!("s{index}"));
+            let mut o = opts(Shard { index, count: 3 }, &out);
+            o.plant_bug = Some(crate::target::faulty::Bug::CountsOneTooMany);
+            run(&o).unwrap();
+            inputs.push(out);
+        }
+        let o = MergeOptions {
+            inputs: inputs.clone(),
+            out: dir.path().join("m"),
+            allow_partial: false,
+        };
+        let m = merge(&o).unwrap();
+        write(&m, &o.out).unwrap();
+        for f in ["report.json", "report.md", "report.html", "run.json"] {
+            assert!(o.out.join(f).exists(), "{f}");
+        }
+        let failed = &m.doc.merged.as_ref().unwrap().failed;
+        assert!(!failed.is_empty() && !m.doc.verdict.passed());
+        for f in failed {
+            assert!(
+                f.replay.contains(&format!("--shard {}/3", f.shard))
+                    && f.replay.contains("--plant-bug counts-one-too-many"),
+                "{f:?}"
+            );
+            assert!(m.markdown.contains(&f.replay) && m.html.contains(&f.replay));
+        }
+        assert!(m.html.contains("id=\"shards\"") && m.html.contains("Merged from 3 of 3"));
+        // run.json: the fleet's figures and each shard's.
+        let run: serde_json::Value = serde_json::from_str(&m.run_json).unwrap();
+        assert_eq!(run["shards"].as_array().unwrap().len(), 3);
+        assert!(
+            run["peak_rss_bytes_total"].as_u64().unwrap()
+                >= run["peak_rss_bytes"].as_u64().unwrap()
+        );
+        // A merged report is not a shard's.
+        let e = merge(&MergeOptions {
+            inputs: vec![o.out.clone()],
+            ..o.clone()
+        })
+        .err()
+        .unwrap();
+        assert!(
+            matches!(e, MergeError::MergedInput { shards: 3, .. }),
+            "{e}"
+        );
+        assert_eq!(e.exit_status(), ExitStatus::BadInput);
+    }
+
+    #[test]
+    fn shards_of_another_build_or_n_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        run(&opts(Shard { index: 0, count: 2 }, &a)).unwrap();
+        let rewrite = |name: &str, f: &dyn Fn(&mut ReportDoc)| {
+            let (mut d, _) = ReportDoc::read(&a).unwrap();
+            f(&mut d);
+            let out = dir.path().join(name);
+            std::fs::create_dir_all(&out).unwrap();
+            std::fs::write(out.join("report.json"), d.to_json_string().unwrap()).unwrap();
+            out
+        };
+        let other_build = rewrite("v", &|d| {
+            d.shard = Some(Shard { index: 1, count: 2 });
+            d.readsim_version = "0.0.1".into();
+        });
+        let other_n = rewrite("n", &|d| d.shard = Some(Shard { index: 1, count: 3 }));
+        for (b, says) in [
+            (other_build, "readsim version is 0.0.1"),
+            (other_n, "shard count N is 3"),
+        ] {
+            let e = merge(&MergeOptions {
+                inputs: vec![a.clone(), b],
+                out: dir.path().join("m"),
+                allow_partial: false,
+            })
+            .err()
+            .unwrap();
+            assert!(e.to_string().contains(says), "{e}");
+            assert_eq!(e.exit_status(), ExitStatus::BadInput);
+        }
     }
 }

@@ -6,12 +6,17 @@ pub mod budget;
 pub mod compare;
 mod judge;
 pub mod merge;
+mod merge_check;
+mod merge_sweep;
 pub mod replay;
 mod replay_command;
 pub mod run;
 pub mod serve;
+pub mod shard_arg;
 pub mod shrink;
+pub mod start_at;
 pub mod sweep;
+pub mod sweep_doc;
 pub mod validate;
 
 pub use replay_command::ReplayCommand;

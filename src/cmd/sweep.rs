@@ -4,6 +4,7 @@
 //! fails a sweep if and only if its run fails. Each seed's run is itself deterministic; only
 //! the order in which seeds finish depends on the machine.
 
+use super::sweep_doc::{LISTED_FAILURES, SWEEP_FORMAT_VERSION, SeedFailure, SweepDoc};
 use crate::check::{CheckConfig, Violation};
 use crate::cmd::judge::{Measured, judge};
 use crate::cmd::{Classify, ExitStatus, ReplayCommand};
@@ -210,6 +211,8 @@ pub struct SweepOptions {
     pub bug: Option<Bug>,
     /// `--shard I/N`: run only the seeds S with S mod N = I.
     pub shard: Shard,
+    /// `--out DIR`: write DIR/sweep.json (what ran and failed) for `readsim merge`.
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Why a sweep could not start.
@@ -219,11 +222,23 @@ pub enum SweepError {
     Seeds(#[from] SeedRangeError),
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
+    #[error(
+        "cannot write {path}: {source}; check that the directory can be created and written, \
+         or choose another --out"
+    )]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Classify for SweepError {
     fn exit_status(&self) -> ExitStatus {
-        ExitStatus::BadInput
+        match self {
+            SweepError::Write { .. } => ExitStatus::HarnessFailed,
+            _ => ExitStatus::BadInput,
+        }
     }
 }
 
@@ -262,19 +277,73 @@ pub fn execute(o: &SweepOptions) -> Result<ExitStatus, SweepError> {
         summary.wall_seconds,
         ops as f64 / summary.wall_seconds.max(1e-9)
     ));
-    let Some(seed) = summary.first_failure else {
-        return Ok(ExitStatus::Pass);
-    };
-    let bug_flag = o
-        .bug
+    let doc = sweep_doc(o, &scenario, &seeds, &summary);
+    if let Some(dir) = &o.out {
+        write_doc(&doc, dir)?;
+    }
+    match doc.first_failure_lines() {
+        None => Ok(ExitStatus::Pass),
+        Some(lines) => {
+            eprintln!("{lines}");
+            Ok(ExitStatus::TargetFailed)
+        }
+    }
+}
+
+/// `readsim shrink FILE --seed N [--plant-bug B]`.
+fn shrink_command(file: &Path, seed: u64, bug: Option<Bug>) -> String {
+    let bug_flag = bug
         .map(|b| format!(" --plant-bug {}", b.name()))
         .unwrap_or_default();
-    eprintln!(
-        "seed {seed} fails. Replay: {}\nShrink:  readsim shrink {} --seed {seed}{bug_flag}",
-        replay(&o.file, seed, o.bug),
-        o.file.display()
-    );
-    Ok(ExitStatus::TargetFailed)
+    format!("readsim shrink {} --seed {seed}{bug_flag}", file.display())
+}
+
+/// sweep.json of a finished sweep.
+fn sweep_doc(o: &SweepOptions, s: &Scenario, seeds: &Seeds, sum: &SweepSummary) -> SweepDoc {
+    let (first, last) = (*seeds.range.start(), *seeds.range.end());
+    let failed: Vec<&SeedResult> = sum.results.iter().filter(|r| !r.passed()).collect();
+    let below = |r: &&SeedResult| sum.first_failure.is_none_or(|f| r.seed < f);
+    SweepDoc {
+        format_version: SWEEP_FORMAT_VERSION,
+        readsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: s.name.clone(),
+        scenario_config: s.clone(),
+        file: o.file.display().to_string(),
+        first_seed: first,
+        last_seed: last,
+        shard: Some(o.shard).filter(|s| !s.is_whole()),
+        plant_bug: o.bug.map(|b| b.name().to_string()),
+        keep_going: o.keep_going,
+        complete: sum.results.len() as u64
+            == super::sweep_doc::seeds_in_shard(first, last, o.shard),
+        seeds_run: sum.results.len() as u64,
+        passed: (sum.results.len() - failed.len()) as u64,
+        failed: failed.len() as u64,
+        first_failure: sum.first_failure,
+        passed_below_first_failure: sum.results.iter().filter(below).count() as u64,
+        failures: failed
+            .iter()
+            .take(LISTED_FAILURES)
+            .map(|r| SeedFailure {
+                seed: r.seed,
+                reasons: r.verdict.reasons().join("; "),
+                first_violation: r.first.as_ref().map(|v| v.to_string()),
+                replay: replay(&o.file, r.seed, o.bug).to_string(),
+                shrink: shrink_command(&o.file, r.seed, o.bug),
+            })
+            .collect(),
+        ops: sum.total_ops(),
+        wall_seconds: sum.wall_seconds,
+        merged: None,
+    }
+}
+
+/// Writes `dir`/sweep.json.
+pub fn write_doc(doc: &SweepDoc, dir: &Path) -> Result<(), SweepError> {
+    let path = dir.join("sweep.json");
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, doc.to_json_string()))
+        .map_err(|source| SweepError::Write { path, source })
 }
 
 fn seed_line(r: &SeedResult) -> String {

@@ -2,7 +2,7 @@
 //! print the scenario file format.
 
 use super::{Classify, ExitStatus};
-use crate::scenario::{self, ScenarioError};
+use crate::scenario::{self, Estimate, ScenarioError, Shard};
 use std::path::Path;
 
 impl Classify for ScenarioError {
@@ -11,21 +11,39 @@ impl Classify for ScenarioError {
     }
 }
 
-/// Loads and validates `file` and estimates the size of its run: `ok`, its name and the
-/// estimate, or the error naming line and field path (also when the estimate does not fit
-/// `budget` bytes of memory or the operation cap).
-pub fn execute(file: &Path, budget: u64) -> Result<ExitStatus, ScenarioError> {
+/// Loads and validates `file` and estimates the size of its run (and, with `shard`, of one
+/// shard of it: what one process of a fleet, one pod, must hold): `ok`, its name and the
+/// estimates, or the error naming line and field path (also when the estimate of what one
+/// process runs does not fit `budget` bytes of memory or the operation cap).
+pub fn execute(file: &Path, budget: u64, shard: Shard) -> Result<ExitStatus, ScenarioError> {
     let text = scenario::read_text(file)?;
     let origin = file.display().to_string();
-    let s = scenario::parse_str(&text, &origin)?;
+    let mut s = scenario::parse_str(&text, &origin)?;
+    let whole = Estimate::of(&s);
+    s.shard = shard;
     let hint = super::budget::hint(budget);
     let estimate = scenario::check_budget(&text, &origin, &s, budget, &hint)?;
-    super::print(&format!(
-        "{origin}: ok (scenario {:?})\n{} (budget {})\n",
-        s.name,
-        estimate.describe(),
-        scenario::bytes(budget)
-    ));
+    let mut out = format!("{origin}: ok (scenario {:?})\n", s.name);
+    if shard.is_whole() {
+        out.push_str(&format!(
+            "{} (budget {})\n{}\n",
+            estimate.describe(),
+            scenario::bytes(budget),
+            estimate.describe_live()
+        ));
+    } else {
+        out.push_str(&format!(
+            "whole run: {}\n           {}\nshard {shard} (every shard of {} expects about the same): {} \
+             (budget {})\n           {}\n",
+            whole.describe(),
+            whole.describe_live(),
+            shard.count,
+            estimate.describe(),
+            scenario::bytes(budget),
+            estimate.describe_live()
+        ));
+    }
+    super::print(&out);
     Ok(ExitStatus::Pass)
 }
 

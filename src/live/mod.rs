@@ -10,6 +10,7 @@
 
 pub mod adapter;
 pub mod faults;
+mod foreign;
 mod inbound;
 mod inject;
 mod io;
@@ -17,6 +18,7 @@ pub mod proxy;
 pub mod sched;
 pub mod server;
 mod setup;
+pub mod start;
 mod stats;
 
 pub use crate::driver::TimerQueue;
@@ -104,6 +106,9 @@ pub struct LiveOptions {
     pub registration_secret: Option<String>,
     /// `--synapse-venv`: where `--target synapse` finds Synapse.
     pub synapse_venv: Option<PathBuf>,
+    /// `--start-at`: begin the traffic phase at this wall time, once provisioned and
+    /// connected, or fail if not ready by then (`start.rs`); None: as soon as ready.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// Why a live run could not run (violations are not errors: they are in the report).
@@ -122,6 +127,14 @@ pub enum LiveError {
     Connect { client: u32, detail: String },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(
+        "not ready by --start-at: provisioning and connecting took {setup_seconds:.1}s and \
+         ended {} after the common start, so this shard stops rather than start late; give \
+         the fleet more lead time (a later --start-at) or make each shard smaller (more \
+         shards)",
+        humantime::format_duration(Duration::from_millis(*.late_ms))
+    )]
+    Late { late_ms: u64, setup_seconds: f64 },
 }
 
 /// What a live run leaves behind.
@@ -133,6 +146,9 @@ pub struct LiveOutcome {
     pub target_name: String,
     /// Seconds spent provisioning and connecting before the traffic phase.
     pub setup_seconds: f64,
+    /// Wall time the traffic phase began (ms since the Unix epoch): `--start-at` when one
+    /// was given. Time 0 of the history.
+    pub traffic_started_at_ms: u64,
     /// What the backend says about the figures (which hops it derived), for the reports.
     pub notes: Vec<String>,
 }
@@ -205,13 +221,14 @@ pub fn run_live(
     if let Some(s) = child {
         s.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
-    let (stats, peak_clients, setup_seconds) = result?;
+    let d = result?;
     Ok(LiveOutcome {
         observers,
-        stats,
-        peak_clients,
+        stats: d.stats,
+        peak_clients: d.peak_clients,
         target_name: opts.target.name(),
-        setup_seconds,
+        setup_seconds: d.setup_seconds,
+        traffic_started_at_ms: start::epoch_ms(d.started_at),
         notes,
     })
 }

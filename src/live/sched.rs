@@ -491,7 +491,11 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         }
     }
 
-    fn push(&mut self, t: Micros, (client, device): (UserId, Device), p: PushFrame) {
+    fn push(&mut self, t: Micros, (client, device): (UserId, Device), mut p: PushFrame) {
+        if !super::foreign::keep_own(self.core.workload.plan().shard, client, &mut p) {
+            self.io.stats.foreign_pushes += 1;
+            return;
+        }
         let push = match self.io.ids.push(&p) {
             Ok(Some(push)) => push,
             Ok(None) => {

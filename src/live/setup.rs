@@ -8,17 +8,17 @@ use super::inject::FaultSetup;
 use super::proxy::ClientRoute;
 use super::sched::Scheduler;
 use super::stats::{DriveConfig, DriveStats};
-use super::{LiveError, LiveOptions, faults, proxy};
+use super::{LiveError, LiveOptions, faults, proxy, start};
 use crate::faults::FaultPlan;
 use crate::history::{Device, Event, Observer};
 use crate::progress::Counters;
-use crate::protocol::{ErrorCode, UserId};
-use crate::scenario::Scenario;
+use crate::protocol::{AdminRequest, ErrorCode, Response, UserId};
+use crate::scenario::{Scenario, Shard};
 use crate::wire;
 use crate::workload::Workload;
 use futures_util::StreamExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
@@ -46,17 +46,29 @@ struct Connected {
     count: u64,
 }
 
-/// Provisions, connects, and runs the scheduler; returns its counters, the clients
-/// connected at once, and the seconds the setup took.
+/// What `drive` did.
+pub(super) struct Driven {
+    /// The scheduler's counters.
+    pub stats: DriveStats,
+    /// Clients connected at once.
+    pub peak_clients: u64,
+    /// Seconds provisioning and connecting took.
+    pub setup_seconds: f64,
+    /// When the traffic phase began (after waiting for `--start-at`).
+    pub started_at: SystemTime,
+}
+
+/// Provisions, connects, waits for the common start if there is one, and runs the
+/// scheduler.
 pub(super) async fn drive<O: Observer>(
     setup: Setup<'_>,
     opts: &LiveOptions,
     counters: Arc<Counters>,
     obs: &mut O,
-) -> Result<(DriveStats, u64, f64), LiveError> {
+) -> Result<Driven, LiveError> {
     let started = Instant::now();
     let backend = setup.backend.clone();
-    let admin_ops = provision(backend.as_ref(), &setup.workload, obs).await?;
+    let admin_ops = provision(backend.as_ref(), &setup.workload, setup.scenario.shard, obs).await?;
     // With faults, clients go through the loopback fault proxy, which can delay, stall and
     // cut each one's connections; admin calls go to the target directly.
     // The workload drew the fault plan (after swarm) for exactly these online users.
@@ -106,13 +118,27 @@ pub(super) async fn drive<O: Observer>(
         interrupted: Some(setup.interrupted.clone()),
         ..DriveConfig::default()
     };
+    let started_at = match start::wait_until(opts.start_at, &setup.interrupted, setup_seconds).await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            drop(conns.senders);
+            close_all(conns.tasks).await;
+            return Err(e);
+        }
+    };
     let mut sched = Scheduler::new(setup.workload, conns.senders, obs, Instant::now(), cfg);
     if let Some(f) = fault_setup {
         sched = sched.with_faults(f);
     }
     let stats = sched.drive(&mut in_rx).await;
     close_all(conns.tasks).await;
-    Ok((stats, peak, setup_seconds))
+    Ok(Driven {
+        stats,
+        peak_clients: peak,
+        setup_seconds,
+        started_at,
+    })
 }
 
 /// Creates the scenario's users and groups (history: `Admin` at time 0); returns how many
@@ -120,6 +146,7 @@ pub(super) async fn drive<O: Observer>(
 async fn provision<O: Observer>(
     backend: &dyn Backend,
     workload: &Workload,
+    shard: Shard,
     obs: &mut O,
 ) -> Result<usize, LiveError> {
     backend.wait_healthy(Duration::from_secs(30)).await?;
@@ -133,19 +160,7 @@ async fn provision<O: Observer>(
             reqs.len()
         )));
     }
-    let exists = resps.iter().filter(|r| {
-        matches!(
-            r.error_code(),
-            Some(ErrorCode::UserExists | ErrorCode::GroupExists)
-        )
-    });
-    if exists.count() > 0 {
-        return Err(LiveError::Admin(
-            "the server already holds users or groups of this scenario (USER_EXISTS / \
-             GROUP_EXISTS while provisioning); run against a server with a fresh database"
-                .into(),
-        ));
-    }
+    let resps = settle_existing(&reqs, resps, shard)?;
     for (req, resp) in reqs.iter().zip(&resps) {
         obs.observe(&Event::Admin {
             t: 0,
@@ -155,6 +170,53 @@ async fn provision<O: Observer>(
         });
     }
     Ok(reqs.len())
+}
+
+/// The provisioning answers as the run sees them. Shards of one run share users (a user in
+/// conversations of several shards is created by each of them, in whatever order they
+/// start), so in a sharded run `USER_EXISTS` is the user this run wants and counts as
+/// created: a user holds nothing but its id. A group belongs to exactly one shard, so
+/// `GROUP_EXISTS` means an earlier run (or an earlier attempt of this shard) made it, with
+/// messages and receipts the checker cannot know: refused, as is any `USER_EXISTS` of an
+/// unsharded run (no other process of the run creates users).
+fn settle_existing(
+    reqs: &[AdminRequest],
+    mut resps: Vec<Response>,
+    shard: Shard,
+) -> Result<Vec<Response>, LiveError> {
+    let mut stale = None;
+    for (req, resp) in reqs.iter().zip(resps.iter_mut()) {
+        match (req, resp.error_code()) {
+            (AdminRequest::CreateUser { .. }, Some(ErrorCode::UserExists)) if !shard.is_whole() => {
+                *resp = Response::AdminDone;
+            }
+            (AdminRequest::CreateUser { user }, Some(ErrorCode::UserExists)) => {
+                stale.get_or_insert(format!("user {}", wire::user_str(*user)));
+            }
+            (AdminRequest::CreateGroup { group, .. }, Some(ErrorCode::GroupExists)) => {
+                stale.get_or_insert(format!("group {}", wire::group_str(*group)));
+            }
+            _ => {}
+        }
+    }
+    match stale {
+        None => Ok(resps),
+        Some(what) => Err(LiveError::Admin(format!(
+            "the server already holds {what} of this scenario ({}); its messages and receipts \
+             are unknown to this run, so run against a server with a fresh database{}",
+            if what.starts_with("user") {
+                "USER_EXISTS"
+            } else {
+                "GROUP_EXISTS"
+            },
+            if shard.is_whole() {
+                ""
+            } else {
+                " (shards of one run share users, never groups: was this shard run twice \
+                 against the same server?)"
+            }
+        ))),
+    }
 }
 
 /// One online client at setup: its credential and its connections, by device.
@@ -274,5 +336,48 @@ async fn close_all(mut tasks: Vec<JoinHandle<()>>) {
     let _ = tokio::time::timeout(Duration::from_secs(5), close).await;
     for t in tasks {
         t.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{GroupId, GroupType};
+
+    fn reqs() -> Vec<AdminRequest> {
+        vec![
+            AdminRequest::CreateUser { user: UserId(1) },
+            AdminRequest::CreateGroup {
+                group: GroupId(2),
+                group_type: GroupType::Work,
+                members: vec![UserId(1)],
+            },
+        ]
+    }
+
+    fn err(code: ErrorCode) -> Response {
+        Response::Error { code }
+    }
+
+    #[test]
+    fn a_shard_takes_a_user_another_shard_made_but_never_a_group() {
+        let shard = Shard { index: 1, count: 3 };
+        let user_exists = vec![err(ErrorCode::UserExists), Response::AdminDone];
+        let settled = settle_existing(&reqs(), user_exists.clone(), shard).unwrap();
+        assert_eq!(settled, [Response::AdminDone, Response::AdminDone]);
+        // Unsharded, no other process creates users: an existing one is a stale server.
+        let e = settle_existing(&reqs(), user_exists, Shard::WHOLE).unwrap_err();
+        assert!(e.to_string().contains("user u1"), "{e}");
+        assert!(e.to_string().contains("fresh database"), "{e}");
+        let group_exists = vec![Response::AdminDone, err(ErrorCode::GroupExists)];
+        let e = settle_existing(&reqs(), group_exists, shard).unwrap_err();
+        assert!(e.to_string().contains("group g2"), "{e}");
+        assert!(e.to_string().contains("run twice"), "{e}");
+        // Other errors pass through for the checker to judge.
+        let other = vec![err(ErrorCode::InvalidId), Response::AdminDone];
+        assert_eq!(
+            settle_existing(&reqs(), other.clone(), shard).unwrap(),
+            other
+        );
     }
 }

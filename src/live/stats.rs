@@ -69,6 +69,9 @@ pub struct DriveStats {
     /// device's connections, by device (empty with one device).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pushes_by_device: Vec<u64>,
+    /// Pushes about conversations of other shards, which reach this shard's connections of
+    /// shared users (ignored: they are the other shard's history; `live::foreign`).
+    pub foreign_pushes: u64,
     /// Injected faults carried out: cuts, stalls, crashes; and restarts and reconnects.
     pub cuts: u64,
     pub stalls: u64,

@@ -4,6 +4,7 @@
 //! report.html and the terminal. report.json carries the same [`CoverageTable`].
 
 use super::RunOutcome;
+use super::schema::Ordered;
 use super::svg::esc;
 use crate::check::{CoverageTable, Invariant, RuleRow};
 use std::fmt::Write as _;
@@ -85,8 +86,7 @@ fn cell(text: &str) -> String {
 // ---- report.html -------------------------------------------------------------------
 
 /// The coverage section of the page.
-pub fn html_section(s: &mut String, o: &RunOutcome) {
-    let t = o.coverage;
+pub fn html_section(s: &mut String, t: &CoverageTable) {
     let _ = write!(
         s,
         "<section id=\"coverage\"><h2>Rule coverage</h2><p class=\"note\">{}. A rule counts \
@@ -133,17 +133,17 @@ pub fn html_section(s: &mut String, o: &RunOutcome) {
 }
 
 /// Violation totals per invariant, every invariant listed.
-pub fn html_totals(s: &mut String, o: &RunOutcome) {
+pub fn html_totals(s: &mut String, totals: &Ordered<u64>) {
     s.push_str(
         "<table class=\"totals\"><thead><tr><th>invariant</th><th class=\"num\">violations</th>\
          </tr></thead><tbody>",
     );
-    for (i, n) in by_invariant(o) {
+    for (name, &n) in totals.iter() {
         let class = if n > 0 { " class=\"bad\"" } else { "" };
         let _ = write!(
             s,
             "<tr{class}><td><code>{}</code></td><td class=\"num\">{n}</td></tr>",
-            i.name()
+            esc(name)
         );
     }
     s.push_str("</tbody></table>");

@@ -5,10 +5,12 @@
 //! wall-clock figures: unlike report.json it is not compared byte for byte.
 
 use super::human::{HopSummary, format_bytes, format_micros, format_rate, format_seconds};
+use super::schema::{BucketLatency, ReportDoc};
 use super::svg::{Axis, Chart, Mark, PALETTE, Series, esc, legend, linear_axis, log_axis};
 use super::ticks::{count_label, dur_label, nines_label, secs_label, trim};
-use super::{RunOutcome, RunStats};
+use super::{ReportError, RunOutcome, RunStats};
 use crate::metrics::{AUDIENCE_BUCKETS, Hop};
+use crate::slo::HopHistograms;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -24,10 +26,22 @@ pub fn hop_color(hop: Hop) -> &'static str {
     PALETTE[hop as usize % PALETTE.len()]
 }
 
-/// The whole page.
-pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
+/// The whole page of a run.
+pub fn report_html(o: &RunOutcome, stats: &RunStats) -> Result<String, ReportError> {
+    Ok(doc_html(&super::report_doc(o)?, o.metrics, stats, &[]))
+}
+
+/// The whole page, from a report's typed document: a run's own (`hists` its metrics) or a
+/// merged one (`hists` the merged histograms; `shards` each shard's label and verdict line).
+/// Every figure comes from `doc` and `hists`, wall-clock ones from `stats`.
+pub fn doc_html(
+    o: &ReportDoc,
+    hists: &dyn HopHistograms,
+    stats: &RunStats,
+    shards: &[(String, String)],
+) -> String {
     let mut s = String::with_capacity(64 * 1024);
-    let title = format!("readsim: {} (seed {})", o.scenario.name, o.seed);
+    let title = format!("readsim: {} (seed {})", o.scenario, o.seed);
     let passed = o.verdict.passed();
     // `write!` to a String cannot fail; results are ignored for that reason.
     let _ = write!(
@@ -38,15 +52,16 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
         esc(&title)
     );
     header(&mut s, o, stats, passed);
-    super::target_notes::html_section(&mut s, o);
+    super::merged_md::html_section(&mut s, o, shards);
+    super::target_notes::html_section(&mut s, &o.target_notes);
     slo_section(&mut s, o);
-    latency_section(&mut s, o);
+    latency_section(&mut s, hists);
     throughput_section(&mut s, o);
     completeness_section(&mut s, o);
     audience_section(&mut s, o);
-    super::staircase::html_section(&mut s, o);
+    super::staircase::html_section(&mut s, o.staircase.as_ref());
     faults_section(&mut s, o);
-    super::coverage::html_section(&mut s, o);
+    super::coverage::html_section(&mut s, &o.coverage);
     violations_section(&mut s, o);
     operations_section(&mut s, o);
     environment_section(&mut s, o, stats);
@@ -59,19 +74,19 @@ pub fn report_html(o: &RunOutcome, stats: &RunStats) -> String {
     s
 }
 
-fn header(s: &mut String, o: &RunOutcome, stats: &RunStats, passed: bool) {
+fn header(s: &mut String, o: &ReportDoc, stats: &RunStats, passed: bool) {
     let mut why = vec![o.verdict.summary(o.slo.len())];
     why.extend(o.verdict.warnings.iter().map(|w| format!("warning: {w}")));
     let _ = write!(
         s,
         "<header><div class=\"title\"><h1>{}</h1><span class=\"badge {}\">{}</span></div>\
          <p class=\"why\">{}</p><dl class=\"facts\">",
-        esc(&o.scenario.name),
+        esc(&o.scenario),
         if passed { "pass" } else { "fail" },
         if passed { "PASS" } else { "FAIL" },
         esc(&why.join("; "))
     );
-    let total = o.metrics.total_ops();
+    let total = o.ops.get("total").copied().unwrap_or(0);
     let facts = [
         ("seed", o.seed.to_string()),
         ("target", o.target.clone()),
@@ -109,7 +124,7 @@ fn section(s: &mut String, id: &str, title: &str, note: &str) {
     }
 }
 
-fn slo_section(s: &mut String, o: &RunOutcome) {
+fn slo_section(s: &mut String, o: &ReportDoc) {
     section(s, "slo", "Service-level objectives", "");
     if o.slo.is_empty() {
         s.push_str("<p class=\"muted\">No SLOs set (add an [slo] section to the scenario).</p>");
@@ -142,7 +157,7 @@ fn slo_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-fn latency_section(s: &mut String, o: &RunOutcome) {
+fn latency_section(s: &mut String, hists: &dyn HopHistograms) {
     section(
         s,
         "latency",
@@ -150,14 +165,18 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
         "Each hop's latency distribution from the operation's intended start. The x axis \
          stretches the tail: each step right is another nine (90%, 99%, 99.9%, ...).",
     );
-    let hops = HopSummary::with_samples(o.metrics);
+    let hops: Vec<(Hop, HopSummary)> = Hop::ALL
+        .iter()
+        .map(|&h| (h, HopSummary::of(hists.hop_histogram(h))))
+        .filter(|(_, sum)| sum.count > 0)
+        .collect();
     // Hops that only ever measured 0 (the harness's lateness when simulated) have no place
     // on a log axis; the table still lists them.
     let plotted: Vec<&(Hop, HopSummary)> = hops.iter().filter(|(_, h)| h.max > 0).collect();
     if plotted.is_empty() {
         s.push_str("<p class=\"muted\">No latency samples.</p>");
     } else {
-        latency_chart(s, o, &plotted);
+        latency_chart(s, hists, &plotted);
     }
     if !hops.is_empty() {
         latency_table(s, &hops);
@@ -166,7 +185,7 @@ fn latency_section(s: &mut String, o: &RunOutcome) {
 }
 
 /// Percentile distributions of the `plotted` hops, on a log latency axis.
-fn latency_chart(s: &mut String, o: &RunOutcome, plotted: &[&(Hop, HopSummary)]) {
+fn latency_chart(s: &mut String, hists: &dyn HopHistograms, plotted: &[&(Hop, HopSummary)]) {
     let nines = plotted
         .iter()
         .map(|(_, h)| (h.count as f64).log10().ceil())
@@ -176,7 +195,7 @@ fn latency_chart(s: &mut String, o: &RunOutcome, plotted: &[&(Hop, HopSummary)])
     let mut hi = 1.0f64;
     let mut series = Vec::new();
     for (hop, sum) in plotted {
-        let points = percentile_points(o.metrics.histogram(*hop), sum, nines);
+        let points = percentile_points(hists.hop_histogram(*hop), sum, nines);
         for &(_, y) in &points {
             lo = lo.min(y);
             hi = hi.max(y);
@@ -251,14 +270,14 @@ fn latency_table(s: &mut String, hops: &[(Hop, HopSummary)]) {
     s.push_str("</tbody></table>");
 }
 
-fn throughput_section(s: &mut String, o: &RunOutcome) {
+fn throughput_section(s: &mut String, o: &ReportDoc) {
     section(
         s,
         "throughput",
         "Throughput over time",
         "Completed operations and delivered pushes in each second of the run.",
     );
-    let per = &o.metrics.per_second;
+    let per = &o.throughput.per_second;
     if per.iter().all(|&n| n == 0) {
         s.push_str("<p class=\"muted\">No operations completed.</p></section>");
         return;
@@ -290,8 +309,8 @@ fn throughput_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-fn completeness_section(s: &mut String, o: &RunOutcome) {
-    let c = &o.metrics.completeness;
+fn completeness_section(s: &mut String, o: &ReportDoc) {
+    let c = &o.receipts;
     section(
         s,
         "completeness",
@@ -303,7 +322,7 @@ fn completeness_section(s: &mut String, o: &RunOutcome) {
         s.push_str("<p class=\"muted\">No receipt-needing messages were sent.</p></section>");
         return;
     }
-    let shares = c.cumulative_share();
+    let shares = cumulative_share(&c.acked_by_second_since_send, c.audience_total);
     let mut points = vec![(0.0, 0.0)];
     for (i, share) in shares.iter().enumerate() {
         points.push(((i + 1) as f64, share * 100.0));
@@ -347,7 +366,19 @@ fn completeness_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-fn audience_section(s: &mut String, o: &RunOutcome) {
+/// Share of `audience` acknowledged by the end of each second since the send.
+fn cumulative_share(acked_by_second: &[u64], audience: u64) -> Vec<f64> {
+    let mut sum = 0u64;
+    acked_by_second
+        .iter()
+        .map(|&n| {
+            sum += n;
+            sum as f64 / audience.max(1) as f64
+        })
+        .collect()
+}
+
+fn audience_section(s: &mut String, o: &ReportDoc) {
     section(
         s,
         "by-audience",
@@ -356,10 +387,11 @@ fn audience_section(s: &mut String, o: &RunOutcome) {
          size (1 is a 1:1 chat).",
     );
     let rows: Vec<AudienceRow> = o
-        .metrics
-        .notify_by_audience()
+        .receipts
+        .notify_by_audience
+        .iter()
         .enumerate()
-        .map(|(i, (label, h))| (i, label, HopSummary::of(h)))
+        .map(|(i, (label, b))| (i, label.as_str(), b))
         .collect();
     if rows.iter().all(|(_, _, h)| h.count == 0) {
         s.push_str("<p class=\"muted\">No receipt was notified.</p></section>");
@@ -371,11 +403,11 @@ fn audience_section(s: &mut String, o: &RunOutcome) {
 }
 
 /// One audience-size bucket: its index, label and notify latencies.
-type AudienceRow<'a> = (usize, &'a str, HopSummary);
+type AudienceRow<'a> = (usize, &'a str, &'a BucketLatency);
 
 /// p50 and p99 bars side by side for each audience bucket with samples.
 fn audience_chart(s: &mut String, rows: &[AudienceRow]) {
-    let peak = rows.iter().map(|r| r.2.p99 as f64).fold(1.0, f64::max);
+    let peak = rows.iter().map(|r| r.2.p99_us as f64).fold(1.0, f64::max);
     let x = Axis {
         scale: super::svg::Scale::Linear {
             min: -0.5,
@@ -388,22 +420,23 @@ fn audience_chart(s: &mut String, rows: &[AudienceRow]) {
         label: "audience size (members who may read)".into(),
     };
     let y = linear_axis(0.0, peak, 5, "latency", dur_label);
-    let bars = |name: &str, color: &'static str, offset: f64, f: fn(&HopSummary) -> u64| Series {
-        name: name.to_string(),
-        color,
-        points: rows
-            .iter()
-            .filter(|r| r.2.count > 0)
-            .map(|(i, _, h)| (*i as f64, f(h) as f64))
-            .collect(),
-        mark: Mark::Bars {
-            width: 0.34,
-            offset,
-        },
-    };
+    let bars =
+        |name: &str, color: &'static str, offset: f64, f: fn(&BucketLatency) -> u64| Series {
+            name: name.to_string(),
+            color,
+            points: rows
+                .iter()
+                .filter(|r| r.2.count > 0)
+                .map(|(i, _, h)| (*i as f64, f(h) as f64))
+                .collect(),
+            mark: Mark::Bars {
+                width: 0.34,
+                offset,
+            },
+        };
     let series = vec![
-        bars("p50", PALETTE[0], -0.18, |h| h.p50),
-        bars("p99", PALETTE[1], 0.18, |h| h.p99),
+        bars("p50", PALETTE[0], -0.18, |h| h.p50_us),
+        bars("p99", PALETTE[1], 0.18, |h| h.p99_us),
     ];
     s.push_str(&legend(&[("p50", PALETTE[0]), ("p99", PALETTE[1])]));
     s.push_str(&Chart::new("notify latency by audience size", x, y, series).render());
@@ -430,15 +463,15 @@ fn audience_table(s: &mut String, rows: &[AudienceRow]) {
              <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(label),
             h.count,
-            us(h.p50),
-            us(h.p99),
-            us(h.max),
+            us(h.p50_us),
+            us(h.p99_us),
+            us(h.max_us),
         );
     }
     s.push_str("</tbody></table>");
 }
 
-fn faults_section(s: &mut String, o: &RunOutcome) {
+fn faults_section(s: &mut String, o: &ReportDoc) {
     section(s, "faults", "Fault timeline", "");
     if o.faults.is_empty() {
         s.push_str("<p class=\"muted\">no faults injected</p></section>");
@@ -450,9 +483,9 @@ fn faults_section(s: &mut String, o: &RunOutcome) {
 }
 
 /// One row per kind, in name order; each fault a tick at its time.
-fn fault_chart(s: &mut String, o: &RunOutcome) {
+fn fault_chart(s: &mut String, o: &ReportDoc) {
     let mut kinds: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for f in o.faults {
+    for f in &o.faults {
         kinds
             .entry(f.kind.as_str())
             .or_default()
@@ -502,7 +535,7 @@ fn fault_chart(s: &mut String, o: &RunOutcome) {
 }
 
 /// The first 1000 faults, folded away.
-fn fault_list(s: &mut String, o: &RunOutcome) {
+fn fault_list(s: &mut String, o: &ReportDoc) {
     let _ = write!(
         s,
         "<details><summary>{} fault{}</summary><table><thead><tr><th class=\"num\">time</th>\
@@ -522,9 +555,9 @@ fn fault_list(s: &mut String, o: &RunOutcome) {
     s.push_str("</tbody></table></details>");
 }
 
-fn violations_section(s: &mut String, o: &RunOutcome) {
+fn violations_section(s: &mut String, o: &ReportDoc) {
     section(s, "violations", "Invariant violations", "");
-    super::coverage::html_totals(s, o);
+    super::coverage::html_totals(s, &o.violations_by_invariant);
     if o.violations_total == 0 {
         s.push_str("<p class=\"muted\">None: every invariant held.</p></section>");
         return;
@@ -550,7 +583,9 @@ fn violations_section(s: &mut String, o: &RunOutcome) {
         );
     }
     s.push_str("</ol>");
-    let unlisted = o.unlisted(HTML_VIOLATIONS);
+    let unlisted = o
+        .violations_total
+        .saturating_sub(o.violations.len().min(HTML_VIOLATIONS) as u64);
     if unlisted > 0 {
         let _ = write!(
             s,
@@ -561,11 +596,10 @@ fn violations_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-fn operations_section(s: &mut String, o: &RunOutcome) {
-    let m = o.metrics;
+fn operations_section(s: &mut String, m: &ReportDoc) {
     section(s, "operations", "Operations and errors", "");
     s.push_str("<div class=\"cols\"><table><thead><tr><th>operation or push</th><th class=\"num\">count</th></tr></thead><tbody>");
-    for (name, n) in m.ops() {
+    for (name, n) in m.ops.iter().filter(|(k, _)| *k != "total") {
         let _ = write!(s, "<tr><td>{name}</td><td class=\"num\">{n}</td></tr>");
     }
     s.push_str("</tbody></table><table><thead><tr><th>error</th><th class=\"num\">count</th></tr></thead><tbody>");
@@ -588,11 +622,11 @@ fn operations_section(s: &mut String, o: &RunOutcome) {
     s.push_str("</section>");
 }
 
-fn environment_section(s: &mut String, o: &RunOutcome, stats: &RunStats) {
+fn environment_section(s: &mut String, o: &ReportDoc, stats: &RunStats) {
     section(s, "environment", "Run and scenario", "");
     let mut rows = vec![
         ("readsim version", env!("CARGO_PKG_VERSION").to_string()),
-        ("trace hash", format!("{:016x}", o.trace_hash)),
+        ("trace hash", o.trace_hash.clone()),
         ("history events", o.events.to_string()),
         ("wall time", format_seconds(stats.wall_seconds)),
         (
@@ -615,13 +649,20 @@ fn environment_section(s: &mut String, o: &RunOutcome, stats: &RunStats) {
     if let Some(c) = stats.peak_clients {
         rows.push(("peak clients", c.to_string()));
     }
+    if let Some(t) = stats.traffic_started_at_epoch_ms {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(t);
+        rows.push((
+            "traffic started",
+            humantime::format_rfc3339_millis(at).to_string(),
+        ));
+    }
     s.push_str("<table class=\"kv\"><tbody>");
     for (k, v) in rows {
         let _ = write!(s, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));
     }
     s.push_str("</tbody></table>");
-    let config = toml::to_string(o.scenario)
-        .or_else(|_| serde_json::to_string_pretty(o.scenario))
+    let config = toml::to_string(&o.scenario_config)
+        .or_else(|_| serde_json::to_string_pretty(&o.scenario_config))
         .unwrap_or_else(|e| format!("(cannot show the scenario: {e})"));
     let _ = write!(
         s,
@@ -631,45 +672,5 @@ fn environment_section(s: &mut String, o: &RunOutcome, stats: &RunStats) {
     );
 }
 
-const CSS: &str = r#"
-:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f8fafc;--card:#fff;--pass:#15803d;--fail:#b91c1c}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1120px;margin:0 auto;padding:24px 20px 40px}
-header,section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 22px;margin:0 0 18px}
-.title{display:flex;align-items:center;gap:14px;flex-wrap:wrap}
-h1{font-size:26px;margin:0;overflow-wrap:anywhere}
-h2{font-size:18px;margin:0 0 6px}
-.badge{font-weight:700;letter-spacing:.05em;padding:3px 12px;border-radius:999px;color:#fff;font-size:14px}
-.badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
-.why{margin:6px 0 12px;color:var(--muted)}
-.facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;margin:0}
-.facts div{background:var(--bg);border-radius:8px;padding:8px 12px}
-dt{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
-dd{margin:0;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
-.note,.muted{color:var(--muted)}.note{margin:0 0 10px;font-size:14px}
-table{border-collapse:collapse;width:100%;margin:10px 0;font-size:14px}
-th,td{text-align:left;padding:5px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-weight:600;color:var(--muted);font-size:13px}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.bad td{background:#fef2f2;color:var(--fail)}
-table.kv th{width:220px}
-.cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:0 24px}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:10px 12px;overflow-x:auto;white-space:pre-wrap;overflow-wrap:anywhere}
-pre.cmd{margin:6px 0 0}
-.violations li{margin:0 0 12px}
-details summary{cursor:pointer;color:var(--muted);margin:8px 0}
-.legend{list-style:none;display:flex;flex-wrap:wrap;gap:6px 16px;padding:0;margin:4px 0 6px;font-size:13px}
-.legend li{display:flex;align-items:center;gap:6px}
-.swatch{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px}
-.legend .swatch{margin-right:0}
-.figures{display:flex;flex-wrap:wrap;gap:6px 24px;margin:4px 0 8px;font-size:14px}
-svg.chart{width:100%;height:auto;display:block}
-svg.chart .grid line{stroke:#eef0f3;stroke-width:1}
-svg.chart .tick{fill:#6b7280;font-size:12px;font-family:system-ui,sans-serif}
-svg.chart .label{fill:#374151;font-size:13px;font-family:system-ui,sans-serif}
-svg.chart .axis{stroke:#9ca3af;fill:none;stroke-width:1}
-svg.chart path.series[stroke]{fill:none;stroke-width:2.2;stroke-linejoin:round;stroke-linecap:round}
-footer{color:var(--muted);font-size:13px;text-align:center}
-"#;
+/// The page's style sheet, inlined into every report.html.
+const CSS: &str = include_str!("report.css");

@@ -67,6 +67,7 @@ pub fn report_doc(o: &RunOutcome<'_>) -> Result<ReportDoc, ReportError> {
         receipts: receipts(o),
         staircase: super::staircase::of(o),
         target_notes: o.target_notes.clone(),
+        replay: o.replay.clone(),
         merged: None,
     })
 }

@@ -28,6 +28,20 @@ pub struct MergeInfo {
     /// Shard indices absent from the merge (`merge --allow-partial`); empty when complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<u32>,
+    /// The shards whose own verdict failed, each with why and the command that replays
+    /// (simulated) or re-runs (live) it; empty when every shard passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedShard>,
+}
+
+/// A shard that failed on its own, in a merged report.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailedShard {
+    pub shard: u32,
+    /// Its verdict line ("FAIL: 2 invariant violations").
+    pub verdict: String,
+    /// Its replay (simulated) or re-run (live) command.
+    pub replay: String,
 }
 
 impl MergeInfo {
@@ -51,10 +65,18 @@ impl MergeInfo {
     }
 }
 
-/// One merged histogram per hop, in `Hop::ALL` order.
-struct Merged(Vec<Histogram<u64>>);
+/// One histogram per hop, in `Hop::ALL` order: the merge of the shards', or a report's own
+/// read back ([`HopSet::of_doc`], for rendering a merged report's page).
+pub struct HopSet(Vec<Histogram<u64>>);
 
-impl HopHistograms for Merged {
+impl HopSet {
+    /// The histograms of `doc`'s hops, decoded from their `hdr` (empty for a missing hop).
+    pub fn of_doc(doc: &ReportDoc) -> Result<HopSet, ReportError> {
+        merge_histograms(std::slice::from_ref(doc))
+    }
+}
+
+impl HopHistograms for HopSet {
     fn hop_histogram(&self, hop: Hop) -> &Histogram<u64> {
         let i = Hop::ALL.iter().position(|&h| h == hop).unwrap_or(0);
         &self.0[i]
@@ -62,8 +84,16 @@ impl HopHistograms for Merged {
 }
 
 /// The report of the whole run from its shards' reports (`docs` in shard order, already
-/// checked to be of one run: same scenario, seed, build and N).
-pub fn merge_docs(docs: &[ReportDoc], info: MergeInfo) -> Result<ReportDoc, ReportError> {
+/// checked to be of one run: same scenario, seed, build and N). `offsets_ms` says per shard
+/// how long after the earliest one its traffic began (live shards' run.json,
+/// [`super::offsets_ms`]; empty: all together): per-second throughput and faults are placed
+/// on the earliest shard's clock.
+pub fn merge_docs(
+    docs: &[ReportDoc],
+    info: MergeInfo,
+    offsets_ms: &[u64],
+) -> Result<ReportDoc, ReportError> {
+    let offset = |i: usize| offsets_ms.get(i).copied().unwrap_or(0);
     let first = &docs[0];
     let hists = merge_histograms(docs)?;
     let mut latency = Vec::with_capacity(Hop::ALL.len());
@@ -108,22 +138,27 @@ pub fn merge_docs(docs: &[ReportDoc], info: MergeInfo) -> Result<ReportDoc, Repo
         violations_by_invariant: sum_ordered(docs.iter().map(|d| &d.violations_by_invariant)),
         violations: docs.iter().flat_map(|d| d.violations.clone()).collect(),
         coverage: merge_coverage(docs.iter().map(|d| &d.coverage)),
-        faults: merge_faults(docs),
+        faults: merge_faults(docs, &offset),
         slo,
         latency: Ordered(latency),
         throughput: Throughput {
             ops_per_virtual_second: round_to(per_second(total), 1000.0),
-            per_second: sum_series(docs.iter().map(|d| &d.throughput.per_second)),
+            per_second: sum_shifted(
+                docs.iter()
+                    .enumerate()
+                    .map(|(i, d)| (&d.throughput.per_second, (offset(i) + 500) / 1000)),
+            ),
         },
         receipts,
         staircase: merge_staircase(docs),
         target_notes: union(docs.iter().flat_map(|d| d.target_notes.iter())),
+        replay: None,
         merged: Some(info),
         ..first.clone()
     })
 }
 
-fn merge_histograms(docs: &[ReportDoc]) -> Result<Merged, ReportError> {
+fn merge_histograms(docs: &[ReportDoc]) -> Result<HopSet, ReportError> {
     let mut out = Vec::with_capacity(Hop::ALL.len());
     for hop in Hop::ALL {
         let mut acc = crate::metrics::new_histogram();
@@ -136,7 +171,7 @@ fn merge_histograms(docs: &[ReportDoc]) -> Result<Merged, ReportError> {
         }
         out.push(acc);
     }
-    Ok(Merged(out))
+    Ok(HopSet(out))
 }
 
 /// The merged verdict: any shard's violation, incompleteness or interruption fails it;
@@ -228,17 +263,27 @@ fn sum_maps<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> BTreeM
 
 /// Element-wise sum, aligned by index (second `i` of every shard is second `i` of the run).
 fn sum_series<'a>(series: impl Iterator<Item = &'a Vec<u64>>) -> Vec<u64> {
+    sum_shifted(series.map(|s| (s, 0)))
+}
+
+/// Element-wise sum of series each starting `shift` seconds into the run (capped so a
+/// hostile start cannot make the vector huge: shards start together or not at all).
+fn sum_shifted<'a>(series: impl Iterator<Item = (&'a Vec<u64>, u64)>) -> Vec<u64> {
     let mut out: Vec<u64> = Vec::new();
-    for s in series {
-        if s.len() > out.len() {
-            out.resize(s.len(), 0);
+    for (s, shift) in series {
+        let shift = shift.min(MAX_SHIFT_S) as usize;
+        if s.len() + shift > out.len() {
+            out.resize(s.len() + shift, 0);
         }
-        for (o, v) in out.iter_mut().zip(s) {
+        for (o, v) in out[shift..].iter_mut().zip(s) {
             *o += v;
         }
     }
     out
 }
+
+/// Most seconds a shard's series is shifted by its later start.
+const MAX_SHIFT_S: u64 = 3600;
 
 fn union<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -250,16 +295,19 @@ fn union<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
     out
 }
 
-fn merge_faults(docs: &[ReportDoc]) -> Vec<super::FaultEntry> {
+fn merge_faults(docs: &[ReportDoc], offset_ms: &dyn Fn(usize) -> u64) -> Vec<super::FaultEntry> {
     // One report merges into itself: its faults need no shard to tell them apart.
     if let [only] = docs {
         return only.faults.clone();
     }
     let mut out: Vec<super::FaultEntry> = docs
         .iter()
-        .flat_map(|d| {
+        .enumerate()
+        .flat_map(|(i, d)| {
             let who = shard_label(d);
+            let shift = offset_ms(i).min(MAX_SHIFT_S * 1000) * 1000;
             d.faults.iter().map(move |f| super::FaultEntry {
+                t_us: f.t_us + shift,
                 detail: format!("{who}: {}", f.detail),
                 ..f.clone()
             })

@@ -16,7 +16,7 @@ fn info(shards: u32) -> MergeInfo {
     MergeInfo {
         shards,
         merged: (0..shards).collect(),
-        missing: Vec::new(),
+        ..MergeInfo::default()
     }
 }
 
@@ -53,7 +53,7 @@ fn every_hop_is_the_histogram_of_all_shards_samples_together() {
         d.latency = Ordered(latency);
         docs.push(d);
     }
-    let merged = merge_docs(&docs, info(shards)).unwrap();
+    let merged = merge_docs(&docs, info(shards), &[]).unwrap();
     for (k, hop) in Hop::ALL.iter().enumerate() {
         let want = HopLatency::of(&all[k]).unwrap();
         let got = merged.latency.get(hop.name()).unwrap();
@@ -76,7 +76,7 @@ fn every_hop_is_the_histogram_of_all_shards_samples_together() {
 #[test]
 fn merging_one_report_gives_its_figures_back() {
     let d = baseline();
-    let m = merge_docs(std::slice::from_ref(&d), info(1)).unwrap();
+    let m = merge_docs(std::slice::from_ref(&d), info(1), &[]).unwrap();
     assert_eq!(m.latency, d.latency);
     assert_eq!(m.ops, d.ops);
     assert_eq!(m.errors, d.errors);
@@ -100,7 +100,7 @@ fn counts_add_up_and_seconds_align() {
     let (a, b) = (as_shard(baseline(), 0, 2), as_shard(baseline(), 1, 2));
     let mut b = b;
     b.throughput.per_second.truncate(3);
-    let m = merge_docs(&[a.clone(), b.clone()], info(2)).unwrap();
+    let m = merge_docs(&[a.clone(), b.clone()], info(2), &[]).unwrap();
     for (op, n) in m.ops.iter() {
         assert_eq!(*n, a.ops.get(op).unwrap() + b.ops.get(op).unwrap(), "{op}");
     }
@@ -112,6 +112,25 @@ fn counts_add_up_and_seconds_align() {
     );
     assert_eq!(m.throughput.per_second[5], a.throughput.per_second[5]);
     assert!(m.verdict.passed(), "{:?}", m.verdict);
+}
+
+#[test]
+fn a_later_start_shifts_a_shards_seconds_and_faults() {
+    let mut a = as_shard(baseline(), 0, 2);
+    let mut b = as_shard(baseline(), 1, 2);
+    a.throughput.per_second = vec![1, 2, 3];
+    b.throughput.per_second = vec![10, 20, 30];
+    a.faults.clear();
+    b.faults = vec![crate::report::FaultEntry {
+        t_us: 5,
+        kind: "disconnect".into(),
+        detail: "client 1".into(),
+    }];
+    // b began 1.6 s after a: its second 0 is the run's second 2 (rounded to whole seconds).
+    let m = merge_docs(&[a, b], info(2), &[0, 1600]).unwrap();
+    assert_eq!(m.throughput.per_second, [1, 2, 13, 20, 30]);
+    assert_eq!(m.faults[0].t_us, 1_600_005);
+    assert_eq!(m.faults[0].detail, "shard 1/2: client 1");
 }
 
 #[test]
@@ -132,7 +151,7 @@ fn one_shards_violation_fails_the_merged_verdict_with_its_replay_command() {
     b.violations_total = 1;
     b.violations_by_invariant.0[0].1 = 1;
     b.verdict.violations = 1;
-    let m = merge_docs(&[a, b], info(2)).unwrap();
+    let m = merge_docs(&[a, b], info(2), &[]).unwrap();
     assert!(!m.verdict.passed());
     assert_eq!(m.verdict.violations, 1);
     assert_eq!(m.violations_total, 1);
@@ -147,8 +166,9 @@ fn a_partial_merge_says_which_shards_are_missing_and_fails() {
         shards: 3,
         merged: vec![1],
         missing: vec![0, 2],
+        ..MergeInfo::default()
     };
-    let m = merge_docs(&[d], partial).unwrap();
+    let m = merge_docs(&[d], partial, &[]).unwrap();
     assert!(!m.verdict.passed());
     let md = super::super::merged_markdown(&m, &[]);
     let first = md.lines().next().unwrap();

@@ -4,6 +4,7 @@
 
 use super::markdown::inline;
 use super::schema::ReportDoc;
+use super::svg::esc;
 use crate::human::{format_micros, format_seconds};
 use std::fmt::Write as _;
 
@@ -39,7 +40,7 @@ pub fn merged_markdown(doc: &ReportDoc, shards: &[(String, String)]) -> String {
         doc.events,
         doc.readsim_version
     );
-    shards_section(&mut s, shards);
+    shards_section(&mut s, doc, shards);
     slo_section(&mut s, doc);
     latency_section(&mut s, doc);
     counts_section(&mut s, doc);
@@ -47,12 +48,56 @@ pub fn merged_markdown(doc: &ReportDoc, shards: &[(String, String)]) -> String {
     s
 }
 
-fn shards_section(s: &mut String, shards: &[(String, String)]) {
+fn shards_section(s: &mut String, doc: &ReportDoc, shards: &[(String, String)]) {
     let _ = writeln!(s, "## Shards\n\n| shard | verdict |\n| --- | --- |");
     for (who, verdict) in shards {
         let _ = writeln!(s, "| {who} | {} |", verdict.replace('|', "\\|"));
     }
     s.push('\n');
+    let failed = doc.merged.as_ref().map_or(&[][..], |m| &m.failed[..]);
+    if failed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "Failing shards, each with the command that replays it:\n"
+    );
+    for f in failed {
+        let _ = writeln!(s, "- shard {}: {}: `{}`", f.shard, f.verdict, f.replay);
+    }
+    s.push('\n');
+}
+
+/// report.html's section of a merged report: the shards, their verdicts, and the command of
+/// each failing one (nothing for a run's own report).
+pub fn html_section(s: &mut String, doc: &ReportDoc, shards: &[(String, String)]) {
+    let Some(m) = &doc.merged else { return };
+    let _ = write!(
+        s,
+        "<section id=\"shards\"><h2>Shards</h2><p class=\"note\">Merged from {} of {} shards. \
+         Histograms are the exact merge of the shards' HdrHistograms; the audience-bucket and \
+         staircase percentiles are the largest shard's (an upper bound).</p>",
+        m.merged.len(),
+        m.shards
+    );
+    if let Some(line) = m.missing_line() {
+        let _ = write!(s, "<p><strong>{}</strong></p>", esc(&line));
+    }
+    s.push_str("<table><thead><tr><th>shard</th><th>verdict</th></tr></thead><tbody>");
+    for (who, verdict) in shards {
+        let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", esc(who), esc(verdict));
+    }
+    s.push_str("</tbody></table>");
+    for f in &m.failed {
+        let _ = write!(
+            s,
+            "<p>shard {}: {}</p><pre class=\"cmd\">{}</pre>",
+            f.shard,
+            esc(&f.verdict),
+            esc(&f.replay)
+        );
+    }
+    s.push_str("</section>");
 }
 
 fn slo_section(s: &mut String, doc: &ReportDoc) {

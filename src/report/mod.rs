@@ -8,6 +8,7 @@ mod human;
 mod json;
 mod markdown;
 mod merge;
+mod merge_run;
 mod merged_md;
 mod rss;
 pub mod schema;
@@ -19,11 +20,12 @@ mod terminal;
 mod tests;
 mod ticks;
 
-pub use html::{HTML_VIOLATIONS, report_html};
+pub use html::{HTML_VIOLATIONS, doc_html, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
 pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
-pub use merge::{MergeInfo, merge_docs, shard_label};
+pub use merge::{FailedShard, HopSet, MergeInfo, merge_docs, shard_label};
+pub use merge_run::{MergedRun, ShardRun, merge_runs, offsets_ms};
 pub use merged_md::merged_markdown;
 pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
@@ -67,6 +69,9 @@ pub struct RunOutcome<'a> {
     /// What the target's adapter says about the figures (which hops it derived); empty for
     /// the model and readsim's own protocol.
     pub target_notes: Vec<String>,
+    /// The command that replays (simulated) or re-runs (live) this run, recorded in a
+    /// shard's report.json so a merge can name it for a failing shard; None for a whole run.
+    pub replay: Option<String>,
 }
 
 impl RunOutcome<'_> {
@@ -143,19 +148,26 @@ impl FaultEntry {
     }
 }
 
-/// Wall-clock figures of a run: never part of report.json.
-#[derive(Clone, Debug, serde::Serialize)]
+/// Wall-clock figures of a run (run.json): never part of report.json.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunStats {
     pub wall_seconds: f64,
     pub virtual_seconds: f64,
     pub ops_per_wall_second: f64,
     pub peak_rss_bytes: u64,
     /// Live runs: acknowledged receipts (per message) per second, first to last ack.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_receipts_per_second: Option<f64>,
     /// Live runs: most WebSocket clients connected at once.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_clients: Option<u64>,
+    /// Live runs: the common start asked for (`run --start-at`), ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_epoch_ms: Option<u64>,
+    /// Live runs: when the traffic phase (time 0 of the history) began, ms since the Unix
+    /// epoch; `merge` aligns the shards' per-second throughput on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_started_at_epoch_ms: Option<u64>,
 }
 
 /// Why a report could not be written or read back.
@@ -217,10 +229,10 @@ impl ReportFiles {
         let doc = report_doc(o)?;
         Ok(ReportFiles {
             json: doc.to_json_string()?,
-            doc,
             run_json: serde_json::to_string_pretty(stats)? + "\n",
             markdown: report_markdown(o, stats),
-            html: report_html(o, stats),
+            html: doc_html(&doc, o.metrics, stats, &[]),
+            doc,
         })
     }
 

@@ -70,6 +70,10 @@ pub struct ReportDoc {
     /// the target sent); absent when it says nothing (the model, readsim's protocol).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub target_notes: Vec<String>,
+    /// A shard's replay (simulated) or re-run (live) command, for `merge` to name when the
+    /// shard fails; absent in a whole run's report (an added field: no format bump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
     /// A report `readsim merge` joined from shards' reports: which, and which were missing.
     /// Absent in a run's own report (an added field: no format bump).
     #[serde(default, skip_serializing_if = "Option::is_none")]

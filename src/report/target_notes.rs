@@ -26,12 +26,12 @@ pub fn terminal_lines(s: &mut String, o: &RunOutcome) {
     }
 }
 
-pub fn html_section(s: &mut String, o: &RunOutcome) {
-    if o.target_notes.is_empty() {
+pub fn html_section(s: &mut String, notes: &[String]) {
+    if notes.is_empty() {
         return;
     }
     s.push_str("<section id=\"target\"><h2>Target</h2><ul>");
-    for n in &o.target_notes {
+    for n in notes {
         let _ = write!(s, "<li>{}</li>", esc(n));
     }
     s.push_str("</ul></section>");

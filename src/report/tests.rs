@@ -131,6 +131,7 @@ pub(super) fn outcome<'a>(
     total: u64,
 ) -> RunOutcome<'a> {
     RunOutcome {
+        replay: None,
         target_notes: Vec::new(),
         scenario: s,
         seed: 7,
@@ -191,6 +192,7 @@ fn stats() -> RunStats {
         peak_rss_bytes: 10 * 1024 * 1024,
         acked_receipts_per_second: None,
         peak_clients: None,
+        ..RunStats::default()
     }
 }
 
@@ -523,7 +525,7 @@ fn every_report_shows_the_coverage_table_unexercised_rules_first() {
         "never exercised, exercised, not checked"
     );
     assert!(md.contains("| NOT_IN_AUDIENCE | 0 |") && md.contains("| BAD_REQUEST | not judged |"));
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     assert!(html.contains("<section id=\"coverage\"><h2>Rule coverage</h2>"));
     assert!(
         html.contains("<tr class=\"bad\"><td><code>R5</code></td>"),
@@ -553,7 +555,7 @@ fn every_report_shows_violation_totals_per_invariant() {
         md.contains("| liveness | 3 |\n") && md.contains("| count_sum | 0 |\n"),
         "{md}"
     );
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     assert!(
         html.contains("<tr class=\"bad\"><td><code>liveness</code></td><td class=\"num\">3</td>")
     );
@@ -605,7 +607,7 @@ fn lost_operations_are_shown_apart_from_protocol_errors() {
     );
     let md = report_markdown(&o, &stats());
     assert!(md.contains("Lost: 1 operations got no response"), "{md}");
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     assert!(html.contains("lost: <span class=\"num\">1</span>"));
     assert!(!html.contains("LOST_NO_RESPONSE") && !md.contains("LOST_NO_RESPONSE"));
     // Without losses nothing is said.

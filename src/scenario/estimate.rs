@@ -16,6 +16,12 @@
 //! - the fault plan's cuts and stalls, drawn before the run starts (each also costs a few
 //!   operations: the cut, the reconnect, its catch-up pulls);
 //! - a fixed base (binary, histograms, timing wheel).
+//!
+//! A shard (`Scenario::shard`, `--shard I/N`) is estimated as the expected shard: 1/N of the
+//! conversations with their traffic, and the users holding at least one of them (a user in k
+//! conversations is in a given shard with probability 1 - (1 - 1/N)^k, taken at the mean k,
+//! which over-estimates); every shard expects the same. A live run adds
+//! [`LIVE_BYTES_PER_CONNECTION`] per connection.
 
 use super::error::Invalid;
 use super::types::{DelayDist, Scenario, SizeDist};
@@ -38,6 +44,11 @@ pub const BYTES_PER_SNAPSHOT_MEMBER: f64 = 4.0;
 pub const BYTES_PER_EVENT: f64 = 128.0;
 /// Fixed base: the binary, the histograms, the timing wheel, the reports.
 pub const BASE_BYTES: f64 = 48.0 * 1024.0 * 1024.0;
+/// Bytes the live driver holds per client connection beyond the simulator's state (its
+/// reader and writer tasks, socket buffers, the proxy's when faults are on), measured with
+/// `readsim run --target server`: 1,000 clients peaked at 68 MiB, 6,000 at 143 MiB (~15.7 KB
+/// each), rounded up.
+pub const LIVE_BYTES_PER_CONNECTION: f64 = 16.0 * 1024.0;
 /// Most operations and pushes a run may have (~25 minutes at the large scenario's rate on
 /// two cores; more is a soak test the simulator is not built for).
 pub const MAX_OPERATIONS: u64 = 1_000_000_000;
@@ -57,6 +68,10 @@ pub struct Estimate {
     pub operations: u64,
     /// Peak resident memory in bytes.
     pub memory_bytes: u64,
+    /// The same for a live run, which also holds every client's connection.
+    pub live_memory_bytes: u64,
+    /// N of the shard estimated (1: the whole run).
+    pub shards: u32,
     /// Memory by part, largest first: (part, bytes, the field that drives it).
     pub parts: Vec<(&'static str, u64, String)>,
     /// Which field drives most of the operations.
@@ -151,6 +166,8 @@ impl Estimate {
             reads: c.reads as u64,
             operations: operations as u64,
             memory_bytes: memory as u64,
+            live_memory_bytes: (memory + c.online * LIVE_BYTES_PER_CONNECTION) as u64,
+            shards: s.shard.count.max(1),
             parts: parts
                 .into_iter()
                 .map(|(n, b, f)| (n, b as u64, f))
@@ -170,6 +187,15 @@ impl Estimate {
             self.messages,
             self.reads,
             bytes(self.memory_bytes)
+        )
+    }
+
+    /// Peak memory of a live run (simulated state plus connections), for people.
+    pub fn describe_live(&self) -> String {
+        format!(
+            "live run: peak memory ~{} with its {} connections",
+            bytes(self.live_memory_bytes),
+            self.connections
         )
     }
 
@@ -277,7 +303,7 @@ fn counts(s: &Scenario) -> Counts {
     let in_flight = (read_rate * mean_delay(&s.reading.delay) / 1e6
         + (group_msgs + c2c_msgs) / secs.max(1.0) * mean_delay(&s.network.latency) / 1e6 * 4.0)
         * peak_ratio;
-    Counts {
+    let mut c = Counts {
         users,
         online,
         devices: f64::from(s.population.device_count()),
@@ -296,6 +322,45 @@ fn counts(s: &Scenario) -> Counts {
         in_flight: in_flight.min(reads + deliveries),
         fault_events,
         fault_field,
+    };
+    shard_share(&mut c, s.shard.count);
+    c
+}
+
+/// Scales whole-run counts to the expected shard of `n`: conversations, their traffic and
+/// final checks by 1/n, users and connections by the chance a user holds one of the shard's
+/// conversations. Fault schedules are each shard's own (unscaled).
+fn shard_share(c: &mut Counts, n: u32) {
+    if n <= 1 {
+        return;
+    }
+    let part = 1.0 / f64::from(n);
+    let per_user = if c.users > 0.0 {
+        (c.memberships + 2.0 * c.pairs) / c.users
+    } else {
+        0.0
+    };
+    let user_share = if per_user > 0.0 {
+        1.0 - (1.0 - part).powf(per_user)
+    } else {
+        part
+    };
+    c.users *= user_share;
+    c.online *= user_share;
+    for x in [
+        &mut c.groups,
+        &mut c.memberships,
+        &mut c.pairs,
+        &mut c.group_msgs,
+        &mut c.c2c_msgs,
+        &mut c.deliveries,
+        &mut c.reads,
+        &mut c.pull_ops,
+        &mut c.churn_ops,
+        &mut c.final_ops,
+        &mut c.in_flight,
+    ] {
+        *x *= part;
     }
 }
 
@@ -400,6 +465,38 @@ mod tests {
             assert!(e.memory_bytes <= measured * 4, "{file}: {e:?}");
             assert!(e.exceeds(8 * 1024 * MIB, "").is_empty(), "{file}");
         }
+    }
+
+    #[test]
+    fn a_shard_holds_its_part_of_the_traffic_and_the_users_of_its_conversations() {
+        let whole = shipped("scenarios/large.toml");
+        let w = Estimate::of(&whole);
+        for n in [2u32, 4, 16] {
+            let mut s = whole.clone();
+            s.shard = crate::scenario::Shard { index: 1, count: n };
+            let e = Estimate::of(&s);
+            assert_eq!(e.shards, n);
+            let total = |x: u64| x * u64::from(n);
+            // Traffic and memberships split evenly (within rounding).
+            for (part, all) in [(e.messages, w.messages), (e.memberships, w.memberships)] {
+                assert!(
+                    total(part).abs_diff(all) <= u64::from(n),
+                    "{part} x {n} vs {all}"
+                );
+            }
+            // A user is in every shard that holds one of its conversations: the shards
+            // together connect more clients than the whole run, each shard fewer.
+            assert!(e.connections < w.connections, "{e:?}");
+            assert!(total(e.connections) >= w.connections, "{e:?}");
+            assert!(e.memory_bytes < w.memory_bytes && e.operations < w.operations);
+            assert!(e.live_memory_bytes > e.memory_bytes);
+        }
+        // The live smoke's traffic as it was measured (scenarios/fleet-live.toml): shards of
+        // 3 held 176, 144 and 109 clients (mean 143).
+        let mut s = shipped("scenarios/fleet-live.toml");
+        s.shard = crate::scenario::Shard { index: 0, count: 3 };
+        let c = Estimate::of(&s).connections;
+        assert!((143..=180).contains(&c), "{c}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Plan {
     /// The users this shard provisions (all of them unsharded), in id order: members of its
     /// groups, sides of its pairs, and users in no conversation that hash to it.
     pub shard_users: Vec<UserId>,
+    /// The shard this plan drives (`--shard`; whole: 0/1).
+    pub shard: Shard,
     /// Sharded runs only (empty otherwise): each user's conversation count in the whole run,
     /// so its pull rate is split between the shards in proportion to its conversations.
     pub all_conv_counts: Vec<u32>,
@@ -85,6 +87,7 @@ impl Plan {
             online,
             shard_groups: groups.iter().map(|g| g.id).collect(),
             shard_users: (0..n).map(UserId).collect(),
+            shard: s.shard,
             groups,
             pairs,
             convs,

@@ -196,6 +196,26 @@ fn validate_prints_the_estimate_and_run_refuses_what_does_not_fit_the_budget() {
 }
 
 #[test]
+fn validate_sizes_one_shard_and_the_budget_applies_to_what_one_process_holds() {
+    // large: ~611 MiB estimated whole, ~225 MiB for a shard of 4.
+    let whole = readsim(&["validate", "scenarios/large.toml", "--max-memory", "400MiB"]);
+    assert_eq!(whole.status.code(), Some(2));
+    let o = readsim(&[
+        "validate",
+        "scenarios/large.toml",
+        "--max-memory",
+        "400MiB",
+        "--shard",
+        "3/4",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("whole run: estimate: ~"), "{out}");
+    assert!(out.contains("shard 3/4 (every shard of 4"), "{out}");
+    assert!(out.contains("live run: peak memory ~"), "{out}");
+}
+
+#[test]
 fn delays_at_their_cap_run_within_the_budget() {
     // The largest accepted read delay and latency: the run's clock goes out hours, nothing
     // is sized by it.

@@ -5,6 +5,7 @@
 
 mod devices;
 mod faults;
+mod fleet;
 mod matrix_synapse;
 mod planted_server;
 mod server;

@@ -33,7 +33,7 @@ fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
     let sim = tempfile::tempdir().unwrap();
     let o = readsim(&[
         "run",
-        "tests/fixtures/live-short.toml",
+        "scenarios/fleet-live.toml",
         "--target",
         "server",
         "--duration",
@@ -53,7 +53,7 @@ fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
     );
     let s = readsim(&[
         "run",
-        "tests/fixtures/live-short.toml",
+        "scenarios/fleet-live.toml",
         "--duration",
         "8s",
         "--out",
@@ -165,7 +165,7 @@ fn live_run_against_a_server_that_is_already_up() {
     let out = tempfile::tempdir().unwrap();
     let o = readsim(&[
         "run",
-        "tests/fixtures/live-short.toml",
+        "scenarios/fleet-live.toml",
         "--target",
         &url,
         "--admin-token",
@@ -191,7 +191,7 @@ fn live_run_against_a_server_that_is_already_up() {
     // is exit 3, not a verdict on the target (exit 1).
     let again = readsim(&[
         "run",
-        "tests/fixtures/live-short.toml",
+        "scenarios/fleet-live.toml",
         "--target",
         &url,
         "--admin-token",

@@ -25,6 +25,10 @@ pub struct LiveFacts {
     pub setup_seconds: f64,
     /// What the target's adapter says about the figures (`Backend::notes`).
     pub notes: Vec<String>,
+    /// The common start asked for (`--start-at`), and when the traffic phase began (ms since
+    /// the Unix epoch).
+    pub start_at_ms: Option<u64>,
+    pub traffic_started_at_ms: u64,
 }
 
 /// A finished run: the observers that watched it and how long it took.
@@ -37,6 +41,8 @@ pub struct Executed {
     pub driver: &'static str,
     pub wall_seconds: f64,
     pub live: Option<LiveFacts>,
+    /// The command that replays (or re-runs) this run.
+    pub replay: String,
 }
 
 /// Runs the scenario as `opts` says: live against a server, or simulated against the model
@@ -51,7 +57,11 @@ pub fn execute(
     let started = Instant::now();
     let mut ex = match &opts.live {
         Some(l) => {
-            let out = live::run_live(scenario, seed, check, l)?;
+            let l = live::LiveOptions {
+                start_at: opts.start_at,
+                ..l.clone()
+            };
+            let out = live::run_live(scenario, seed, check, &l)?;
             Executed {
                 observers: out.observers,
                 end: out.stats.end,
@@ -63,7 +73,10 @@ pub fn execute(
                     peak_clients: out.peak_clients,
                     setup_seconds: out.setup_seconds,
                     notes: out.notes,
+                    start_at_ms: opts.start_at.map(live::start::epoch_ms),
+                    traffic_started_at_ms: out.traffic_started_at_ms,
                 }),
+                replay: String::new(),
             }
         }
         None => {
@@ -83,6 +96,7 @@ pub fn execute(
         }
     };
     ex.wall_seconds = started.elapsed().as_secs_f64();
+    ex.replay = replay.to_string();
     Ok(ex)
 }
 
@@ -165,5 +179,6 @@ fn simulate_on<T: Target>(
         driver: "sim",
         wall_seconds: 0.0,
         live: None,
+        replay: String::new(),
     })
 }

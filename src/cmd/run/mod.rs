@@ -43,6 +43,9 @@ pub struct RunOptions {
     pub budget: u64,
     /// The conversations this process drives (`--shard I/N`; whole: 0/1).
     pub shard: scenario::Shard,
+    /// Live runs: begin the traffic phase at this wall time (`--start-at`); a simulated run
+    /// ignores it (its clock is virtual).
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +156,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let seed = opts.seed.unwrap_or(scenario.seed);
     let replay = replay_command(opts, seed);
     refuse_live_misuse(opts)?;
+    note_ignored_start(opts);
     let first = drive::execute(&scenario, seed, &replay, opts)?;
     let mut first = outcome::render(&scenario, seed, &first)?;
     if opts.check_determinism {
@@ -217,7 +221,21 @@ fn refuse_live_misuse(opts: &RunOptions) -> Result<(), RunError> {
     if opts.plant_bug.is_some() {
         return usage("--plant-bug plants a bug in the simulated model; it needs --target model");
     }
+    if let Some(at) = opts.start_at {
+        super::start_at::check_lead(at).map_err(LiveError::Usage)?;
+    }
     Ok(())
+}
+
+/// A simulated run has a virtual clock: `--start-at` is accepted (so one fleet command line
+/// serves both drivers) and ignored, saying so; nothing of it reaches the reports.
+fn note_ignored_start(opts: &RunOptions) {
+    if opts.live.is_none() && opts.start_at.is_some() {
+        eprintln!(
+            "note: --start-at is ignored by a simulated run (its clock is virtual); it aligns \
+             live shards"
+        );
+    }
 }
 
 /// `readsim run`: runs, prints the summary in `format`, and on a failure says how to replay
@@ -306,6 +324,7 @@ mod tests {
             progress: false,
             budget,
             shard: scenario::Shard::WHOLE,
+            start_at: None,
         };
         (s, opts)
     }

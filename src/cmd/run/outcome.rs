@@ -95,6 +95,7 @@ pub fn render(scenario: &Scenario, seed: u64, ex: &Executed) -> Result<Rendered,
         faults: &faults,
         slo: &slo,
         verdict: &verdict,
+        replay: Some(ex.replay.clone()).filter(|_| !scenario.shard.is_whole()),
     };
     let stats = run_stats(ex, total_ops, seconds);
     let mut files = ReportFiles::render(&outcome, &stats)?;
@@ -132,6 +133,8 @@ fn run_stats(ex: &Executed, total_ops: u64, seconds: f64) -> RunStats {
             .as_ref()
             .map(|l| l.stats.acked_receipts_per_second()),
         peak_clients: ex.live.as_ref().map(|l| l.peak_clients),
+        start_at_epoch_ms: ex.live.as_ref().and_then(|l| l.start_at_ms),
+        traffic_started_at_epoch_ms: ex.live.as_ref().map(|l| l.traffic_started_at_ms),
     }
 }
 
@@ -169,6 +172,21 @@ fn live_lines(l: &LiveFacts, faulty: bool) -> String {
     if !s.pushes_by_device.is_empty() {
         let by: Vec<String> = s.pushes_by_device.iter().map(u64::to_string).collect();
         let _ = writeln!(t, "devices  pushes per device {}", by.join(" / "));
+    }
+    if let Some(at) = l.start_at_ms {
+        let _ = writeln!(
+            t,
+            "start    traffic began {} ms after the common start {}",
+            l.traffic_started_at_ms.saturating_sub(at),
+            humantime::format_rfc3339_millis(crate::live::start::from_epoch_ms(at))
+        );
+    }
+    if s.foreign_pushes > 0 {
+        let _ = writeln!(
+            t,
+            "shard    {} pushes about other shards' conversations ignored (shared users)",
+            s.foreign_pushes
+        );
     }
     if faulty {
         let _ = writeln!(

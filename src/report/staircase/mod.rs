@@ -154,14 +154,14 @@ pub fn markdown_section(s: &mut String, o: &RunOutcome) {
 }
 
 /// report.html's staircase section: a small table (nothing without steps).
-pub fn html_section(s: &mut String, o: &RunOutcome) {
-    let Some(st) = of(o) else { return };
+pub fn html_section(s: &mut String, st: Option<&Staircase>) {
+    let Some(st) = st else { return };
     let _ = write!(
         s,
         "<section id=\"staircase\"><h2>Rate staircase</h2><p class=\"note\">{}. Acked: \
          readers' receipts acknowledged per second during the step; p50/p99: receipt to \
          notified, of the receipts intended in the step.</p>",
-        esc(&conclusion(&st))
+        esc(&conclusion(st))
     );
     s.push_str(
         "<table><thead><tr><th class=\"num\">step</th><th>from-to</th>\
@@ -169,7 +169,7 @@ pub fn html_section(s: &mut String, o: &RunOutcome) {
          <th class=\"num\">p50</th><th class=\"num\">p99</th><th></th></tr></thead><tbody>",
     );
     for row in &st.steps {
-        let c = cells(&st, row);
+        let c = cells(st, row);
         let class = if c.mark.is_empty() {
             ""
         } else {

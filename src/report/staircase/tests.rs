@@ -132,7 +132,7 @@ fn the_first_step_past_the_threshold_is_marked_in_every_report() {
         marked[0]
     );
 
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     assert!(html.contains("id=\"staircase\"") && html.contains("saturated at step 1"));
     assert_eq!(html.matches("saturated here").count(), 1);
 
@@ -170,5 +170,6 @@ fn stats() -> RunStats {
         peak_rss_bytes: 0,
         acked_receipts_per_second: None,
         peak_clients: None,
+        ..RunStats::default()
     }
 }

@@ -47,7 +47,7 @@ fn html_report_has_every_chart_with_data_and_escapes_text() {
     o.faults = &faults;
     o.slo = &slo;
     o.verdict = judged(0, &slo);
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     // One chart per section: latency, throughput, completeness, audience size, faults.
     for id in [
         "latency",
@@ -90,7 +90,7 @@ fn html_report_has_every_chart_with_data_and_escapes_text() {
 fn html_report_without_faults_or_samples_says_so() {
     let (s, m) = (scenario(), Metrics::default());
     let o = outcome(&s, &m, &[], 0);
-    let html = report_html(&o, &stats());
+    let html = report_html(&o, &stats()).unwrap();
     assert!(html.contains("no faults injected"));
     assert!(html.contains("No latency samples."));
     assert!(html.contains("badge pass"));

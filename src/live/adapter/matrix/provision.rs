@@ -79,9 +79,17 @@ impl MatrixBackend {
                 lock(&self.shared.tokens).insert(user, s.access_token);
                 Ok(Response::AdminDone)
             }
-            Err(e) if e.errcode() == Some(&ErrCode::UserInUse) => Ok(Response::Error {
-                code: ErrorCode::UserExists,
-            }),
+            // Registered before: by another shard of this run (shards share users) or by an
+            // earlier run. Log in as a new device, so this process can act as the user when
+            // the driver accepts an existing user (a sharded run); USER_EXISTS either way.
+            Err(e) if e.errcode() == Some(&ErrCode::UserInUse) => {
+                if let Ok(s) = register::login(&anon, &local, &password(&local)).await {
+                    lock(&self.shared.tokens).insert(user, s.access_token);
+                }
+                Ok(Response::Error {
+                    code: ErrorCode::UserExists,
+                })
+            }
             Err(e) => Err(admin_err(&format!("registering {local}"), e)),
         }
     }
