@@ -8,6 +8,24 @@ use std::time::Duration;
 pub async fn run(ctx: &Ctx) -> Vec<Row> {
     vec![
         check(
+            "S4",
+            "a refused receipt-asking send is not stored without the flag",
+            not_degraded(ctx),
+        )
+        .await,
+        check(
+            "R4",
+            "a refused receipt changes no count and pushes nothing",
+            refused_receipt_quiet(ctx),
+        )
+        .await,
+        check(
+            "C5",
+            "is_peer_read stays true after later marks and receipts",
+            peer_read_stays(ctx),
+        )
+        .await,
+        check(
             "S9",
             "send_message pushes new_message to each member, not the sender",
             new_message_push(ctx),
@@ -428,4 +446,54 @@ async fn two_devices(ctx: &Ctx) -> Outcome {
         format!("devices saw {p1} and {p2}")
     })?;
     Ok("both devices got the same new_message".into())
+}
+
+async fn not_degraded(ctx: &Ctx) -> Outcome {
+    let mut s = ctx.scene(2, "AVChatRoom").await?;
+    let g = json!({"group": s.group});
+    let r = s.clients[0]
+        .call(json!({"op": "send_message", "conv": g, "need_read_receipt": true}))
+        .await?;
+    expect(code(&r) == 2005, || {
+        format!("receipt-asking send to AVChatRoom: {r}")
+    })?;
+    let h = s.clients[1]
+        .ok(json!({"op": "get_history", "conv": g, "count": 10}))
+        .await?;
+    expect(h["messages"] == json!([]), || {
+        format!("history after the refusal: {h}")
+    })?;
+    Ok("2005; history empty".into())
+}
+
+async fn refused_receipt_quiet(ctx: &Ctx) -> Outcome {
+    let mut s = ctx.scene(2, "Work").await?;
+    let id = send_group(&mut s.clients[0], &s.group, true).await?;
+    let r = receipts(&mut s.clients[0], &[&id]).await?;
+    expect(r["results"][0]["error"]["code"] == 2007, || {
+        format!("sender's own receipt: {r}")
+    })?;
+    let pushes = s.clients[0].pushes_for("receipts", QUIET).await;
+    let e = pull(&mut s.clients[0], &id).await?;
+    expect(
+        pushes.is_empty() && e["read_count"] == 0 && e["unread_count"] == 1,
+        || format!("pushes {pushes:?}, counts {e}"),
+    )?;
+    Ok("NOT_IN_AUDIENCE; counts 0/1, no push".into())
+}
+
+async fn peer_read_stays(ctx: &Ctx) -> Outcome {
+    let users = ctx.users(2).await?;
+    let mut a = ctx.client(&users[0]).await?;
+    let mut b = ctx.client(&users[1]).await?;
+    let id = send_c2c(&mut a, &users[1], true).await?;
+    receipts(&mut b, &[&id]).await?;
+    mark(&mut b, &users[0]).await?;
+    receipts(&mut b, &[&id]).await?;
+    send_c2c(&mut a, &users[1], true).await?;
+    let e = pull(&mut a, &id).await?;
+    expect(e["is_peer_read"] == true, || {
+        format!("after later marks and receipts: {e}")
+    })?;
+    Ok("still true".into())
 }

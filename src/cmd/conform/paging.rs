@@ -38,6 +38,12 @@ pub async fn run(ctx: &Ctx) -> Vec<Row> {
             read_across_receipt(ctx),
         )
         .await,
+        check(
+            "I2",
+            "read and unread lists in pages of 2 are disjoint and make the audience",
+            lists_exact(ctx),
+        )
+        .await,
         check("R1", "a batch of 100 ids is accepted", batch_100(ctx)).await,
         check(
             "R6",
@@ -277,4 +283,22 @@ async fn one_push_per_batch(ctx: &Ctx) -> Outcome {
     let n = pushes[0]["entries"].as_array().map(Vec::len);
     expect(n == Some(2), || format!("push {}", pushes[0]))?;
     Ok("one push with 2 entries".into())
+}
+
+async fn lists_exact(ctx: &Ctx) -> Outcome {
+    let mut s = ctx.scene(6, "Work").await?;
+    let id = send_group(&mut s.clients[0], &s.group, true).await?;
+    for k in [2, 5, 3] {
+        receipts(&mut s.clients[k], &[&id]).await?;
+    }
+    let (read, _) = all_pages(&mut s.clients[0], &id, "read", 2).await?;
+    let (unread, _) = all_pages(&mut s.clients[0], &id, "unread", 2).await?;
+    let mut all: Vec<String> = read.iter().chain(&unread).cloned().collect();
+    all.sort();
+    let mut want: Vec<String> = s.users[1..].to_vec();
+    want.sort();
+    expect(all == want && read.len() == 3, || {
+        format!("read {read:?}, unread {unread:?}")
+    })?;
+    Ok(format!("{} read + {} unread = 5", read.len(), unread.len()))
 }
