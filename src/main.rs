@@ -269,6 +269,27 @@ enum Command {
         #[arg(long)]
         allow_partial: bool,
     },
+    /// Check that a server implements docs/protocol.md: every documented behaviour (each
+    /// operation and push, each error code in its order, paging edges, batch limits,
+    /// duplicates, auth refusals, bad frames, close codes, the doc's literal examples) as a
+    /// small named check on fresh users and groups. Prints `rule | check | pass/fail | what
+    /// was seen` and which rules of docs/semantics.md are covered. Exit 0 when every check
+    /// passed, 1 on any failure, 2 on bad usage, 3 when the target cannot be reached.
+    Conform {
+        /// `server` (start `readsim serve` on a free loopback port with a temporary
+        /// database) or `ws://HOST:PORT` (a server that is up; needs --admin-token).
+        #[arg(required_unless_present = "target", conflicts_with = "target")]
+        url: Option<String>,
+        /// The same as TARGET, as an option (`--target server`).
+        #[arg(long)]
+        target: Option<String>,
+        /// Admin bearer token of the server named by `ws://...`.
+        #[arg(long, env = "READSIM_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// `text` (the table) or `json`.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the JSON schema of the scenario file format.
     Schema,
     /// Run the reference server (docs/protocol.md): WebSocket clients at /v1/ws, admin API at
@@ -332,6 +353,27 @@ fn dispatch(command: Command) -> CmdResult {
             shard,
         )),
         Command::Schema => Ok(cmd::validate::schema()),
+        Command::Conform {
+            url,
+            target,
+            admin_token,
+            format,
+        } => {
+            let format = match format {
+                Format::Text => cmd::conform::ConformFormat::Text,
+                Format::Json => cmd::conform::ConformFormat::Json,
+                Format::Markdown => {
+                    eprintln!("error: conform prints text or json");
+                    return Ok(ExitStatus::BadInput);
+                }
+            };
+            boxed(cmd::conform::execute(&cmd::conform::ConformOptions {
+                target: url.or(target).unwrap_or_default(),
+                admin_token,
+                format,
+                log: None,
+            }))
+        }
         Command::Merge {
             reports,
             out,

@@ -4,6 +4,7 @@
 
 pub mod budget;
 pub mod compare;
+pub mod conform;
 mod judge;
 pub mod merge;
 mod merge_check;

@@ -3,6 +3,7 @@
 //! each planted server bug (`planted_server`). One test binary. Also the Matrix pieces
 //! against a real Synapse (`matrix_synapse`).
 
+mod conform;
 mod devices;
 mod faults;
 mod fleet;

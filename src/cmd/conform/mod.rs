@@ -1,0 +1,411 @@
+//! `readsim conform TARGET`: does a server implement docs/protocol.md? Every documented
+//! behaviour is one small, independent, named check that provisions its own users and groups
+//! (unique names per run, so it runs against a server that already has data). Prints a table
+//! `rule | check | pass/fail | what was seen` (or `--format json`) and which rule ids of
+//! docs/semantics.md the checks cover. Exit 0 when every check passed, 1 on any failure, 2 on
+//! bad usage, 3 when the target cannot be reached or started.
+
+mod auth;
+mod client;
+mod errors;
+mod frames;
+mod ops;
+mod paging;
+
+use super::{Classify, ExitStatus};
+use crate::live::LiveError;
+use crate::live::server::ChildServer;
+use crate::protocol::Profile;
+use crate::scenario::Rule;
+pub use client::Client;
+use client::{Admin, Seen};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConformFormat {
+    Text,
+    Json,
+}
+
+pub struct ConformOptions {
+    /// `server` (start a child `readsim serve`) or `ws://HOST:PORT`.
+    pub target: String,
+    pub admin_token: Option<String>,
+    pub format: ConformFormat,
+    /// Where a child server's stderr goes (default: a file in the temp directory).
+    pub log: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConformError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("the target cannot be reached: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Server(#[from] LiveError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl Classify for ConformError {
+    fn exit_status(&self) -> ExitStatus {
+        match self {
+            ConformError::Usage(_) => ExitStatus::BadInput,
+            _ => ExitStatus::HarnessFailed,
+        }
+    }
+}
+
+/// One check's line of the table.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// A rule id of docs/semantics.md (R6), or `wire/...` for a rule of docs/protocol.md's
+    /// wire format that semantics.md does not name.
+    pub rule: &'static str,
+    pub check: &'static str,
+    pub pass: bool,
+    pub seen: String,
+}
+
+/// A check's result: what it saw, on a pass or a failure.
+pub type Outcome = Result<String, Seen>;
+
+/// Longest time one check may take.
+const CHECK_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs one check (bounded by [`CHECK_LIMIT`]) into its row.
+pub async fn check(
+    rule: &'static str,
+    name: &'static str,
+    f: impl Future<Output = Outcome>,
+) -> Row {
+    let outcome = match tokio::time::timeout(CHECK_LIMIT, f).await {
+        Ok(o) => o,
+        Err(_) => Err(format!("did not finish within {CHECK_LIMIT:?}")),
+    };
+    let (pass, seen) = match outcome {
+        Ok(s) => (true, s),
+        Err(s) => (false, s),
+    };
+    Row {
+        rule,
+        check: name,
+        pass,
+        seen: one_line(&seen),
+    }
+}
+
+/// At most 160 characters on one line.
+fn one_line(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    match s.char_indices().nth(160) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+/// `Err(seen)` unless `cond`.
+pub fn expect(cond: bool, seen: impl FnOnce() -> String) -> Result<(), Seen> {
+    if cond { Ok(()) } else { Err(seen()) }
+}
+
+/// What the checks share: the target and fresh names.
+pub struct Ctx {
+    pub admin: Admin,
+    /// `HOST:PORT`.
+    pub addr: String,
+    /// Unique per run: 8 random hex characters.
+    run: String,
+    next: AtomicU32,
+}
+
+/// A group with a sender (`users[0]`, `clients[0]`) and its other members, all connected.
+pub struct Scene {
+    pub users: Vec<String>,
+    pub group: String,
+    pub clients: Vec<Client>,
+}
+
+impl Ctx {
+    /// A fresh id, `c<run><kind><n>` (at most 32 characters).
+    pub fn fresh(&self, kind: char) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("c{}{kind}{n}", self.run)
+    }
+
+    pub async fn users(&self, n: usize) -> Result<Vec<String>, Seen> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let u = self.fresh('u');
+            self.admin
+                .post("/v1/admin/users", json!({"user_id": u}))
+                .await?;
+            out.push(u);
+        }
+        Ok(out)
+    }
+
+    pub async fn group(&self, ty: &str, members: &[String]) -> Result<String, Seen> {
+        let g = self.fresh('g');
+        self.admin
+            .post(
+                "/v1/admin/groups",
+                json!({"group_id": g, "type": ty, "members": members}),
+            )
+            .await?;
+        Ok(g)
+    }
+
+    pub async fn client(&self, user: &str) -> Result<Client, Seen> {
+        let token = self.admin.token_for(user, 3600).await?;
+        Client::connect(&self.addr, &token).await
+    }
+
+    pub async fn clients(&self, users: &[String]) -> Result<Vec<Client>, Seen> {
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            out.push(self.client(u).await?);
+        }
+        Ok(out)
+    }
+
+    /// `n` users (n >= 1) in a fresh group of type `ty`, all connected.
+    pub async fn scene(&self, n: usize, ty: &str) -> Result<Scene, Seen> {
+        let users = self.users(n).await?;
+        let group = self.group(ty, &users).await?;
+        let clients = self.clients(&users).await?;
+        Ok(Scene {
+            users,
+            group,
+            clients,
+        })
+    }
+
+    /// A well-formed message id no server has issued for this run.
+    pub fn unknown_msg(&self) -> String {
+        self.fresh('x')
+    }
+}
+
+/// Sends to `group` and returns the message id.
+pub async fn send_group(c: &mut Client, group: &str, need: bool) -> Result<String, Seen> {
+    let ok = c
+        .ok(json!({"op": "send_message", "conv": {"group": group}, "need_read_receipt": need, "body": "conform"}))
+        .await?;
+    msg_id(&ok)
+}
+
+/// Sends to `peer` and returns the message id.
+pub async fn send_c2c(c: &mut Client, peer: &str, need: bool) -> Result<String, Seen> {
+    let ok = c
+        .ok(json!({"op": "send_message", "conv": {"c2c": peer}, "need_read_receipt": need}))
+        .await?;
+    msg_id(&ok)
+}
+
+fn msg_id(ok: &Value) -> Result<String, Seen> {
+    ok["msg_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("send answer without msg_id: {ok}"))
+}
+
+/// `send_message_read_receipts` that must succeed as a whole; the response's `ok`.
+pub async fn receipts(c: &mut Client, ids: &[&str]) -> Result<Value, Seen> {
+    c.ok(json!({"op": "send_message_read_receipts", "msg_ids": ids}))
+        .await
+}
+
+/// The sender's pulled entry of one message.
+pub async fn pull(c: &mut Client, id: &str) -> Result<Value, Seen> {
+    let ok = c
+        .ok(json!({"op": "get_message_read_receipts", "msg_ids": [id]}))
+        .await?;
+    Ok(ok["entries"][0].clone())
+}
+
+/// One member-list page.
+pub async fn page(
+    c: &mut Client,
+    id: &str,
+    filter: &str,
+    next_seq: u64,
+    count: u32,
+) -> Result<Value, Seen> {
+    c.ok(json!({"op": "get_group_message_read_member_list", "msg_id": id, "filter": filter, "next_seq": next_seq, "count": count}))
+        .await
+}
+
+/// The whole report of a run.
+#[derive(Serialize)]
+struct Report {
+    passed: bool,
+    target: String,
+    seconds: f64,
+    checks: Vec<Row>,
+    /// Every rule of docs/semantics.md, with the checks that cover it.
+    coverage: Vec<Coverage>,
+}
+
+#[derive(Serialize)]
+struct Coverage {
+    rule: &'static str,
+    title: &'static str,
+    checks: usize,
+}
+
+pub fn execute(opts: &ConformOptions) -> Result<ExitStatus, ConformError> {
+    let target = Target::parse(opts)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ConformError::Runtime)?;
+    let (_child, addr, token) = target.open(opts)?;
+    let started = Instant::now();
+    let rows = rt.block_on(run_all(addr.clone(), token))?;
+    let report = Report {
+        passed: rows.iter().all(|r| r.pass),
+        target: opts.target.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        coverage: coverage(&rows),
+        checks: rows,
+    };
+    match opts.format {
+        ConformFormat::Json => super::print(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        )),
+        ConformFormat::Text => super::print(&text(&report)),
+    }
+    Ok(if report.passed {
+        ExitStatus::Pass
+    } else {
+        ExitStatus::TargetFailed
+    })
+}
+
+enum Target {
+    Child,
+    Remote(String),
+}
+
+impl Target {
+    fn parse(opts: &ConformOptions) -> Result<Target, ConformError> {
+        if opts.target == "server" {
+            return Ok(Target::Child);
+        }
+        let Some(rest) = opts.target.strip_prefix("ws://") else {
+            return Err(ConformError::Usage(format!(
+                "unknown target {:?}: use `server` or ws://HOST:PORT",
+                opts.target
+            )));
+        };
+        let addr = rest.split('/').next().unwrap_or_default();
+        if addr.is_empty() || opts.admin_token.is_none() {
+            return Err(ConformError::Usage(
+                "conform ws://HOST:PORT needs HOST:PORT and --admin-token".into(),
+            ));
+        }
+        Ok(Target::Remote(addr.to_string()))
+    }
+
+    /// The child server (kept alive by the caller), the address and the admin token.
+    fn open(
+        self,
+        opts: &ConformOptions,
+    ) -> Result<(Option<ChildServer>, String, String), ConformError> {
+        match self {
+            Target::Remote(addr) => Ok((None, addr, opts.admin_token.clone().unwrap_or_default())),
+            Target::Child => {
+                let log = opts.log.clone().unwrap_or_else(|| {
+                    std::env::temp_dir().join(format!("readsim-conform-{}.log", std::process::id()))
+                });
+                let child = ChildServer::start(&log)?;
+                let (addr, token) = (child.addr.clone(), child.admin_token.clone());
+                Ok((Some(child), addr, token))
+            }
+        }
+    }
+}
+
+async fn run_all(addr: String, token: String) -> Result<Vec<Row>, ConformError> {
+    let mut b = [0u8; 4];
+    rand::fill(&mut b[..]);
+    let ctx = Ctx {
+        admin: Admin {
+            http: reqwest::Client::new(),
+            addr: addr.clone(),
+            token,
+        },
+        addr: addr.clone(),
+        run: hex::encode(b),
+        next: AtomicU32::new(0),
+    };
+    ctx.admin
+        .health()
+        .await
+        .map_err(|e| ConformError::Unreachable(format!("GET http://{addr}/v1/health: {e}")))?;
+    let mut rows = ops::run(&ctx).await;
+    rows.extend(errors::run(&ctx).await);
+    rows.extend(paging::run(&ctx).await);
+    rows.extend(auth::run(&ctx).await);
+    rows.extend(frames::run(&ctx).await);
+    Ok(rows)
+}
+
+fn coverage(rows: &[Row]) -> Vec<Coverage> {
+    Rule::ALL
+        .iter()
+        .filter(|r| r.applies(Profile::Tencent))
+        .map(|r| Coverage {
+            rule: r.id(),
+            title: r.info().title,
+            checks: rows.iter().filter(|row| row.rule == r.id()).count(),
+        })
+        .collect()
+}
+
+fn text(report: &Report) -> String {
+    use std::fmt::Write;
+    let w = report
+        .checks
+        .iter()
+        .map(|r| r.check.len())
+        .max()
+        .unwrap_or(5);
+    let mut s = format!(
+        "{:<13} | {:<w$} | {:<4} | what was seen\n",
+        "rule", "check", ""
+    );
+    for r in &report.checks {
+        let verdict = if r.pass { "pass" } else { "FAIL" };
+        let _ = writeln!(
+            s,
+            "{:<13} | {:<w$} | {verdict} | {}",
+            r.rule, r.check, r.seen
+        );
+    }
+    let failed = report.checks.iter().filter(|r| !r.pass).count();
+    let _ = writeln!(
+        s,
+        "\n{} checks, {} failed, {:.1}s against {}",
+        report.checks.len(),
+        failed,
+        report.seconds,
+        report.target
+    );
+    let (covered, not): (Vec<&Coverage>, Vec<&Coverage>) =
+        report.coverage.iter().partition(|c| c.checks > 0);
+    let ids = |v: &[&Coverage]| v.iter().map(|c| c.rule).collect::<Vec<_>>().join(" ");
+    let _ = writeln!(s, "rules covered ({}): {}", covered.len(), ids(&covered));
+    let _ = writeln!(s, "rules not covered ({}): {}", not.len(), ids(&not));
+    let _ = writeln!(s, "{}", if report.passed { "PASS" } else { "FAIL" });
+    s
+}
