@@ -51,20 +51,6 @@ enum PullMisuse {
     UnknownPeerMark,
 }
 
-const PULL_MISUSES: [PullMisuse; 9] = [
-    PullMisuse::EmptyCounts,
-    PullMisuse::OversizeCounts,
-    PullMisuse::MixedCounts,
-    PullMisuse::OthersCounts,
-    PullMisuse::UnrequestedCounts,
-    PullMisuse::PageCount,
-    PullMisuse::OthersPage,
-    PullMisuse::C2cPage,
-    PullMisuse::UnrequestedPage,
-];
-
-/// The Tencent profile's list: the Matrix one and the mark-reads of C1 (the Matrix profile
-/// keeps its list, and so its draws; its mark-read is a receipt, MX9).
 const TENCENT_PULL_MISUSES: [PullMisuse; 11] = [
     PullMisuse::EmptyCounts,
     PullMisuse::OversizeCounts,
@@ -78,6 +64,10 @@ const TENCENT_PULL_MISUSES: [PullMisuse; 11] = [
     PullMisuse::SelfMark,
     PullMisuse::UnknownPeerMark,
 ];
+
+/// The Matrix profile's list: all but the mark-reads of C1 (its mark-read is a receipt,
+/// MX9), in the order it always had, so its draws stay as they were.
+const PULL_MISUSES: &[PullMisuse] = TENCENT_PULL_MISUSES.split_at(9).0;
 
 impl Workload {
     fn misuse_share(&self) -> f64 {
@@ -114,7 +104,7 @@ impl Workload {
             return;
         }
         let kinds: &'static [PullMisuse] = if self.scenario.semantics.profile.is_matrix() {
-            &PULL_MISUSES
+            PULL_MISUSES
         } else {
             &TENCENT_PULL_MISUSES
         };

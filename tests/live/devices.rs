@@ -2,26 +2,8 @@
 //! WebSocket with the user's token, every push must reach each of them (D1), and a server
 //! that pushes to a user's first connection only is caught.
 
+use super::{json, readsim, text};
 use readsim::server::{ServerBug, ServerConfig, Store};
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("READSIM_ADMIN_TOKEN")
-        .output()
-        .expect("readsim runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 /// How many times the run exercised `rule` (report.json's coverage table).
 fn exercised(report: &serde_json::Value, rule: &str) -> u64 {

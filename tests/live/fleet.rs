@@ -1,12 +1,8 @@
 //! `scripts/local-fleet.sh`: three shards of the live smoke against one `readsim serve`
 //! (loopback), launched as the Kubernetes Job launches them, with a common start, merged.
 
-use std::path::Path;
+use super::{json, text};
 use std::process::Command;
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
 
 #[test]
 fn three_shards_against_one_server_start_together_and_merge_clean() {
@@ -31,7 +27,6 @@ fn three_shards_against_one_server_start_together_and_merge_clean() {
         .env_remove("READSIM_START_AT")
         .output()
         .expect("bash runs");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert_eq!(
         o.status.code(),
         Some(0),

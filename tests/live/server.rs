@@ -1,25 +1,8 @@
 //! Live runs through the real binary: `readsim run --target server` starts `readsim serve`
 //! on a loopback port, drives the short live scenario and checks it like a simulated run.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn readsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_readsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("READSIM_ADMIN_TOKEN")
-        .output()
-        .expect("readsim runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
+use super::{json, readsim, text};
+use std::process::Command;
 
 fn keys(v: &serde_json::Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
