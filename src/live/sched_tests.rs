@@ -14,6 +14,25 @@ impl Observer for Record {
     }
 }
 
+/// Drives `workload` over `conns` to its end, with short settle and drain times: the history
+/// it emitted and its stats.
+async fn drive_to_end(
+    workload: Workload,
+    conns: Vec<Vec<UnboundedSender<ClientFrame>>>,
+    in_rx: &mut UnboundedReceiver<Inbound>,
+) -> (Record, DriveStats) {
+    let mut rec = Record::default();
+    let cfg = DriveConfig {
+        settle: Duration::from_millis(100),
+        drain_timeout: Duration::from_millis(800),
+        ..DriveConfig::default()
+    };
+    let stats = Scheduler::new(workload, conns, &mut rec, Instant::now(), cfg)
+        .drive(in_rx)
+        .await;
+    (rec, stats)
+}
+
 const SCENARIO: &str = r#"
 name = "sched"
 seed = 5
@@ -86,14 +105,7 @@ async fn sends_go_out_at_their_intended_times_whatever_is_in_flight() {
         });
     }
     drop(in_tx);
-    let mut rec = Record::default();
-    let cfg = DriveConfig {
-        settle: Duration::from_millis(100),
-        drain_timeout: Duration::from_millis(800),
-        ..DriveConfig::default()
-    };
-    let sched = Scheduler::new(workload, conns, &mut rec, Instant::now(), cfg);
-    let stats = sched.drive(&mut in_rx).await;
+    let (rec, stats) = drive_to_end(workload, conns, &mut in_rx).await;
 
     // The same seeded send schedule as the workload alone produces (no responses needed).
     let mut w = Workload::new(&scenario, scenario.seed);
@@ -200,14 +212,7 @@ async fn with_two_devices_requests_take_turns_and_pushes_keep_their_device() {
         conns.push(devices);
     }
     drop(in_tx);
-    let mut rec = Record::default();
-    let cfg = DriveConfig {
-        settle: Duration::from_millis(100),
-        drain_timeout: Duration::from_millis(800),
-        ..DriveConfig::default()
-    };
-    let sched = Scheduler::new(workload, conns, &mut rec, Instant::now(), cfg);
-    let stats = sched.drive(&mut in_rx).await;
+    let (rec, stats) = drive_to_end(workload, conns, &mut in_rx).await;
     let mut invoked = Vec::new();
     let mut pushed = [0u64; 2];
     for ev in &rec.0 {
