@@ -643,6 +643,11 @@ fn environment_section(s: &mut String, o: &ReportDoc, stats: &RunStats) {
         ),
         ("peak RSS", format_bytes(stats.peak_rss_bytes)),
     ];
+    if let Some(cpu) = stats.cpu {
+        rows.push(("CPU time (user + system)", format_seconds(cpu.total())));
+        let rate = stats.ops_per_cpu_second.unwrap_or(0.0);
+        rows.push(("ops per core-second", format_rate(rate)));
+    }
     if let Some(r) = stats.acked_receipts_per_second {
         rows.push(("acked receipts per second", format_rate(r)));
     }

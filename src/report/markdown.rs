@@ -190,6 +190,16 @@ fn run_section(s: &mut String, stats: &RunStats) {
         format_rate(stats.ops_per_wall_second),
         format_bytes(stats.peak_rss_bytes)
     );
+    if let Some(cpu) = stats.cpu {
+        let _ = writeln!(
+            s,
+            "\nCPU {} (user {}, system {}): {} ops per core-second.",
+            format_seconds(cpu.total()),
+            format_seconds(cpu.user_seconds),
+            format_seconds(cpu.system_seconds),
+            format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
+        );
+    }
 }
 
 /// The verdict line (`**PASS**: ...` or `**FAIL**: why`), then any warnings as quotes.

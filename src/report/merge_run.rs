@@ -6,7 +6,7 @@
 //! common the common start was. The shards' starts also align their per-second throughput
 //! ([`offsets_ms`]).
 
-use super::RunStats;
+use super::{CpuTime, RunStats};
 
 /// One shard's run.json, as the merge read it (None: the shard's directory had none).
 #[derive(Clone, Debug)]
@@ -56,6 +56,8 @@ pub fn merge_runs(runs: &[ShardRun], virtual_seconds: f64) -> MergedRun {
         virtual_seconds,
         ops_per_wall_second: present.iter().map(|s| s.ops_per_wall_second).sum(),
         peak_rss_bytes: present.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0),
+        cpu: cpu_sum(&present),
+        ops_per_cpu_second: ops_per_cpu(&present),
         acked_receipts_per_second: some_sum(|s| s.acked_receipts_per_second),
         peak_clients: some_sum(|s| s.peak_clients.map(|c| c as f64)).map(|c| c as u64),
         // The common start, when every shard was given the same one.
@@ -107,6 +109,28 @@ pub fn offsets_ms(runs: &[ShardRun]) -> Vec<u64> {
     }
 }
 
+/// The shards' CPU time added up, when every shard reported it.
+fn cpu_sum(present: &[&RunStats]) -> Option<CpuTime> {
+    let all: Option<Vec<CpuTime>> = present.iter().map(|s| s.cpu).collect();
+    let all = all.filter(|v| !v.is_empty())?;
+    Some(CpuTime {
+        user_seconds: all.iter().map(|c| c.user_seconds).sum(),
+        system_seconds: all.iter().map(|c| c.system_seconds).sum(),
+    })
+}
+
+/// The fleet's operations over the fleet's CPU time (each shard's operations are its rate
+/// times its CPU seconds), when every shard reported both.
+fn ops_per_cpu(present: &[&RunStats]) -> Option<f64> {
+    let pairs: Option<Vec<(f64, f64)>> = present
+        .iter()
+        .map(|s| Some((s.ops_per_cpu_second?, s.cpu?.total())))
+        .collect();
+    let pairs = pairs.filter(|v| !v.is_empty())?;
+    let cpu: f64 = pairs.iter().map(|(_, c)| c).sum();
+    (cpu > 0.0).then(|| pairs.iter().map(|(r, c)| r * c).sum::<f64>() / cpu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +145,11 @@ mod tests {
             peak_clients: Some(clients),
             start_at_epoch_ms: Some(1_000),
             traffic_started_at_epoch_ms: Some(1_000 + start),
+            cpu: Some(CpuTime {
+                user_seconds: 2.0,
+                system_seconds: 1.0,
+            }),
+            ops_per_cpu_second: Some(start as f64),
         })
     }
 
@@ -149,6 +178,11 @@ mod tests {
         assert_eq!(m.stats.start_at_epoch_ms, Some(1_000));
         assert_eq!(m.stats.traffic_started_at_epoch_ms, Some(1_000));
         assert_eq!(m.start_spread_ms, Some(1600));
+        // CPU adds up; the rate is the fleet's ops (rate x CPU per shard) over its CPU.
+        let cpu = m.stats.cpu.expect("every shard reported CPU");
+        assert_eq!((cpu.user_seconds, cpu.system_seconds), (6.0, 3.0));
+        let expected = (4.0 * 3.0 + 0.0 * 3.0 + 1600.0 * 3.0) / 9.0;
+        assert_eq!(m.stats.ops_per_cpu_second, Some(expected));
         assert_eq!(m.shards.len(), 3);
         assert_eq!(offsets_ms(&runs), [4, 0, 1600]);
     }

@@ -2,6 +2,7 @@
 //! `run.json` (wall-clock figures), `report.md`, `report.html` (one self-contained page with
 //! charts), and the terminal summary.
 
+mod cpu;
 mod coverage;
 mod html;
 mod human;
@@ -27,6 +28,7 @@ pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
 pub use merge::{FailedShard, HopSet, MergeInfo, merge_docs, shard_label};
 pub use merge_run::{MergedRun, ShardRun, merge_runs, offsets_ms};
 pub use merged_md::merged_markdown;
+pub use cpu::{CpuTime, process_cpu};
 pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
@@ -155,6 +157,14 @@ pub struct RunStats {
     pub virtual_seconds: f64,
     pub ops_per_wall_second: f64,
     pub peak_rss_bytes: u64,
+    /// CPU time of the readsim process (all its threads; in live runs the harness only, not
+    /// the server), taken with the peak RSS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuTime>,
+    /// Operations per core-second: the operations of the run over `cpu`'s user + system
+    /// seconds (comparable across machines with more cores, unlike ops per wall second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_per_cpu_second: Option<f64>,
     /// Live runs: acknowledged receipts (per message) per second, first to last ack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_receipts_per_second: Option<f64>,

@@ -29,10 +29,27 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
         format_rate(stats.ops_per_wall_second),
         format_bytes(stats.peak_rss_bytes)
     );
+    if let Some(line) = cpu_line(o, stats) {
+        let _ = writeln!(s, "cpu      {line}");
+    }
     slo_lines(&mut s, o);
     super::coverage::terminal_lines(&mut s, o);
     verdict_lines(&mut s, o);
     s
+}
+
+/// CPU time and operations per core-second ("harness" in live runs: the server is another
+/// process), when the platform reports CPU time.
+pub(super) fn cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
+    let cpu = stats.cpu?;
+    let who = if o.driver == "sim" { "" } else { "harness " };
+    Some(format!(
+        "{who}{} (user {}, system {}), {} ops per core-second",
+        format_seconds(cpu.total()),
+        format_seconds(cpu.user_seconds),
+        format_seconds(cpu.system_seconds),
+        format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
+    ))
 }
 
 /// Total operations, their virtual rate, and the count of each kind.

@@ -18,7 +18,8 @@ use rand::RngExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod net;
-mod queue;
+/// Public for `benches/hot_paths.rs`.
+pub mod queue;
 use net::{Fate, Frame, Network};
 pub use queue::EventQueue;
 

@@ -123,11 +123,14 @@ fn run_stats(ex: &Executed, total_ops: u64, seconds: f64) -> RunStats {
     } else {
         ex.wall_seconds
     };
+    let cpu = report::process_cpu();
     RunStats {
         wall_seconds: ex.wall_seconds,
         virtual_seconds: seconds,
         ops_per_wall_second: per_second(total_ops, over),
         peak_rss_bytes: report::peak_rss_bytes(),
+        ops_per_cpu_second: cpu.map(|c| per_second(total_ops, c.total())),
+        cpu,
         acked_receipts_per_second: ex
             .live
             .as_ref()
