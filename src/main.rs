@@ -289,6 +289,10 @@ enum Command {
         /// `text` (the table) or `json`.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also send the admin-API examples of docs/protocol.md literally to a `ws://` target:
+        /// they create the doc's ids (u17, g3, u1, ...) on it. Always on with `--target server`.
+        #[arg(long)]
+        admin_examples: bool,
     },
     /// Print the JSON schema of the scenario file format.
     Schema,
@@ -358,6 +362,7 @@ fn dispatch(command: Command) -> CmdResult {
             target,
             admin_token,
             format,
+            admin_examples,
         } => {
             let format = match format {
                 Format::Text => cmd::conform::ConformFormat::Text,
@@ -372,6 +377,7 @@ fn dispatch(command: Command) -> CmdResult {
                 admin_token,
                 format,
                 log: None,
+                admin_examples,
             }))
         }
         Command::Merge {
@@ -503,6 +509,7 @@ fn run(command: Command) -> CmdResult {
             registration_secret,
             synapse_venv,
             start_at: None,
+            stop: None,
         }),
         Err(e) => {
             eprintln!("error: {e}");
