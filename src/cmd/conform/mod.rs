@@ -513,3 +513,59 @@ fn text(report: &Report) -> String {
     let _ = writeln!(s, "{}", if report.passed { "PASS" } else { "FAIL" });
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<F: Future<Output = Outcome>>(f: F) -> Row {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(check("wire/x", "a check", f))
+    }
+
+    #[test]
+    fn a_check_passes_fails_or_is_skipped_with_its_reason() {
+        assert_eq!(run(async { Ok("fine".into()) }).outcome, Verdict::Pass);
+        let failed = run(async { Err("saw 1001".into()) });
+        assert_eq!(
+            (failed.outcome, failed.seen.as_str()),
+            (Verdict::Fail, "saw 1001")
+        );
+        let s = run(async { Err(skip("needs --target server")) });
+        assert_eq!(
+            (s.outcome, s.seen.as_str()),
+            (Verdict::Skipped, "needs --target server")
+        );
+    }
+
+    #[test]
+    fn skipped_checks_are_counted_and_listed_but_never_fail_the_run() {
+        let rows = vec![
+            run(async { Ok("fine".into()) }),
+            skipped("wire/close", "close 1008", "not provocable"),
+        ];
+        let counts = Counts::of(&rows);
+        assert_eq!((counts.passed, counts.failed, counts.skipped), (1, 0, 1));
+        let report = Report {
+            passed: counts.failed == 0,
+            target: "server".into(),
+            seconds: 1.0,
+            counts,
+            coverage: coverage(&rows),
+            checks: rows,
+        };
+        let t = text(&report);
+        assert!(
+            t.contains("2 checks: 1 passed, 0 failed, 1 skipped;"),
+            "{t}"
+        );
+        assert!(t.contains("| skip | not provocable") && t.contains("skipped: close 1008"));
+        assert!(t.ends_with("PASS\n"), "{t}");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["checks"][1]["outcome"], "skipped");
+        assert_eq!(json["counts"]["skipped"], 1);
+    }
+}
