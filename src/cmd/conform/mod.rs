@@ -461,6 +461,32 @@ fn coverage(rows: &[Row]) -> Vec<Coverage> {
         .collect()
 }
 
+/// The `wire/...` rules of docs/protocol.md the checks stand for, each with how many checks
+/// ran (passed or failed) and were skipped: `wire/close 6 (+1 skipped)`.
+fn wire_rules(rows: &[Row]) -> String {
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.rule)
+        .filter(|r| r.starts_with("wire/"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .map(|id| {
+            let of = |skip: bool| {
+                rows.iter()
+                    .filter(|r| r.rule == *id && (r.outcome == Verdict::Skipped) == skip)
+                    .count()
+            };
+            match of(true) {
+                0 => format!("{id} {}", of(false)),
+                k => format!("{id} {} (+{k} skipped)", of(false)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn text(report: &Report) -> String {
     use std::fmt::Write;
     let w = report
@@ -510,6 +536,7 @@ fn text(report: &Report) -> String {
     let ids = |v: &[&Coverage]| v.iter().map(|c| c.rule).collect::<Vec<_>>().join(" ");
     let _ = writeln!(s, "rules covered ({}): {}", covered.len(), ids(&covered));
     let _ = writeln!(s, "rules not covered ({}): {}", not.len(), ids(&not));
+    let _ = writeln!(s, "docs/protocol.md rules: {}", wire_rules(&report.checks));
     let _ = writeln!(s, "{}", if report.passed { "PASS" } else { "FAIL" });
     s
 }
@@ -564,6 +591,10 @@ mod tests {
         );
         assert!(t.contains("| skip | not provocable") && t.contains("skipped: close 1008"));
         assert!(t.ends_with("PASS\n"), "{t}");
+        assert!(
+            t.contains("docs/protocol.md rules: wire/close 0 (+1 skipped), wire/x 1"),
+            "{t}"
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["checks"][1]["outcome"], "skipped");
         assert_eq!(json["counts"]["skipped"], 1);
