@@ -4,6 +4,7 @@
 //! own with a small `--max-connections` or timeout, on loopback, so only with `--target
 //! server`; skipped otherwise.
 
+use super::client::Client;
 use super::close_codes::NEEDS_OWN_SERVER;
 use super::scratch::Scratch;
 use super::{Ctx, Outcome, Row, check, expect, skip};
@@ -78,16 +79,7 @@ async fn cap(ctx: &Ctx) -> Outcome {
     }
     let s = Scratch::start(&["--max-connections", &CAP.to_string()]).await?;
     let token = s.token("capped").await?;
-    let mut held = Vec::with_capacity(CAP);
-    for _ in 0..CAP {
-        held.push(
-            TcpStream::connect(&s.addr)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    // Let the server accept them all before the next one arrives.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let held = fill(&s, &token).await?;
     let (status, answer) = raw_get(&s.addr, "/v1/admin/receipt_config", &s.admin_token).await?;
     let lower = answer.to_ascii_lowercase();
     expect(
@@ -96,8 +88,7 @@ async fn cap(ctx: &Ctx) -> Outcome {
             && body(&answer)["error"]["name"] == "INTERNAL",
         || format!("admin request over the cap: {answer:?}"),
     )?;
-    let ws =
-        super::client::Client::upgrade(&s.addr, "/v1/ws", Some(&format!("Bearer {token}"))).await?;
+    let ws = Client::upgrade(&s.addr, "/v1/ws", Some(&format!("Bearer {token}"))).await?;
     let ws_status = ws.as_ref().err().map(|(st, _)| *st);
     expect(ws_status == Some(503), || {
         format!("upgrade over the cap: {ws_status:?}")
@@ -106,11 +97,31 @@ async fn cap(ctx: &Ctx) -> Outcome {
     expect(hs == 200 && body(&health)["status"] == "ok", || {
         format!("health over the cap: {health:?}")
     })?;
-    drop(held);
+    for c in held {
+        c.close().await;
+    }
     freed(&s).await?;
     Ok(format!(
         "cap {CAP}: admin 503 + Retry-After, upgrade 503, health 200; 200 once freed"
     ))
+}
+
+/// Holds every slot with WebSocket clients: a socket the server upgraded is surely counted
+/// (a bare TCP connect may not be accepted yet). A slot an admin call just left may still be
+/// held for a moment, so an upgrade refused with 503 is tried again, for up to 3 s.
+async fn fill(s: &Scratch, token: &str) -> Result<Vec<Client>, String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut held = Vec::with_capacity(CAP);
+    while held.len() < CAP {
+        match Client::upgrade(&s.addr, "/v1/ws", Some(&format!("Bearer {token}"))).await? {
+            Ok(c) => held.push(c),
+            Err((503, _)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err((st, b)) => return Err(format!("upgrade {} of {CAP}: {st} {b}", held.len() + 1)),
+        }
+    }
+    Ok(held)
 }
 
 /// Once held sockets close, an admin request is answered again (within 3 s: the server
