@@ -88,6 +88,8 @@ pub fn current_rss() -> u64 {
 pub struct Watcher {
     done: Arc<AtomicBool>,
     pub stop: Arc<AtomicBool>,
+    /// Set by the watcher alone: a live run shares `stop` with Ctrl-C, which is no overrun.
+    over: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -95,12 +97,14 @@ impl Watcher {
     pub fn start(budget: u64) -> Watcher {
         let done = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let (d, s) = (done.clone(), stop.clone());
+        let over = Arc::new(AtomicBool::new(false));
+        let (d, s, o) = (done.clone(), stop.clone(), over.clone());
         let thread = std::thread::Builder::new()
             .name("readsim-memory".into())
             .spawn(move || {
                 while !d.load(Ordering::Relaxed) {
                     if current_rss() > budget {
+                        o.store(true, Ordering::Relaxed);
                         s.store(true, Ordering::Relaxed);
                         return;
                     }
@@ -108,12 +112,17 @@ impl Watcher {
                 }
             })
             .ok();
-        Watcher { done, stop, thread }
+        Watcher {
+            done,
+            stop,
+            over,
+            thread,
+        }
     }
 
-    /// Whether the budget was exceeded.
+    /// Whether the budget was exceeded (not merely stopped by someone else).
     pub fn tripped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.over.load(Ordering::Relaxed)
     }
 }
 

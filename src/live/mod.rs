@@ -109,6 +109,9 @@ pub struct LiveOptions {
     /// `--start-at`: begin the traffic phase at this wall time, once provisioned and
     /// connected, or fail if not ready by then (`start.rs`); None: as soon as ready.
     pub start_at: Option<std::time::SystemTime>,
+    /// Raised from outside to stop the run as Ctrl-C does (reports of what ran are written):
+    /// the memory watcher of `readsim run --max-memory`. None: only Ctrl-C stops it.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Why a live run could not run (violations are not errors: they are in the report).
@@ -195,7 +198,7 @@ pub fn run_live(
         .build()
         .map_err(LiveError::Runtime)?;
     let counters = Arc::new(Counters::default());
-    let interrupted = Arc::new(AtomicBool::new(false));
+    let interrupted = opts.stop.clone().unwrap_or_default();
     rt.spawn(stop_on_ctrl_c(interrupted.clone()));
     let mut pipe = Pipe::new(CountViolations::new(
         Observers::new(scenario, check),

@@ -115,6 +115,25 @@ impl AsyncRead for Guarded {
     }
 }
 
+impl Guarded {
+    /// Arms the timer for the deadline `track` set once an answer is out. Needed on the write
+    /// side: after answering, hyper waits on the read readiness it registered before, so
+    /// without this the idle deadline was only seen at the next wake-up (the header
+    /// deadline), and `idle_timeout` never applied.
+    fn arm(&mut self, cx: &mut Context<'_>) {
+        let Some(deadline) = self.watch.deadline() else {
+            return;
+        };
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            // Overdue already: have hyper read again, where `poll_read` fails the socket.
+            cx.waker().wake_by_ref();
+        }
+    }
+}
+
 impl AsyncWrite for Guarded {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -125,7 +144,9 @@ impl AsyncWrite for Guarded {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        let this = self.get_mut();
+        this.arm(cx);
+        Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

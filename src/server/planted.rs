@@ -63,11 +63,16 @@ pub enum ServerBug {
     /// Pushes to several devices (D1): a push reaches only the first connection its user
     /// opened, so a user on several devices hears of it on one of them. `registry.rs`.
     PushToOneDevice,
+    /// Close codes (wire/close): a WebSocket protocol violation closes with 1001 (the
+    /// shutdown code) instead of 1002, so a client cannot tell "reconnect" from "you sent
+    /// garbage". `ws.rs`, `Bye::planted`. Only `readsim conform` sees it (no workload sends
+    /// bad framing).
+    ProtocolErrorClosesAsShutdown,
 }
 
 #[cfg(feature = "planted-bugs")]
 impl ServerBug {
-    pub const ALL: [ServerBug; 10] = [
+    pub const ALL: [ServerBug; 11] = [
         ServerBug::CountDuplicateReceipt,
         ServerBug::LaterJoinerCounted,
         ServerBug::UnreadFromCurrentMembership,
@@ -78,6 +83,7 @@ impl ServerBug {
         ServerBug::DropC2cReadWithinSecond,
         ServerBug::AckBeforeCommit,
         ServerBug::PushToOneDevice,
+        ServerBug::ProtocolErrorClosesAsShutdown,
     ];
 
     /// The kebab-case name `READSIM_PLANTED_SERVER_BUG` takes.
@@ -93,6 +99,7 @@ impl ServerBug {
             ServerBug::DropC2cReadWithinSecond => "drop-c2c-read-within-second",
             ServerBug::AckBeforeCommit => "ack-before-commit",
             ServerBug::PushToOneDevice => "push-to-one-device",
+            ServerBug::ProtocolErrorClosesAsShutdown => "protocol-error-closes-as-shutdown",
         }
     }
 

@@ -72,6 +72,19 @@ impl Bye {
     }
 }
 
+impl Bye {
+    /// `ProtocolErrorClosesAsShutdown` (tests only): a protocol violation closes with 1001.
+    fn planted(self, _app: &App) -> Bye {
+        #[cfg(feature = "planted-bugs")]
+        if _app.cfg.planted_bug == Some(super::ServerBug::ProtocolErrorClosesAsShutdown)
+            && self.code == close::PROTOCOL
+        {
+            return Bye::new(close::SHUTDOWN, self.reason);
+        }
+        self
+    }
+}
+
 fn query_token(q: Option<&str>) -> Option<&str> {
     q?.split('&').find_map(|kv| kv.strip_prefix("token="))
 }
@@ -257,7 +270,7 @@ async fn read_loop(
                 idle.as_mut().reset(Instant::now() + idle_for);
                 let (user, conn) = (c.user, c.conn);
                 let job = match msg {
-                    Some(Err(e)) => return Some(Bye::of_error(e)),
+                    Some(Err(e)) => return Some(Bye::of_error(e).map(|b| b.planted(app))),
                     None => return Some(None),
                     Some(Ok(Message::Close(f))) => {
                         // Echoed by the socket itself when the writer task closes it.

@@ -254,3 +254,30 @@ fn ctrl_c_writes_the_reports_marked_interrupted_and_leaves_no_child_server() {
     let left = processes_with(&format!("readsim-live-{pid}-"));
     assert!(left.is_empty(), "child server still running: {left:?}");
 }
+
+#[test]
+fn a_live_run_that_outgrows_max_memory_stops_with_exit_3_and_writes_its_reports() {
+    // smoke-live is estimated at ~49 MiB, so 50 MiB passes the check before the run; the
+    // process itself (runtime, 540 sockets, the child's pipes) grows past it within seconds.
+    let out = tempfile::tempdir().unwrap();
+    let o = readsim(&[
+        "run",
+        "scenarios/smoke-live.toml",
+        "--target",
+        "server",
+        "--quiet",
+        "--max-memory",
+        "50MiB",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "stderr: {err}");
+    assert!(
+        err.contains("outgrew the memory budget of 50.0 MiB") && err.contains("--max-memory"),
+        "{err}"
+    );
+    let report = json(&out.path().join("report.json"));
+    assert_eq!(report["verdict"]["interrupted"], true, "{report}");
+    assert!(out.path().join("run.json").exists());
+}

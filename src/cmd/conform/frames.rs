@@ -158,7 +158,7 @@ fn table() -> Vec<(&'static str, String, u64, Value)> {
     ]
 }
 
-async fn fresh_client(ctx: &Ctx) -> Result<(String, Client), String> {
+pub(super) async fn fresh_client(ctx: &Ctx) -> Result<(String, Client), String> {
     let u = ctx.users(1).await?.remove(0);
     let c = ctx.client(&u).await?;
     Ok((u, c))
@@ -215,7 +215,7 @@ async fn binary(ctx: &Ctx) -> Outcome {
 }
 
 /// A `closing` push then the close `code`.
-async fn closes_with(c: &mut Client, want: u16) -> Outcome {
+pub(super) async fn closes_with(c: &mut Client, want: u16) -> Outcome {
     let (frames, close) = c.until_close(Duration::from_secs(5)).await;
     let closing = frames.last().is_some_and(|f| f["push"] == "closing");
     expect(closing && close.as_ref().map(|c| c.0) == Some(want), || {

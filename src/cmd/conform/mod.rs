@@ -1,16 +1,22 @@
 //! `readsim conform TARGET`: does a server implement docs/protocol.md? Every documented
 //! behaviour is one small, independent, named check that provisions its own users and groups
 //! (unique names per run, so it runs against a server that already has data). Prints a table
-//! `rule | check | pass/fail | what was seen` (or `--format json`) and which rule ids of
-//! docs/semantics.md the checks cover. Exit 0 when every check passed, 1 on any failure, 2 on
-//! bad usage, 3 when the target cannot be reached or started.
+//! `rule | check | pass/fail/skipped | what was seen` (or `--format json`) and which rule ids
+//! of docs/semantics.md the checks cover. A check that cannot be tried here (it needs a server
+//! conform started itself, or an opt-in) is `skipped` with the reason: never a failure, never
+//! a pass. Exit 0 when no check failed, 1 on any failure, 2 on bad usage, 3 when the target
+//! cannot be reached or started.
 
+mod admin_examples;
 mod auth;
 mod client;
+mod close_codes;
 mod errors;
 mod frames;
+mod limits;
 mod ops;
 mod paging;
+mod scratch;
 
 use super::{Classify, ExitStatus};
 use crate::live::LiveError;
@@ -39,6 +45,9 @@ pub struct ConformOptions {
     pub format: ConformFormat,
     /// Where a child server's stderr goes (default: a file in the temp directory).
     pub log: Option<PathBuf>,
+    /// Send the admin-API examples of docs/protocol.md literally to a `ws://` target too
+    /// (they create the doc's ids there); always done with `--target server`.
+    pub admin_examples: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +71,16 @@ impl Classify for ConformError {
     }
 }
 
+/// How one check ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Not tried here; `seen` says why. Never fails the run.
+    Skipped,
+}
+
 /// One check's line of the table.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -69,12 +88,33 @@ pub struct Row {
     /// wire format that semantics.md does not name.
     pub rule: &'static str,
     pub check: &'static str,
-    pub pass: bool,
+    pub outcome: Verdict,
+    /// What was seen (on a pass or a failure), or why the check was skipped.
     pub seen: String,
 }
 
-/// A check's result: what it saw, on a pass or a failure.
+/// A check's result: what it saw, on a pass or a failure (or, through [`skip`], why it was
+/// not tried).
 pub type Outcome = Result<String, Seen>;
+
+/// Marks a `Seen` as "skipped" rather than "failed". A marker inside the string, not a third
+/// variant, so every check keeps its plain `?` on `Result<_, String>`.
+const SKIP_MARK: &str = "\u{1}skipped: ";
+
+/// `Err(skip(reason))` ends a check as skipped: it could not be tried here.
+pub fn skip(reason: impl std::fmt::Display) -> Seen {
+    format!("{SKIP_MARK}{reason}")
+}
+
+/// A row for a check that is not run at all, with the reason.
+pub fn skipped(rule: &'static str, name: &'static str, reason: &str) -> Row {
+    Row {
+        rule,
+        check: name,
+        outcome: Verdict::Skipped,
+        seen: one_line(reason),
+    }
+}
 
 /// Longest time one check may take.
 const CHECK_LIMIT: Duration = Duration::from_secs(30);
@@ -89,14 +129,17 @@ pub async fn check(
         Ok(o) => o,
         Err(_) => Err(format!("did not finish within {CHECK_LIMIT:?}")),
     };
-    let (pass, seen) = match outcome {
-        Ok(s) => (true, s),
-        Err(s) => (false, s),
+    let (outcome, seen) = match outcome {
+        Ok(s) => (Verdict::Pass, s),
+        Err(s) => match s.strip_prefix(SKIP_MARK) {
+            Some(reason) => (Verdict::Skipped, reason.to_string()),
+            None => (Verdict::Fail, s),
+        },
     };
     Row {
         rule,
         check: name,
-        pass,
+        outcome,
         seen: one_line(&seen),
     }
 }
@@ -123,6 +166,11 @@ pub struct Ctx {
     /// Unique per run: 8 random hex characters.
     run: String,
     next: AtomicU32,
+    /// conform started the target itself (`--target server`): it may create the doc's ids
+    /// and start scratch servers of its own with small limits.
+    pub owns_server: bool,
+    /// Send the admin-API examples literally (`--target server` or `--admin-examples`).
+    pub admin_examples: bool,
 }
 
 /// A group with a sender (`users[0]`, `clients[0]`) and its other members, all connected.
@@ -245,12 +293,33 @@ pub async fn page(
 /// The whole report of a run.
 #[derive(Serialize)]
 struct Report {
+    /// No check failed (skipped ones do not count against it).
     passed: bool,
     target: String,
     seconds: f64,
+    counts: Counts,
     checks: Vec<Row>,
     /// Every rule of docs/semantics.md, with the checks that cover it.
     coverage: Vec<Coverage>,
+}
+
+/// How many checks ended each way.
+#[derive(Serialize)]
+struct Counts {
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+impl Counts {
+    fn of(rows: &[Row]) -> Counts {
+        let n = |v: Verdict| rows.iter().filter(|r| r.outcome == v).count();
+        Counts {
+            passed: n(Verdict::Pass),
+            failed: n(Verdict::Fail),
+            skipped: n(Verdict::Skipped),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -267,13 +336,17 @@ pub fn execute(opts: &ConformOptions) -> Result<ExitStatus, ConformError> {
         .enable_all()
         .build()
         .map_err(ConformError::Runtime)?;
+    let owns_server = matches!(target, Target::Child);
     let (_child, addr, token) = target.open(opts)?;
     let started = Instant::now();
-    let rows = rt.block_on(run_all(addr.clone(), token))?;
+    let ctx = Ctx::new(addr, token, owns_server, owns_server || opts.admin_examples);
+    let rows = rt.block_on(run_all(ctx))?;
+    let counts = Counts::of(&rows);
     let report = Report {
-        passed: rows.iter().all(|r| r.pass),
+        passed: counts.failed == 0,
         target: opts.target.clone(),
         seconds: started.elapsed().as_secs_f64(),
+        counts,
         coverage: coverage(&rows),
         checks: rows,
     };
@@ -335,28 +408,41 @@ impl Target {
     }
 }
 
-async fn run_all(addr: String, token: String) -> Result<Vec<Row>, ConformError> {
-    let mut b = [0u8; 4];
-    rand::fill(&mut b[..]);
-    let ctx = Ctx {
-        admin: Admin {
-            http: reqwest::Client::new(),
-            addr: addr.clone(),
-            token,
-        },
-        addr: addr.clone(),
-        run: hex::encode(b),
-        next: AtomicU32::new(0),
-    };
+impl Ctx {
+    fn new(addr: String, token: String, owns_server: bool, admin_examples: bool) -> Ctx {
+        let mut b = [0u8; 4];
+        rand::fill(&mut b[..]);
+        Ctx {
+            admin: Admin {
+                http: reqwest::Client::new(),
+                addr: addr.clone(),
+                token,
+            },
+            addr,
+            run: hex::encode(b),
+            next: AtomicU32::new(0),
+            owns_server,
+            admin_examples,
+        }
+    }
+}
+
+async fn run_all(ctx: Ctx) -> Result<Vec<Row>, ConformError> {
+    let addr = &ctx.addr;
     ctx.admin
         .health()
         .await
         .map_err(|e| ConformError::Unreachable(format!("GET http://{addr}/v1/health: {e}")))?;
-    let mut rows = ops::run(&ctx).await;
+    // First: the doc's GET receipt_config example shows the default configuration, which
+    // later checks rewrite.
+    let mut rows = admin_examples::run(&ctx).await;
+    rows.extend(ops::run(&ctx).await);
     rows.extend(errors::run(&ctx).await);
     rows.extend(paging::run(&ctx).await);
     rows.extend(auth::run(&ctx).await);
     rows.extend(frames::run(&ctx).await);
+    rows.extend(close_codes::run(&ctx).await);
+    rows.extend(limits::run(&ctx).await);
     Ok(rows)
 }
 
@@ -367,9 +453,38 @@ fn coverage(rows: &[Row]) -> Vec<Coverage> {
         .map(|r| Coverage {
             rule: r.id(),
             title: r.info().title,
-            checks: rows.iter().filter(|row| row.rule == r.id()).count(),
+            checks: rows
+                .iter()
+                .filter(|row| row.rule == r.id() && row.outcome != Verdict::Skipped)
+                .count(),
         })
         .collect()
+}
+
+/// The `wire/...` rules of docs/protocol.md the checks stand for, each with how many checks
+/// ran (passed or failed) and were skipped: `wire/close 6 (+1 skipped)`.
+fn wire_rules(rows: &[Row]) -> String {
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r.rule)
+        .filter(|r| r.starts_with("wire/"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .map(|id| {
+            let of = |skip: bool| {
+                rows.iter()
+                    .filter(|r| r.rule == *id && (r.outcome == Verdict::Skipped) == skip)
+                    .count()
+            };
+            match of(true) {
+                0 => format!("{id} {}", of(false)),
+                k => format!("{id} {} (+{k} skipped)", of(false)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn text(report: &Report) -> String {
@@ -385,27 +500,103 @@ fn text(report: &Report) -> String {
         "rule", "check", ""
     );
     for r in &report.checks {
-        let verdict = if r.pass { "pass" } else { "FAIL" };
+        let verdict = match r.outcome {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped => "skip",
+        };
         let _ = writeln!(
             s,
             "{:<13} | {:<w$} | {verdict} | {}",
             r.rule, r.check, r.seen
         );
     }
-    let failed = report.checks.iter().filter(|r| !r.pass).count();
+    let c = &report.counts;
     let _ = writeln!(
         s,
-        "\n{} checks, {} failed, {:.1}s against {}",
+        "\n{} checks: {} passed, {} failed, {} skipped; {:.1}s against {}",
         report.checks.len(),
-        failed,
+        c.passed,
+        c.failed,
+        c.skipped,
         report.seconds,
         report.target
     );
+    let skipped: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|r| r.outcome == Verdict::Skipped)
+        .map(|r| r.check)
+        .collect();
+    if !skipped.is_empty() {
+        let _ = writeln!(s, "skipped: {}", skipped.join("; "));
+    }
     let (covered, not): (Vec<&Coverage>, Vec<&Coverage>) =
         report.coverage.iter().partition(|c| c.checks > 0);
     let ids = |v: &[&Coverage]| v.iter().map(|c| c.rule).collect::<Vec<_>>().join(" ");
     let _ = writeln!(s, "rules covered ({}): {}", covered.len(), ids(&covered));
     let _ = writeln!(s, "rules not covered ({}): {}", not.len(), ids(&not));
+    let _ = writeln!(s, "docs/protocol.md rules: {}", wire_rules(&report.checks));
     let _ = writeln!(s, "{}", if report.passed { "PASS" } else { "FAIL" });
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<F: Future<Output = Outcome>>(f: F) -> Row {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(check("wire/x", "a check", f))
+    }
+
+    #[test]
+    fn a_check_passes_fails_or_is_skipped_with_its_reason() {
+        assert_eq!(run(async { Ok("fine".into()) }).outcome, Verdict::Pass);
+        let failed = run(async { Err("saw 1001".into()) });
+        assert_eq!(
+            (failed.outcome, failed.seen.as_str()),
+            (Verdict::Fail, "saw 1001")
+        );
+        let s = run(async { Err(skip("needs --target server")) });
+        assert_eq!(
+            (s.outcome, s.seen.as_str()),
+            (Verdict::Skipped, "needs --target server")
+        );
+    }
+
+    #[test]
+    fn skipped_checks_are_counted_and_listed_but_never_fail_the_run() {
+        let rows = vec![
+            run(async { Ok("fine".into()) }),
+            skipped("wire/close", "close 1008", "not provocable"),
+        ];
+        let counts = Counts::of(&rows);
+        assert_eq!((counts.passed, counts.failed, counts.skipped), (1, 0, 1));
+        let report = Report {
+            passed: counts.failed == 0,
+            target: "server".into(),
+            seconds: 1.0,
+            counts,
+            coverage: coverage(&rows),
+            checks: rows,
+        };
+        let t = text(&report);
+        assert!(
+            t.contains("2 checks: 1 passed, 0 failed, 1 skipped;"),
+            "{t}"
+        );
+        assert!(t.contains("| skip | not provocable") && t.contains("skipped: close 1008"));
+        assert!(t.ends_with("PASS\n"), "{t}");
+        assert!(
+            t.contains("docs/protocol.md rules: wire/close 0 (+1 skipped), wire/x 1"),
+            "{t}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["checks"][1]["outcome"], "skipped");
+        assert_eq!(json["counts"]["skipped"], 1);
+    }
 }

@@ -41,6 +41,9 @@ pub struct Executed {
     pub driver: &'static str,
     pub wall_seconds: f64,
     pub live: Option<LiveFacts>,
+    /// A live run the memory watcher stopped: the budget it outgrew (its reports are still
+    /// written, then `run` fails with exit 3).
+    pub over_budget: Option<String>,
     /// The command that replays (or re-runs) this run.
     pub replay: String,
 }
@@ -57,11 +60,18 @@ pub fn execute(
     let started = Instant::now();
     let mut ex = match &opts.live {
         Some(l) => {
+            // Watched like a simulated run, but stopped through the Ctrl-C path so the
+            // reports of what ran are still written.
+            let watcher = crate::cmd::budget::Watcher::start(opts.budget);
             let l = live::LiveOptions {
                 start_at: opts.start_at,
+                stop: Some(watcher.stop.clone()),
                 ..l.clone()
             };
             let out = live::run_live(scenario, seed, check, &l)?;
+            let over_budget = watcher
+                .tripped()
+                .then(|| crate::scenario::bytes(opts.budget));
             Executed {
                 observers: out.observers,
                 end: out.stats.end,
@@ -77,6 +87,7 @@ pub fn execute(
                     traffic_started_at_ms: out.traffic_started_at_ms,
                 }),
                 replay: String::new(),
+                over_budget,
             }
         }
         None => {
@@ -180,5 +191,6 @@ fn simulate_on<T: Target>(
         wall_seconds: 0.0,
         live: None,
         replay: String::new(),
+        over_budget: None,
     })
 }

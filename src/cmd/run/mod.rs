@@ -64,6 +64,12 @@ pub enum RunError {
     )]
     OverBudget { budget: String, at: String },
     #[error(
+        "the live run outgrew the memory budget of {budget} (resident memory went above it) and \
+         was stopped; the reports of what ran are in {out} (marked interrupted). Raise the \
+         budget with --max-memory, or make the scenario smaller"
+    )]
+    LiveOverBudget { budget: String, out: String },
+    #[error(
         "determinism check failed: two runs of seed {seed} differ (trace hash {first:016x} vs {second:016x}{detail}). Replay with: {replay}. This is a readsim bug: please report it with the scenario file"
     )]
     Nondeterministic {
@@ -82,7 +88,8 @@ impl Classify for RunError {
             RunError::Report(_)
             | RunError::Live(_)
             | RunError::Nondeterministic { .. }
-            | RunError::OverBudget { .. } => ExitStatus::HarnessFailed,
+            | RunError::OverBudget { .. }
+            | RunError::LiveOverBudget { .. } => ExitStatus::HarnessFailed,
         }
     }
 }
@@ -158,6 +165,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     refuse_live_misuse(opts)?;
     note_ignored_start(opts);
     let first = drive::execute(&scenario, seed, &replay, opts)?;
+    let over_budget = first.over_budget.clone();
     let mut first = outcome::render(&scenario, seed, &first)?;
     if opts.check_determinism {
         let second = drive::execute(&scenario, seed, &replay, opts)?;
@@ -178,6 +186,12 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
         }
     }
     first.write(&opts.out)?;
+    if let Some(budget) = over_budget {
+        return Err(RunError::LiveOverBudget {
+            budget,
+            out: opts.out.display().to_string(),
+        });
+    }
     Ok(RunSummary {
         rendered: first,
         seed,
