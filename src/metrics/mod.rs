@@ -134,11 +134,10 @@ struct Pending {
 struct OpInfo {
     intended: Micros,
     kind: OpKind,
-    /// Receipt batches: message ids, to attribute notify latency per message.
-    msgs: Vec<MsgId>,
-    /// Receipt batches: the messages this client had not sent a receipt for before, so a
-    /// repeated receipt is not counted twice towards completeness.
-    first_receipts: Vec<MsgId>,
+    /// Receipt batches: each message id, and whether this client had not sent a receipt for
+    /// it before (so a repeated receipt is not counted twice towards completeness). One
+    /// vector, not two: a receipt batch is invoked millions of times in a large run.
+    receipts: Vec<(MsgId, bool)>,
     /// Receipt-needing sends: the audience size when invoked.
     audience: Option<u32>,
 }
@@ -268,23 +267,27 @@ impl Metrics {
         if upto <= *done as usize {
             return;
         }
-        let lat: Vec<(Micros, u64)> = p.invoked[*done as usize..upto]
-            .iter()
-            .map(|&(_, started)| (started, t.saturating_sub(started)))
-            .collect();
+        let from = *done as usize;
         *done = upto as u32;
         let bucket = audience_bucket(p.audience);
+        // Lent out while the histograms (also `self`) record, instead of copying the
+        // latencies into a vector per push.
+        let invoked = std::mem::take(&mut p.invoked);
         let hop = if by_push {
             Hop::ReceiptNotify
         } else {
             Hop::ReceiptVisibleInPull
         };
-        for (started, l) in lat {
+        for &(_, started) in &invoked[from..upto] {
+            let l = t.saturating_sub(started);
             self.record(hop, l);
             if by_push {
                 self.notify_by_audience[bucket].saturating_record(l);
                 self.step_notified(started, l);
             }
+        }
+        if let Some(p) = self.receipts.get_mut(&msg) {
+            p.invoked = invoked;
         }
     }
 

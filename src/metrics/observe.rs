@@ -46,12 +46,9 @@ impl Observer for Metrics {
 impl Metrics {
     fn on_invoke(&mut self, t: Micros, intended: Micros, client: UserId, op: OpId, req: &Request) {
         self.record(Hop::HarnessLateness, t.saturating_sub(intended));
-        let (msgs, first_receipts) = match req {
-            Request::SendReadReceipts { msg_ids } => (
-                msg_ids.clone(),
-                self.queue_receipts(client, intended, msg_ids),
-            ),
-            _ => (Vec::new(), Vec::new()),
+        let receipts = match req {
+            Request::SendReadReceipts { msg_ids } => self.queue_receipts(client, intended, msg_ids),
+            _ => Vec::new(),
         };
         let audience = self.send_audience(req);
         if matches!(req, Request::SendMessage { .. }) {
@@ -62,30 +59,30 @@ impl Metrics {
             OpInfo {
                 intended,
                 kind: req.kind(),
-                msgs,
-                first_receipts,
+                receipts,
                 audience,
             },
         );
     }
 
-    /// Starts waiting for `client`'s receipts of `msg_ids`; returns the messages it had not
-    /// sent a receipt for before.
+    /// Starts waiting for `client`'s receipts of `msg_ids`; returns each message with
+    /// whether the client had not sent a receipt for it before.
     fn queue_receipts(
         &mut self,
         client: UserId,
         intended: Micros,
         msg_ids: &[MsgId],
-    ) -> Vec<MsgId> {
-        let mut first_receipts = Vec::new();
+    ) -> Vec<(MsgId, bool)> {
+        let mut receipts = Vec::with_capacity(msg_ids.len());
         for &m in msg_ids {
             let p = self.receipts.get_or_insert_with(m, Pending::default);
-            if p.queued.insert(client.0) {
+            let first = p.queued.insert(client.0);
+            if first {
                 p.invoked.push((client, intended));
-                first_receipts.push(m);
             }
+            receipts.push((m, first));
         }
-        first_receipts
+        receipts
     }
 
     /// Audience of a receipt-needing send, as invoked (None for any other request).
@@ -163,7 +160,7 @@ impl Metrics {
                 for res in results {
                     match res.result {
                         Err(code) => self.error(code),
-                        Ok(()) if info.first_receipts.contains(&res.msg_id) => {
+                        Ok(()) if info.receipts.contains(&(res.msg_id, true)) => {
                             if let Some(&sent) = self.send_started.get(&res.msg_id) {
                                 self.completeness.record(t.saturating_sub(sent));
                                 self.step_acked(t);
@@ -178,7 +175,7 @@ impl Metrics {
                     .map(|r| r.msg_id)
                     .collect()
             }
-            _ => info.msgs.clone(),
+            _ => info.receipts.iter().map(|&(m, _)| m).collect(),
         };
         for m in failed {
             if let Some(p) = self.receipts.get_mut(&m) {

@@ -5,10 +5,9 @@
 use crate::dist::sample_delay;
 use crate::history::{Device, FaultKind};
 use crate::protocol::{Micros, UserId};
-use crate::rng::{Purpose, Streams};
+use crate::rng::{Purpose, Stream, Streams};
 use crate::scenario::{DelayDist, Faults};
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 
 /// Which way a frame travels, and what it is.
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -32,11 +31,11 @@ pub(super) struct Network {
     latency: DelayDist,
     /// Effective fault parameters and the end of the fault phase (None: no faults).
     faults: Option<(Faults, Micros)>,
-    /// One ChaCha stream per link (stream id = client); frame k of a link reads its stream at
-    /// block k. Random access keeps no per-link generator in memory (100k links would be
-    /// ~60 MB of generator state touched at random).
-    up_rng: ChaCha8Rng,
-    down_rng: ChaCha8Rng,
+    /// One ChaCha stream per link (stream id = client); frame k of a link reads its stream
+    /// from block 4k. Random access keeps no per-link generator in memory (100k links would
+    /// be ~12 MB of generator state touched at random).
+    up_rng: Stream,
+    down_rng: Stream,
     /// Both links of each client's connection, side by side (one cache line per frame):
     /// device 0's of every client first, then device 1's, ... (`[population] devices`).
     links: Vec<Links>,
@@ -83,9 +82,8 @@ impl Network {
         } else {
             (&mut l.down_free, &mut l.down_frames, &mut self.down_rng)
         };
-        rng.set_stream(u64::from(device.0) << 32 | u64::from(client.0));
         // Four 16-word ChaCha blocks per frame: more than the latency and fault draws use.
-        rng.set_word_pos(u128::from(*frames) * 64);
+        rng.seek(u64::from(device.0) << 32 | u64::from(client.0), *frames * 4);
         *frames += 1;
         let lat = sample_delay(&self.latency, rng);
         let mut fate = Fate {

@@ -13,9 +13,8 @@
 use super::traffic::Sent;
 use super::{Action, Tag, Workload};
 use crate::protocol::{ConvKey, MAX_BATCH, MsgId, Request, UserId};
-use crate::rng::{Purpose, entity};
+use crate::rng::{Purpose, Stream, entity};
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 
 const NEVER_ISSUED: MsgId = MsgId::NEVER_ISSUED;
 
@@ -75,7 +74,7 @@ impl Workload {
     }
 
     /// `user`'s misuse stream of `kind`, created on first use.
-    fn misuse_rng(&mut self, kind: u64, user: UserId) -> &mut ChaCha8Rng {
+    fn misuse_rng(&mut self, kind: u64, user: UserId) -> &mut Stream {
         let streams = self.streams;
         self.misuse_rngs
             .entry((kind, user))

@@ -29,11 +29,10 @@ use crate::history::FaultKind;
 use crate::protocol::{
     AdminRequest, ConvKey, GroupId, Micros, MsgId, Push, ReadFilter, Request, Response, UserId,
 };
-use crate::rng::{Purpose, Streams, entity};
+use crate::rng::{Purpose, Stream, Streams, entity};
 use crate::scenario::{Scenario, StepSpan};
 use membership::Membership;
 pub use plan::Plan;
-use rand_chacha::ChaCha8Rng;
 use reading::Batch;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
@@ -149,8 +148,8 @@ pub struct Workload {
 
     // traffic
     /// One stream per traffic process.
-    conv_rngs: Vec<ChaCha8Rng>,
-    burst_rng: ChaCha8Rng,
+    conv_rngs: Vec<Stream>,
+    burst_rng: Stream,
     /// The rate staircase (`[traffic] steps`); empty without one.
     steps: Vec<StepSpan>,
     /// Groups in a burst, until when.
@@ -162,18 +161,18 @@ pub struct Workload {
 
     // pulls
     /// One stream per user's pull behaviour, created on first use.
-    pull_rngs: FxHashMap<UserId, ChaCha8Rng>,
+    pull_rngs: FxHashMap<UserId, Stream>,
     /// Users with a pull flow in progress, and the messages it still wants to page.
     flows: FxHashMap<UserId, Vec<MsgId>>,
     /// Final member-list pagings still to do, per sender, done one at a time.
     final_pages: BTreeMap<UserId, Vec<(MsgId, ReadFilter)>>,
 
     // churn
-    churn_rng: ChaCha8Rng,
+    churn_rng: Stream,
 
     // misuse (only with pulls.misuse_share > 0)
     /// One stream per (call kind, user), created on first use.
-    misuse_rngs: FxHashMap<(u64, UserId), ChaCha8Rng>,
+    misuse_rngs: FxHashMap<(u64, UserId), Stream>,
     /// Each user's latest own message per (conversation, receipts asked), to misuse.
     own_latest: FxHashMap<UserId, Vec<Sent>>,
     /// Each conversation's latest message, to misuse as another user's.

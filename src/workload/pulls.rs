@@ -8,14 +8,13 @@ use crate::protocol::{
     ConvKey, MAX_BATCH, Micros, MsgId, PerMessage, ReadFilter, ReceiptEntry, Request, Response,
     UserId,
 };
-use crate::rng::Purpose;
+use crate::rng::{Purpose, Stream};
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 
 impl Workload {
     /// `user`'s pull stream, created on first use.
-    pub(super) fn pull_rng(&mut self, user: UserId) -> &mut ChaCha8Rng {
+    pub(super) fn pull_rng(&mut self, user: UserId) -> &mut Stream {
         let streams = self.streams;
         self.pull_rngs
             .entry(user)

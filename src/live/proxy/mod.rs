@@ -23,10 +23,9 @@ pub use head::{CLIENT_HEADER, CLIENT_PARAM, ClientRoute};
 
 use super::LiveError;
 use crate::protocol::UserId;
-use crate::rng::{Purpose, Streams, entity};
+use crate::rng::{Purpose, Stream, Streams, entity};
 use crate::scenario::DelayDist;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -262,7 +261,7 @@ async fn pump(
     mut to: OwnedWriteHalf,
     mut ctl: watch::Receiver<Control>,
     shared: Arc<Shared>,
-    mut rng: ChaCha8Rng,
+    mut rng: Stream,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let reset = |from: &OwnedReadHalf, to: &OwnedWriteHalf| {
