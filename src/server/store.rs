@@ -489,16 +489,16 @@ impl Store {
             .optional()
     }
 
-    /// Records that `reader` read `msg`, next in its read order; false if it already had.
-    pub(crate) fn insert_receipt(&self, msg: i64, reader: i64) -> SqlResult<bool> {
+    /// Records that `reader` read `msg`, at position `read_count` (the message's current
+    /// count, which the caller holds) of its read order; false if it already had.
+    pub(crate) fn insert_receipt(&self, msg: i64, read_count: i64, reader: i64) -> SqlResult<bool> {
         Ok(self
             .conn
             .prepare_cached(
-                "INSERT INTO receipts (msg_id, read_order, reader) \
-                 SELECT id, read_count, ?2 FROM messages WHERE id = ?1 \
+                "INSERT INTO receipts (msg_id, read_order, reader) VALUES (?1, ?2, ?3) \
                  ON CONFLICT DO NOTHING",
             )?
-            .execute(params![msg, reader])?
+            .execute(params![msg, read_count, reader])?
             > 0)
     }
 
@@ -599,11 +599,14 @@ mod tests {
     fn receipts_are_recorded_once_in_read_order() {
         let s = store();
         let m = message(&s, 1, 1, 1, 10);
-        for reader in [5, 3] {
-            assert!(s.insert_receipt(m, reader).unwrap());
+        for (order, reader) in [(0, 5), (1, 3)] {
+            assert!(s.insert_receipt(m, order, reader).unwrap());
             s.bump_read_count(m).unwrap();
         }
-        assert!(!s.insert_receipt(m, 5).unwrap(), "a repeat is not recorded");
+        assert!(
+            !s.insert_receipt(m, 2, 5).unwrap(),
+            "a repeat is not recorded"
+        );
         assert_eq!(s.readers(m, 0, 10).unwrap(), [5, 3]);
         assert_eq!(s.readers(m, 1, 10).unwrap(), [3]);
         assert_eq!(s.message(m).unwrap().unwrap().read_count, 2);
@@ -616,7 +619,7 @@ mod tests {
         let g = s.insert_group("g", GroupType::Work, &[1, 2, 3, 4]).unwrap();
         s.join(g, 5, 1).unwrap();
         let m = s.message(message(&s, g, 1, 1, 10)).unwrap().unwrap();
-        s.insert_receipt(m.id, 3).unwrap();
+        s.insert_receipt(m.id, m.read_count, 3).unwrap();
         assert_eq!(s.unread_members(&m, 0, 0, 10).unwrap(), [2, 4]);
         assert_eq!(s.unread_members(&m, 0, 3, 10).unwrap(), [4]);
         assert_eq!(s.unread_members(&m, 0, 0, 1).unwrap(), [2]);

@@ -6,12 +6,50 @@ use crate::server::framing::push_frame;
 use crate::server::planted::planted;
 use crate::server::store::MsgRow;
 use crate::wire::{PushFrame, WireEntry, WireError, WireFilter, WireReceiptResult, ok};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// What a receipt request changed: the messages to tell each sender about, and the latest
+/// state of each message it counted.
+#[derive(Default)]
+struct Notify {
+    by_sender: BTreeMap<i64, Vec<i64>>,
+    latest: HashMap<i64, MsgRow>,
+}
+
+/// Membership facts of one request's user, asked of SQLite once each: a receipt batch checks
+/// every message against the same reader in the same conversation (several times each).
+/// Valid within one request only (nothing changes memberships during it).
+#[derive(Default)]
+pub(super) struct Memo {
+    /// (group, user) -> a current member.
+    member: Vec<((i64, i64), bool)>,
+    /// (group, user, version) -> a member at that version.
+    was: Vec<((i64, i64, i64), bool)>,
+}
 
 impl Semantics {
+    fn is_member(&self, memo: &mut Memo, group: i64, user: i64) -> OpResult<bool> {
+        if let Some(&(_, b)) = memo.member.iter().find(|(k, _)| *k == (group, user)) {
+            return Ok(b);
+        }
+        let b = self.store.is_member(group, user)?;
+        memo.member.push(((group, user), b));
+        Ok(b)
+    }
+
+    fn was_member(&self, memo: &mut Memo, group: i64, user: i64, ver: i64) -> OpResult<bool> {
+        let key = (group, user, ver);
+        if let Some(&(_, b)) = memo.was.iter().find(|(k, _)| *k == key) {
+            return Ok(b);
+        }
+        let b = self.store.was_member(group, user, ver)?;
+        memo.was.push((key, b));
+        Ok(b)
+    }
+
     /// Message `wire_id` as `user` may know it (semantics.md E1): only its sender, its
     /// audience and the current members of its group learn that it exists.
-    fn load_msg(&self, user: i64, wire_id: &str) -> OpResult<Option<MsgRow>> {
+    fn load_msg(&self, memo: &mut Memo, user: i64, wire_id: &str) -> OpResult<Option<MsgRow>> {
         let found = parse_msg_id(wire_id).map(|id| self.store.message(id));
         let Some(m) = found.transpose()?.flatten() else {
             return Ok(None);
@@ -19,8 +57,8 @@ impl Semantics {
         let visible = m.sender == user
             || match m.group_ver {
                 Some(ver) => {
-                    self.store.is_member(m.conv, user)?
-                        || self.store.was_member(m.conv, user, ver)?
+                    self.is_member(memo, m.conv, user)?
+                        || self.was_member(memo, m.conv, user, ver)?
                 }
                 None => m.peer == Some(user),
             };
@@ -28,13 +66,18 @@ impl Semantics {
     }
 
     /// The batch rules: 1..=100 ids, all ids known to `user` in one conversation.
-    fn load_batch(&self, user: i64, ids: &[String]) -> OpResult<Vec<Option<MsgRow>>> {
+    fn load_batch(
+        &self,
+        memo: &mut Memo,
+        user: i64,
+        ids: &[String],
+    ) -> OpResult<Vec<Option<MsgRow>>> {
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return Err(ErrorCode::BatchSize.into());
         }
         let rows = ids
             .iter()
-            .map(|s| self.load_msg(user, s))
+            .map(|s| self.load_msg(memo, user, s))
             .collect::<OpResult<Vec<_>>>()?;
         let mut convs = rows.iter().flatten().map(|m| m.conv);
         if let Some(first) = convs.next()
@@ -77,13 +120,13 @@ impl Semantics {
 
     /// Whether `reader` may acknowledge `m`: in its audience, receipts requested, and (group)
     /// still a member.
-    fn check_receipt(&self, reader: i64, m: &MsgRow) -> OpResult<()> {
+    fn check_receipt(&self, memo: &mut Memo, reader: i64, m: &MsgRow) -> OpResult<()> {
         let in_audience = reader != m.sender
             && match m.group_ver {
                 Some(ver) => {
-                    self.store.was_member(m.conv, reader, ver)?
+                    self.was_member(memo, m.conv, reader, ver)?
                         || (planted!(self.bugs, LaterJoinerCounted)
-                            && self.store.is_member(m.conv, reader)?)
+                            && self.is_member(memo, m.conv, reader)?)
                 }
                 None => m.peer == Some(reader),
             };
@@ -94,26 +137,31 @@ impl Semantics {
             return Err(ErrorCode::ReceiptNotRequested.into());
         }
         let leaver_check = !planted!(self.bugs, SkipLeaverCheck);
-        if m.conv > 0 && leaver_check && !self.store.is_member(m.conv, reader)? {
+        if m.conv > 0 && leaver_check && !self.is_member(memo, m.conv, reader)? {
             return Err(ErrorCode::ReaderLeftGroup.into());
         }
         Ok(())
     }
 
-    /// One receipt; a first one from this reader counts and notifies the sender (`notify`:
-    /// sender -> message ids), a repeat is a quiet success.
+    /// One receipt; a first one from this reader counts and notifies the sender, a repeat is
+    /// a quiet success.
     fn receipt(
         &mut self,
+        memo: &mut Memo,
         reader: i64,
         row: Option<MsgRow>,
-        notify: &mut BTreeMap<i64, Vec<i64>>,
+        notify: &mut Notify,
     ) -> OpResult<()> {
         let m = row.ok_or(ErrorCode::MessageNotFound)?;
-        self.check_receipt(reader, &m)?;
-        let new = self.store.insert_receipt(m.id, reader)?;
+        self.check_receipt(memo, reader, &m)?;
+        // The count as this request left it so far (every row was read before any bump).
+        let m = notify.latest.get(&m.id).cloned().unwrap_or(m);
+        let new = self.store.insert_receipt(m.id, m.read_count, reader)?;
         if new || planted!(self.bugs, CountDuplicateReceipt) {
             self.store.bump_read_count(m.id)?;
-            notify.entry(m.sender).or_default().push(m.id);
+            notify.by_sender.entry(m.sender).or_default().push(m.id);
+            let read_count = m.read_count + 1;
+            notify.latest.insert(m.id, MsgRow { read_count, ..m });
         }
         Ok(())
     }
@@ -124,23 +172,24 @@ impl Semantics {
         ids: &[String],
         pushes: &mut Vec<Push>,
     ) -> OpResult<ok::ReceiptsSent> {
-        let rows = self.load_batch(reader, ids)?;
+        let memo = &mut Memo::default();
+        let rows = self.load_batch(memo, reader, ids)?;
         let mut results = Vec::with_capacity(ids.len());
-        let mut notify = BTreeMap::new();
+        let mut notify = Notify::default();
         for (wire_id, row) in ids.iter().zip(rows) {
             // Per message: a rule error is this entry's answer, not the request's.
-            let r = answer(self.receipt(reader, row, &mut notify))?;
+            let r = answer(self.receipt(memo, reader, row, &mut notify))?;
             results.push(WireReceiptResult {
                 msg_id: wire_id.clone(),
                 error: r.err().map(WireError::from),
             });
         }
-        // One push per sender, with the counts after the whole request.
-        for (sender, msgs) in notify {
+        // One push per sender, with the counts after the whole request (kept in memory: the
+        // rows as this request changed them, not read back).
+        for (sender, msgs) in std::mem::take(&mut notify.by_sender) {
             let mut entries = Vec::with_capacity(msgs.len());
             for id in msgs {
-                let m = self.store.message(id)?.expect("just written");
-                entries.push(self.entry(&m)?);
+                entries.push(self.entry(&notify.latest[&id])?);
             }
             if planted!(self.bugs, DropReceiptsPush) && self.bugs.state.drop_this_push() {
                 continue;
@@ -154,7 +203,7 @@ impl Semantics {
     }
 
     pub(super) fn get_receipts(&self, user: i64, ids: &[String]) -> OpResult<ok::ReadReceipts> {
-        let rows = self.load_batch(user, ids)?;
+        let rows = self.load_batch(&mut Memo::default(), user, ids)?;
         let mut entries = Vec::with_capacity(ids.len());
         for (wire_id, row) in ids.iter().zip(rows) {
             let err = match &row {
@@ -190,7 +239,7 @@ impl Semantics {
     ) -> OpResult<ok::MemberList> {
         check_count(count)?;
         let m = self
-            .load_msg(user, msg_id)?
+            .load_msg(&mut Memo::default(), user, msg_id)?
             .ok_or(ErrorCode::MessageNotFound)?;
         if m.sender != user {
             return Err(ErrorCode::NotMessageSender.into());
