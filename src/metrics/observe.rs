@@ -80,8 +80,7 @@ impl Metrics {
         let mut first_receipts = Vec::new();
         for &m in msg_ids {
             let p = self.receipts.get_or_insert_with(m, Pending::default);
-            if p.queued.insert(client.0) {
-                p.invoked.push((client, intended));
+            if p.queue(client, intended) {
                 first_receipts.push(m);
             }
         }
