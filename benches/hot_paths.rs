@@ -49,7 +49,10 @@ fn recorded() -> (Vec<OwnedEvent>, CheckConfig) {
     let mut rec = Recorder::default();
     readsim::sim::run_observed(&s, s.seed, &mut target, &mut rec);
     let cfg = CheckConfig::for_scenario(&s, "bench".into(), 10);
-    assert!(rec.0.len() > 10_000, "the recorded smoke is too short to measure");
+    assert!(
+        rec.0.len() > 10_000,
+        "the recorded smoke is too short to measure"
+    );
     (rec.0, cfg)
 }
 
@@ -98,7 +101,11 @@ fn queue_delays(history: &[OwnedEvent]) -> Vec<u64> {
     (0..history.len() as u64)
         .map(|i| {
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-            if h % 8 == 0 { h % 30_000_000 } else { h % 50_000 }
+            if h % 8 == 0 {
+                h % 30_000_000
+            } else {
+                h % 50_000
+            }
         })
         .collect()
 }

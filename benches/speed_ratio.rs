@@ -75,7 +75,9 @@ fn readsim_run(root: &Path, seconds: u64) -> (u64, CpuTime) {
     let stats = read_run_json(&out.join("run.json"));
     let _ = std::fs::remove_dir_all(&out);
     let cpu = stats.cpu.expect("run.json reports the run's CPU time");
-    let rate = stats.ops_per_cpu_second.expect("run.json reports ops per core-second");
+    let rate = stats
+        .ops_per_cpu_second
+        .expect("run.json reports ops per core-second");
     ((rate * cpu.total()).round() as u64, cpu)
 }
 
@@ -102,7 +104,9 @@ enum Ev {
 fn audiences(s: &Scenario) -> Vec<u32> {
     let mut sizes = Vec::new();
     for class in &s.groups {
-        let audience = (mean_size(&class.size).round() as u32).saturating_sub(1).max(1);
+        let audience = (mean_size(&class.size).round() as u32)
+            .saturating_sub(1)
+            .max(1);
         sizes.extend(std::iter::repeat_n(audience, class.count as usize));
     }
     sizes.extend(std::iter::repeat_n(1, s.c2c.pairs as usize));

@@ -110,6 +110,25 @@ impl Stream {
         self.index = BLOCK_WORDS;
     }
 
+    /// The position of the next word this stream hands out (`ChaCha8Rng::get_word_pos`).
+    pub fn word_pos(&self) -> u64 {
+        // `block` is the block `generate` computes next; `BLOCK_WORDS - index` words of the
+        // one before it are still unread.
+        (self.block * BLOCK_WORDS as u64).wrapping_sub((BLOCK_WORDS - self.index) as u64)
+    }
+
+    /// Moves to word `pos` of this stream (`ChaCha8Rng::set_word_pos`): a parked stream
+    /// resumes exactly where it was.
+    pub fn set_word_pos(&mut self, pos: u64) {
+        self.block = pos / BLOCK_WORDS as u64;
+        self.index = BLOCK_WORDS;
+        let within = (pos % BLOCK_WORDS as u64) as usize;
+        if within > 0 {
+            self.generate();
+            self.index = within;
+        }
+    }
+
     #[inline]
     fn next_word(&mut self) -> u32 {
         if self.index >= BLOCK_WORDS {
@@ -276,6 +295,25 @@ mod tests {
                     same_draws(&mut a, &mut b);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_stream_resumes_at_its_word_position() {
+        use rand::RngExt;
+        let streams = Streams::new(3);
+        let mut a = streams.rng(Purpose::Pulls, 42);
+        for n in 0..40u32 {
+            // Odd mixes of u32 and u64 draws leave positions mid-block and at block edges.
+            for _ in 0..n % 5 {
+                let _ = a.next_u32();
+            }
+            let pos = a.word_pos();
+            let mut b = streams.rng(Purpose::Pulls, 42);
+            b.set_word_pos(pos);
+            assert_eq!(b.word_pos(), pos);
+            assert_eq!(a.next_u64(), b.next_u64(), "at word {pos}");
+            assert_eq!(a.random::<f64>(), b.random::<f64>());
         }
     }
 

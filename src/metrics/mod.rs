@@ -117,6 +117,9 @@ impl Completeness {
     }
 }
 
+/// Readers of one message kept in a list (looked up by scanning it), up to this many.
+const QUEUED_SCAN_MAX: usize = 32;
+
 /// Receipts of one message waiting to be seen by its sender, in invoke order.
 #[derive(Default)]
 struct Pending {
@@ -125,10 +128,41 @@ struct Pending {
     audience: u32,
     /// Intended start of each distinct reader's first receipt (or mark) for this message.
     invoked: Vec<(UserId, Micros)>,
-    queued: RoaringBitmap,
+    /// Every reader ever queued here (a failed receipt leaves `invoked` but stays queued,
+    /// so a retry is not a first receipt): a list up to [`QUEUED_SCAN_MAX`], then a bitmap
+    /// (a sparse bitmap costs ~50 bytes per reader over a million user ids).
+    queued_few: Vec<UserId>,
+    queued: Option<RoaringBitmap>,
     /// How many of `invoked` a push has already covered / a pull has already shown.
     notified: u32,
     shown: u32,
+}
+
+impl Pending {
+    /// Records `client`'s first receipt at `intended`; false if it had queued one already.
+    fn queue(&mut self, client: UserId, intended: Micros) -> bool {
+        let known = match &self.queued {
+            Some(set) => set.contains(client.0),
+            None => self.queued_few.contains(&client),
+        };
+        if known {
+            return false;
+        }
+        self.invoked.push((client, intended));
+        match &mut self.queued {
+            Some(set) => {
+                set.insert(client.0);
+            }
+            None => {
+                self.queued_few.push(client);
+                if self.queued_few.len() > QUEUED_SCAN_MAX {
+                    self.queued = Some(self.queued_few.iter().map(|u| u.0).collect());
+                    self.queued_few = Vec::new();
+                }
+            }
+        }
+        true
+    }
 }
 
 struct OpInfo {

@@ -76,10 +76,7 @@ impl Metrics {
         let mut receipts = Vec::with_capacity(msg_ids.len());
         for &m in msg_ids {
             let p = self.receipts.get_or_insert_with(m, Pending::default);
-            let first = p.queued.insert(client.0);
-            if first {
-                p.invoked.push((client, intended));
-            }
+            let first = p.queue(client, intended);
             receipts.push((m, first));
         }
         receipts

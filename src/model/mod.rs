@@ -9,11 +9,13 @@
 
 mod history;
 mod matrix;
+mod readers;
 
 use crate::protocol::{
     AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, MAX_BATCH, Micros, MsgId,
     PerMessage, Profile, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
 };
+use readers::Readers;
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,13 +57,6 @@ enum Audience {
     /// Group members at send time (the sender is in it and is excluded on every query).
     Group(Arc<RoaringBitmap>),
     Peer(UserId),
-}
-
-#[derive(Clone, Debug, Default)]
-struct Readers {
-    /// Readers in the order their receipts were committed: the read list's stable order.
-    order: Vec<UserId>,
-    set: RoaringBitmap,
 }
 
 #[derive(Clone, Debug)]
@@ -216,7 +211,7 @@ impl Model {
             .pairs
             .get(&(lo, hi))
             .is_some_and(|p| p.read_upto[side] >= m.seq);
-        marked || m.readers.set.contains(peer.0)
+        marked || m.readers.contains(*peer)
     }
 
     fn entry(&self, id: MsgId, m: &Message) -> ReceiptEntry {
@@ -501,8 +496,7 @@ impl Model {
                     None => {
                         let i = (id.0 - 1) as usize;
                         let m = &mut self.messages[i];
-                        if m.readers.set.insert(reader.0) {
-                            m.readers.order.push(reader);
+                        if m.readers.insert(reader) {
                             notify.entry(m.sender).or_default().push(id);
                         }
                         Ok(())
@@ -585,7 +579,7 @@ impl Model {
                 let from = u32::try_from(next_seq).unwrap_or(u32::MAX);
                 let mut it = snapshot
                     .range(from..)
-                    .filter(|&u| u != m.sender.0 && !m.readers.set.contains(u));
+                    .filter(|&u| u != m.sender.0 && !m.readers.contains(UserId(u)));
                 let members: Vec<UserId> = it.by_ref().take(count).map(UserId).collect();
                 let is_finished = it.next().is_none();
                 let next_seq = members.last().map_or(next_seq, |u| u64::from(u.0) + 1);

@@ -2,8 +2,8 @@
 //! `run.json` (wall-clock figures), `report.md`, `report.html` (one self-contained page with
 //! charts), and the terminal summary.
 
-mod cpu;
 mod coverage;
+mod cpu;
 mod html;
 mod human;
 mod json;
@@ -21,6 +21,7 @@ mod terminal;
 mod tests;
 mod ticks;
 
+pub use cpu::{CpuTime, process_cpu};
 pub use html::{HTML_VIOLATIONS, doc_html, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
@@ -28,7 +29,6 @@ pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
 pub use merge::{FailedShard, HopSet, MergeInfo, merge_docs, shard_label};
 pub use merge_run::{MergedRun, ShardRun, merge_runs, offsets_ms};
 pub use merged_md::merged_markdown;
-pub use cpu::{CpuTime, process_cpu};
 pub use rss::peak_rss_bytes;
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};

@@ -122,7 +122,7 @@ impl Workload {
         if kind.adds() {
             self.add_member(now, group, user, kind, out);
         } else {
-            self.members.remove(group, user);
+            self.members.remove(&self.plan, group, user);
             out.push(Action::Admin {
                 req: AdminRequest::RemoveMember { group, user },
                 kind: kind.fault(),
@@ -132,7 +132,7 @@ impl Workload {
 
     /// A member to remove; None (and no draw) if the group is already at its minimum.
     fn draw_member(&mut self, group: GroupId) -> Option<UserId> {
-        let all = self.members.all(group);
+        let all = self.members.all(&self.plan, group);
         if all.len() <= MIN_MEMBERS {
             return None;
         }
@@ -153,7 +153,7 @@ impl Workload {
         let users = self.plan.shard_users.len() as u32;
         for _ in 0..JOIN_TRIES {
             let u = self.plan.shard_users[self.churn_rng.random_range(0..users) as usize];
-            if !self.members.contains(group, u) {
+            if !self.members.contains(&self.plan, group, u) {
                 return Some(u);
             }
         }
@@ -169,7 +169,7 @@ impl Workload {
         out: &mut Vec<Action>,
     ) {
         let online = self.plan.is_online(user);
-        self.members.add(group, user, online);
+        self.members.add(&self.plan, group, user, online);
         if online {
             // A joiner opens the group a moment later and catches up on its history.
             out.push(Action::Timer {
@@ -239,12 +239,12 @@ mod tests {
             let AdminRequest::RemoveMember { group, user } = req else {
                 panic!("a kick removes: {req:?}");
             };
-            assert!(!w.members.contains(*group, *user));
+            assert!(!w.members.contains(&w.plan, *group, *user));
             assert!(w.members.left(*group).contains(user));
         }
         // Enough kicks to empty every group, yet each keeps its floor.
         for g in &w.plan().groups {
-            let left = w.members.all(g.id).len();
+            let left = w.members.all(&w.plan, g.id).len();
             assert_eq!(left, g.members.len().min(MIN_MEMBERS), "group {:?}", g.id);
         }
     }
@@ -259,7 +259,7 @@ mod tests {
             let AdminRequest::AddMember { group, user } = req else {
                 panic!("a join adds: {req:?}");
             };
-            assert!(w.members.contains(*group, *user));
+            assert!(w.members.contains(&w.plan, *group, *user));
             let catch_up = out.iter().any(|a| {
                 matches!(a, Action::Timer { timer: Timer::CatchUp { user: u, group: g }, .. }
                     if u == user && g == group)
@@ -298,7 +298,7 @@ mod tests {
                 panic!("{req:?}");
             };
             assert!(gone.contains(&(*group, *user)), "only leavers re-join");
-            assert!(w.members.contains(*group, *user));
+            assert!(w.members.contains(&w.plan, *group, *user));
         }
     }
 

@@ -184,10 +184,11 @@ impl Workload {
     /// see: NOT_MESSAGE_SENDER) or one sent anywhere (mostly one it may not see:
     /// MESSAGE_NOT_FOUND), by `pick`.
     fn others_msg(&self, user: UserId, pick: u64) -> Option<MsgId> {
-        let convs = &self.plan.user_convs[user.0 as usize];
+        let convs = &self.plan.user_convs;
         let pick = pick >> 1;
-        if pick & 1 == 0 && !convs.is_empty() {
-            let key = convs[(pick >> 1) as usize % convs.len()];
+        let n = convs.count(user);
+        if pick & 1 == 0 && n > 0 {
+            let key = convs.get(user, (pick >> 1) as usize % n);
             if let Some(s) = self.conv_latest.get(&key).filter(|s| s.sender != user) {
                 return Some(s.msg);
             }
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn at_zero_nothing_is_drawn_kept_or_sent() {
         let mut w = misusing(0.0);
-        let u = w.members.online(GroupId(0))[0];
+        let u = w.members.online(&w.plan, GroupId(0))[0];
         with_own_messages(&mut w, u, UserId(39));
         let mut out = Vec::new();
         w.pull(0, u, &mut out);
@@ -347,7 +348,7 @@ mod tests {
         );
         // A user who sent nothing still misuses: a page with a count out of range.
         let mut out = Vec::new();
-        let idle = w.members.online(GroupId(1))[0];
+        let idle = w.members.online(&w.plan, GroupId(1))[0];
         w.misuse_pull(idle, &mut out);
         assert_eq!(misuse_calls(&out).len(), 1, "{out:?}");
     }
@@ -355,7 +356,7 @@ mod tests {
     #[test]
     fn a_misused_batch_goes_out_malformed_before_the_real_one() {
         let mut w = misusing(1.0);
-        let u = w.members.online(GroupId(0))[0];
+        let u = w.members.online(&w.plan, GroupId(0))[0];
         with_own_messages(&mut w, u, UserId(39));
         let key = ConvKey::Group(GroupId(3));
         let (mut empty, mut over, mut mixed, mut unknown) = (0, 0, 0, 0);

@@ -12,6 +12,7 @@
 mod churn;
 mod membership;
 mod misuse;
+mod parked;
 pub mod plan;
 mod pulls;
 mod reading;
@@ -19,6 +20,7 @@ mod recovery;
 #[cfg(test)]
 mod testkit;
 mod traffic;
+pub mod user_convs;
 mod watch;
 
 // `dist` moved to the crate root (the fault plan uses it too); this keeps the old path
@@ -29,9 +31,10 @@ use crate::history::FaultKind;
 use crate::protocol::{
     AdminRequest, ConvKey, GroupId, Micros, MsgId, Push, ReadFilter, Request, Response, UserId,
 };
-use crate::rng::{Purpose, Stream, Streams, entity};
+use crate::rng::{Purpose, Stream, Streams};
 use crate::scenario::{Scenario, StepSpan};
 use membership::Membership;
+use parked::ParkedStreams;
 pub use plan::Plan;
 use reading::Batch;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -147,8 +150,8 @@ pub struct Workload {
     members: Membership,
 
     // traffic
-    /// One stream per traffic process.
-    conv_rngs: Vec<Stream>,
+    /// One stream per traffic process (index into `Plan::convs`), parked.
+    conv_rngs: ParkedStreams,
     burst_rng: Stream,
     /// The rate staircase (`[traffic] steps`); empty without one.
     steps: Vec<StepSpan>,
@@ -160,8 +163,8 @@ pub struct Workload {
     batches: FxHashMap<(UserId, ConvKey), Batch>,
 
     // pulls
-    /// One stream per user's pull behaviour, created on first use.
-    pull_rngs: FxHashMap<UserId, Stream>,
+    /// One stream per user's pull behaviour (index = user id), parked.
+    pull_rngs: ParkedStreams,
     /// Users with a pull flow in progress, and the messages it still wants to page.
     flows: FxHashMap<UserId, Vec<MsgId>>,
     /// Final member-list pagings still to do, per sender, done one at a time.
@@ -197,11 +200,8 @@ impl Workload {
             .collect();
         let faults = FaultPlan::draw(scenario, seed, &online);
         let members = Membership::from_plan(&plan);
-        let conv_rngs = plan
-            .convs
-            .iter()
-            .map(|c| streams.rng(Purpose::Sends, entity(&conv_entity(c.key))))
-            .collect();
+        let conv_rngs = ParkedStreams::new(streams, Purpose::Sends, plan.convs.len());
+        let pull_rngs = ParkedStreams::new(streams, Purpose::Pulls, plan.users as usize);
         Workload {
             scenario: scenario.clone(),
             traffic_end: scenario.duration.micros,
@@ -216,7 +216,7 @@ impl Workload {
             bursts: Vec::new(),
             sent: Vec::new(),
             batches: FxHashMap::default(),
-            pull_rngs: FxHashMap::default(),
+            pull_rngs,
             flows: FxHashMap::default(),
             final_pages: BTreeMap::new(),
             churn_rng: streams.rng(Purpose::Churn, 0),

@@ -1,6 +1,7 @@
 //! The population a scenario describes: users (and who is online), groups with members, and
 //! 1:1 pairs. Drawn once per run from per-entity streams.
 
+use super::user_convs::UserConvs;
 use crate::dist::sample_size;
 use crate::protocol::{AdminRequest, ConvKey, GroupId, GroupType, ReceiptConfig, UserId};
 use crate::rng::{Purpose, Streams};
@@ -42,7 +43,7 @@ pub struct Plan {
     /// Conversations with traffic, indexed by their traffic-process number.
     pub convs: Vec<ConvPlan>,
     /// Conversations of each user (groups it belongs to and pairs it is in).
-    pub user_convs: Vec<Vec<ConvKey>>,
+    pub user_convs: UserConvs,
     pub receipt_config: ReceiptConfig,
     /// The groups this shard drives (all of them unsharded), in id order: churn and bursts
     /// pick from these only, so a group's membership changes stay with its shard.
@@ -71,16 +72,8 @@ impl Plan {
         let groups = draw_groups(s, streams, &online, &receipt_config);
         let pairs = draw_pairs(s, streams, &online);
         // Each user's groups in id order, then its pairs in the order they were drawn.
-        let mut user_convs: Vec<Vec<ConvKey>> = vec![Vec::new(); n as usize];
-        for g in &groups {
-            for u in &g.members {
-                user_convs[u.0 as usize].push(ConvKey::Group(g.id));
-            }
-        }
-        for &(lo, hi) in &pairs {
-            user_convs[lo.0 as usize].push(ConvKey::Pair(lo, hi));
-            user_convs[hi.0 as usize].push(ConvKey::Pair(lo, hi));
-        }
+        let members = groups.iter().map(|g| g.members.as_slice());
+        let user_convs = UserConvs::build(n as usize, members, &pairs);
         let convs = traffic_convs(s, &groups, &pairs);
         let mut plan = Plan {
             users: n,
@@ -113,15 +106,15 @@ impl Plan {
         };
         self.convs.retain(|c| owns(&c.key));
         self.shard_groups.retain(|g| shard.owns_group(g.0));
-        self.all_conv_counts = self.user_convs.iter().map(|c| c.len() as u32).collect();
-        for c in &mut self.user_convs {
-            c.retain(|k| owns(k));
-        }
+        self.all_conv_counts = (0..self.users)
+            .map(|u| self.user_convs.count(UserId(u)) as u32)
+            .collect();
+        self.user_convs.retain(|k| owns(&k));
         let counts = &self.all_conv_counts;
         let user_convs = &self.user_convs;
         self.shard_users.retain(|u| {
             let i = u.0 as usize;
-            !user_convs[i].is_empty() || (counts[i] == 0 && shard.owns_lone_user(u.0))
+            user_convs.count(*u) > 0 || (counts[i] == 0 && shard.owns_lone_user(u.0))
         });
         let mut keep = vec![false; self.users as usize];
         for u in &self.shard_users {
@@ -135,7 +128,7 @@ impl Plan {
     /// Share of `user`'s conversations in this shard (1 unsharded): its pull rate's factor.
     pub fn pull_share(&self, user: UserId) -> f64 {
         match self.all_conv_counts.get(user.0 as usize) {
-            Some(&all) if all > 0 => self.user_convs[user.0 as usize].len() as f64 / f64::from(all),
+            Some(&all) if all > 0 => self.user_convs.count(user) as f64 / f64::from(all),
             _ => 1.0,
         }
     }

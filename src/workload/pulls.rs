@@ -13,12 +13,9 @@ use rand::RngExt;
 use std::collections::BTreeMap;
 
 impl Workload {
-    /// `user`'s pull stream, created on first use.
+    /// `user`'s pull stream.
     pub(super) fn pull_rng(&mut self, user: UserId) -> &mut Stream {
-        let streams = self.streams;
-        self.pull_rngs
-            .entry(user)
-            .or_insert_with(|| streams.rng(Purpose::Pulls, u64::from(user.0)))
+        self.pull_rngs.get(user.0 as usize, u64::from(user.0))
     }
 
     /// `user`'s pulls per second: the scenario's rate, split between shards in proportion
@@ -37,7 +34,7 @@ impl Workload {
         for u in 0..self.plan.users {
             let user = UserId(u);
             let rate = self.pull_rate(user);
-            if self.plan.is_online(user) && !self.plan.user_convs[u as usize].is_empty() {
+            if self.plan.is_online(user) && self.plan.user_convs.count(user) > 0 {
                 let rng = self.pull_rng(user);
                 if let Some(dt) = next_arrival(rate, rng) {
                     self.timer(dt, Timer::Pull { user }, out);
@@ -51,7 +48,7 @@ impl Workload {
     pub(super) fn pull(&mut self, now: Micros, user: UserId, out: &mut Vec<Action>) {
         let rate = self.pull_rate(user);
         let page = self.scenario.pulls.history_page;
-        let n = self.plan.user_convs[user.0 as usize].len();
+        let n = self.plan.user_convs.count(user);
         let busy = self.flows.contains_key(&user);
         let rng = self.pull_rng(user);
         let pick = rng.random_range(0..n);
@@ -62,7 +59,7 @@ impl Workload {
         if busy || self.offline.contains(&user) {
             return;
         }
-        let key = self.plan.user_convs[user.0 as usize][pick];
+        let key = self.plan.user_convs.get(user, pick);
         self.flows.insert(user, Vec::new());
         out.push(Action::Invoke {
             client: user,
@@ -316,7 +313,7 @@ mod tests {
             testkit::SMALL
         );
         let w = testkit::workload(&text, 1);
-        let u = w.members.online(GroupId(0))[0];
+        let u = w.members.online(&w.plan, GroupId(0))[0];
         (w, u)
     }
 

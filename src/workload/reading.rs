@@ -238,7 +238,7 @@ mod tests {
     /// A group member of the small scenario who is online.
     fn reader(w: &Workload) -> (UserId, ConvKey) {
         let g = GroupId(0);
-        (w.members.online(g)[0], ConvKey::Group(g))
+        (w.members.online(&w.plan, g)[0], ConvKey::Group(g))
     }
 
     fn read(user: UserId, key: ConvKey, msg: u64) -> Timer {
@@ -342,7 +342,10 @@ mod tests {
                 testkit::SMALL
             );
             let mut w = testkit::workload(&text, 4);
-            let (a, b) = (w.members.online(g)[0], w.members.online(g)[1]);
+            let (a, b) = (
+                w.members.online(&w.plan, g)[0],
+                w.members.online(&w.plan, g)[1],
+            );
             let push = Push::NewMessage {
                 msg_id: MsgId(5),
                 conv: Conv::Group(g),
@@ -370,7 +373,10 @@ mod tests {
         let text = format!("{}\nread_probability = 1.0\n", testkit::SMALL);
         let mut w = testkit::workload(&text, 4);
         let g = GroupId(0);
-        let (a, b) = (w.members.online(g)[0], w.members.online(g)[1]);
+        let (a, b) = (
+            w.members.online(&w.plan, g)[0],
+            w.members.online(&w.plan, g)[1],
+        );
         let push = |need_read_receipt| Push::NewMessage {
             msg_id: MsgId(5),
             conv: Conv::Group(g),

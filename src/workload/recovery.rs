@@ -19,7 +19,7 @@ impl Workload {
         if !self.offline.remove(&user) {
             return;
         }
-        let mut keys = self.plan.user_convs[user.0 as usize].clone();
+        let mut keys: Vec<ConvKey> = self.plan.user_convs.of(user).collect();
         keys.extend(self.members.joined(user).iter().map(|&g| ConvKey::Group(g)));
         let page = self.scenario.pulls.history_page;
         for key in keys {
@@ -27,7 +27,7 @@ impl Workload {
                 self.flush(user, key, out);
             }
             if let ConvKey::Group(g) = key
-                && !self.members.contains(g, user)
+                && !self.members.contains(&self.plan, g, user)
             {
                 continue;
             }
@@ -37,7 +37,7 @@ impl Workload {
 
     /// A `Timer::CatchUp` fired: the joiner opens the group, if still online and a member.
     pub(super) fn catch_up_joined(&mut self, user: UserId, group: GroupId, out: &mut Vec<Action>) {
-        if !self.offline.contains(&user) && self.members.contains(group, user) {
+        if !self.offline.contains(&user) && self.members.contains(&self.plan, group, user) {
             out.push(catch_up_history(
                 user,
                 ConvKey::Group(group),
@@ -152,7 +152,7 @@ mod tests {
     /// An online user of group 0 and the group's key.
     fn member(w: &Workload) -> (UserId, ConvKey) {
         let g = GroupId(0);
-        (w.members.online(g)[0], ConvKey::Group(g))
+        (w.members.online(&w.plan, g)[0], ConvKey::Group(g))
     }
 
     #[test]
@@ -263,20 +263,16 @@ mod tests {
         };
         let other = (1..w.plan().groups.len() as u32)
             .map(GroupId)
-            .find(|&h| !w.members.contains(h, u))
+            .find(|&h| !w.members.contains(&w.plan, h, u))
             .expect("a group the user is not in");
-        w.members.remove(g, u);
-        w.members.add(other, u, true);
+        w.members.remove(&w.plan, g, u);
+        w.members.add(&w.plan, other, u, true);
         let mut out = Vec::new();
         w.on_reconnect(0, u, &mut out);
         assert!(out.is_empty(), "not offline: nothing to recover");
         w.on_disconnect(1, u);
         w.on_reconnect(2, u, &mut out);
-        let mut want: Vec<ConvKey> = w.plan().user_convs[u.0 as usize]
-            .iter()
-            .copied()
-            .filter(|&k| k != key)
-            .collect();
+        let mut want: Vec<ConvKey> = w.plan().user_convs.of(u).filter(|&k| k != key).collect();
         want.push(ConvKey::Group(other));
         assert_eq!(caught_up(&out), want);
     }
@@ -296,7 +292,7 @@ mod tests {
         w.on_disconnect(1, u);
         w.on_timer(2, timer.clone(), &mut out);
         w.on_reconnect(3, u, &mut Vec::new());
-        w.members.remove(g, u);
+        w.members.remove(&w.plan, g, u);
         w.on_timer(4, timer, &mut out);
         assert!(out.is_empty(), "{out:?}");
     }

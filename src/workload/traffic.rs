@@ -1,10 +1,12 @@
 //! Traffic: the open-loop send process of every conversation, and receipt bursts (a message
 //! in a large group that every online member reads at once).
 
-use super::{Action, Tag, Timer, Workload};
+use super::plan::ConvPlan;
+use super::{Action, Tag, Timer, Workload, conv_entity};
 use crate::dist::{next_arrival, next_arrival_stepped};
 use crate::history::FaultKind;
 use crate::protocol::{Conv, ConvKey, GroupId, Micros, MsgId, Request, Response, UserId};
+use crate::rng::entity;
 use rand::RngExt;
 
 /// A message a client knows it sent (from its ack).
@@ -48,11 +50,11 @@ impl Workload {
     pub(super) fn send(&mut self, now: Micros, c: usize, out: &mut Vec<Action>) {
         let conv = self.plan.convs[c];
         let t = &self.scenario.traffic;
-        let rng = &mut self.conv_rngs[c];
+        let rng = self.conv_rngs.get(c, entity(&conv_entity(conv.key)));
         let (sender, target, need) = match conv.key {
             ConvKey::Group(g) => {
                 let gp = &self.plan.groups[g.0 as usize];
-                let online = self.members.online(g);
+                let online = self.members.online(&self.plan, g);
                 // Churn can empty a group of online members; the draw below still happens so
                 // the conversation's stream stays aligned.
                 let pick = rng.random_range(0..online.len().max(1));
@@ -93,8 +95,8 @@ impl Workload {
     /// rate, scaled by the staircase step in force. Without steps this is exactly the
     /// constant-rate draw it always was, so runs without steps keep their schedules.
     fn next_arrival(&mut self, c: usize, now: Micros) -> Option<Micros> {
-        let rate = self.plan.convs[c].rate;
-        let rng = &mut self.conv_rngs[c];
+        let ConvPlan { key, rate } = self.plan.convs[c];
+        let rng = self.conv_rngs.get(c, entity(&conv_entity(key)));
         if self.steps.is_empty() {
             next_arrival(rate, rng)
         } else {
@@ -106,14 +108,14 @@ impl Workload {
     /// that every reader then reads at once (see `decide_read`).
     pub(super) fn burst(&mut self, now: Micros, out: &mut Vec<Action>) {
         let max = self.plan.receipt_config.max_group_size as usize;
-        let members = &self.members;
+        let (members, plan) = (&self.members, &self.plan);
         // This shard's groups only (all of them unsharded).
         let candidates: Vec<usize> = (self.plan.shard_groups.iter().map(|g| g.0 as usize))
             .filter(|&g| {
                 let id = GroupId(g as u32);
                 self.plan.groups[g].supports_receipts
-                    && members.all(id).len() <= max
-                    && members.online(id).len() >= 3
+                    && members.all(plan, id).len() <= max
+                    && members.online(plan, id).len() >= 3
             })
             .collect();
         if candidates.is_empty() {
@@ -123,10 +125,10 @@ impl Workload {
         // The largest of three random candidates: bursts favour big audiences.
         let g = (0..3)
             .map(|_| candidates[rng.random_range(0..candidates.len())])
-            .max_by_key(|&g| (members.all(GroupId(g as u32)).len(), g))
+            .max_by_key(|&g| (members.all(plan, GroupId(g as u32)).len(), g))
             .unwrap_or(candidates[0]);
         let group = GroupId(g as u32);
-        let online = members.online(group);
+        let online = members.online(plan, group);
         let sender = online[rng.random_range(0..online.len())];
         if self.offline.contains(&sender) {
             return;
@@ -255,7 +257,10 @@ mod tests {
         for (sender, conv, need) in sends(&out) {
             let Conv::Group(g) = conv else { continue };
             groups += 1;
-            assert!(w.members.online(g).contains(&sender), "{sender:?} in {g:?}");
+            assert!(
+                w.members.online(&w.plan, g).contains(&sender),
+                "{sender:?} in {g:?}"
+            );
             assert_eq!(need, w.plan().group(g).supports_receipts, "{g:?}");
         }
         assert!(groups > 0);
@@ -347,9 +352,14 @@ mod tests {
         let [(sender, Conv::Group(g), true)] = sends(&out)[..] else {
             panic!("one receipt-needing group send: {out:?}");
         };
-        assert!(w.members.online(g).len() >= 3);
+        assert!(w.members.online(&w.plan, g).len() >= 3);
         assert!(w.plan().group(g).supports_receipts);
-        let reader = *w.members.online(g).iter().find(|&&u| u != sender).unwrap();
+        let reader = *w
+            .members
+            .online(&w.plan, g)
+            .iter()
+            .find(|&&u| u != sender)
+            .unwrap();
         let push = |need_read_receipt| Push::NewMessage {
             msg_id: MsgId(7),
             conv: Conv::Group(g),

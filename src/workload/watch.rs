@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_watched_message_gets_its_unread_list_paged_later() {
         let mut w = watching(1.0);
-        let u = w.members.online(GroupId(0))[0];
+        let u = w.members.online(&w.plan, GroupId(0))[0];
         let g = ConvKey::Group(GroupId(0));
         let mut out = Vec::new();
         w.watch_sent(100, u, g, true, &sent(7), &mut out);
@@ -126,7 +126,7 @@ mod tests {
     fn only_receipt_asking_group_messages_are_watched_and_nothing_at_zero() {
         let g = ConvKey::Group(GroupId(0));
         let mut on = watching(1.0);
-        let u = on.members.online(GroupId(0))[0];
+        let u = on.members.online(&on.plan, GroupId(0))[0];
         let pair = ConvKey::Pair(u, UserId(39));
         let mut out = Vec::new();
         on.watch_sent(0, u, g, false, &sent(1), &mut out);
