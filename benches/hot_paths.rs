@@ -1,6 +1,6 @@
-//! Benchmarks of the simulator's per-event hot paths, each on its own: the event queue, the
-//! streaming checker and the metrics, fed the recorded history of a short run of
-//! `scenarios/smoke.toml` (every operation kind, churn, faults, two devices), so each
+//! Benchmarks of the simulator's per-event hot paths, each on its own: the event queue
+//! (pop + push at a steady depth), and the streaming checker and the metrics, fed the
+//! recorded history of a short run of `scenarios/smoke.toml` (every operation kind, churn, faults, two devices), so each
 //! iteration does the same work a real run asks of it. The model's own operations are in
 //! `benches/model.rs`, a whole run in `benches/sim.rs`.
 //!
@@ -94,11 +94,10 @@ fn metrics_observe(c: &mut Criterion, history: &[OwnedEvent]) {
     group.finish();
 }
 
-/// The event times of the recorded history, as offsets the queue sees: each event scheduled
-/// some time after the one popped before it, as network hops and reads are.
-fn queue_delays(history: &[OwnedEvent]) -> Vec<u64> {
-    // A deterministic spread of 0 .. 30 s delays, mostly short, like hops and read delays.
-    (0..history.len() as u64)
+/// Delays at which the queue bench schedules: a deterministic spread of 0 .. 30 s, mostly
+/// under 50 ms, like network hops and read delays.
+fn queue_delays(n: u64) -> Vec<u64> {
+    (0..n)
         .map(|i| {
             let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
             if h % 8 == 0 {
@@ -127,12 +126,13 @@ fn churn_queue(delays: &[u64], depth: usize) -> u64 {
     sum
 }
 
-fn event_queue(c: &mut Criterion, history: &[OwnedEvent]) {
-    let delays = queue_delays(history);
-    let depth = 50_000;
+fn event_queue(c: &mut Criterion) {
+    // 10,000 queued (a busy simulation's depth), then 200,000 pop + push pairs.
+    let depth = 10_000;
+    let delays = queue_delays(depth as u64 + 200_000);
     let mut group = c.benchmark_group("event_queue");
     group.throughput(Throughput::Elements((delays.len() - depth) as u64));
-    group.bench_function("pop_push_50k_deep", |b| {
+    group.bench_function("pop_push_10k_deep", |b| {
         b.iter(|| black_box(churn_queue(black_box(&delays), depth)))
     });
     group.finish();
@@ -141,7 +141,7 @@ fn event_queue(c: &mut Criterion, history: &[OwnedEvent]) {
 fn hot_paths(c: &mut Criterion) {
     let (history, cfg) = recorded();
     eprintln!("hot_paths: {} recorded events", history.len());
-    event_queue(c, &history);
+    event_queue(c);
     checker_observe(c, &history, &cfg);
     metrics_observe(c, &history);
 }
