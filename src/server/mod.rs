@@ -13,6 +13,7 @@
 // share only `respond`; `writer` runs the group-commit loop over `semantics` (the rules),
 // `store` (all SQL) and `registry` (open connections); `framing` makes the frames.
 mod auth;
+mod checkpointer;
 mod framing;
 mod gate;
 mod http;

@@ -12,14 +12,22 @@
 //! run and never see SQL. Statements go through the prepared-statement cache.
 
 use super::ServerError;
+use super::checkpointer::{self, Checkpointer, WalGauge};
 use crate::protocol::{GroupType, ReceiptConfig};
 use crate::wire::admin;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An opened database with the schema in place. Moved into the server's single writer.
 pub struct Store {
     conn: Connection,
+    /// The database file (None: in memory).
+    path: Option<PathBuf>,
+    /// The background checkpointer's WAL gauge; unset while SQLite checkpoints
+    /// automatically (in memory, or no background checkpointer).
+    wal_gauge: OnceCell<Arc<WalGauge>>,
 }
 
 /// A SQL failure inside a batch: the whole batch is rolled back and answered INTERNAL.
@@ -107,15 +115,15 @@ impl Store {
                 path.display()
             )));
         }
-        Store::init(conn)
+        Store::init(conn, Some(path.to_path_buf()))
     }
 
     /// A private in-memory database (`--memory`): nothing survives the process.
     pub fn in_memory() -> Result<Store, ServerError> {
-        Store::init(Connection::open_in_memory()?)
+        Store::init(Connection::open_in_memory()?, None)
     }
 
-    fn init(conn: Connection) -> Result<Store, ServerError> {
+    fn init(conn: Connection, path: Option<PathBuf>) -> Result<Store, ServerError> {
         // FULL: the WAL is fsynced at every commit, so an acknowledged receipt survives a
         // power loss too, not only a killed process. Group commit pays one fsync per batch.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -124,7 +132,35 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            path,
+            wal_gauge: OnceCell::new(),
+        })
+    }
+
+    /// Moves WAL checkpoints to a background thread (see [`Checkpointer`]); None for an
+    /// in-memory database, or if the thread could not start (SQLite's own stay on).
+    pub(crate) fn background_checkpoints(&self) -> Option<Checkpointer> {
+        self.checkpoints_with(Checkpointer::start)
+    }
+
+    /// [`Store::background_checkpoints`] with the thread started by `start` (tests).
+    pub(crate) fn checkpoints_with(
+        &self,
+        start: impl FnOnce(&Path) -> Option<Checkpointer>,
+    ) -> Option<Checkpointer> {
+        let ckpt = start(self.path.as_deref()?)?;
+        match self.conn.pragma_update(None, "wal_autocheckpoint", 0) {
+            Ok(()) => {
+                let _ = self.wal_gauge.set(ckpt.gauge());
+                Some(ckpt)
+            }
+            Err(e) => {
+                tracing::warn!("background checkpoints off: {e}");
+                None
+            }
+        }
     }
 }
 
@@ -193,7 +229,11 @@ impl Store {
     }
 
     pub(crate) fn commit(&self) -> SqlResult<()> {
-        self.conn.execute_batch("COMMIT")
+        self.conn.execute_batch("COMMIT")?;
+        if let Some(gauge) = self.wal_gauge.get() {
+            checkpointer::catch_up(&self.conn, gauge);
+        }
+        Ok(())
     }
 
     pub(crate) fn rollback(&self) -> SqlResult<()> {

@@ -122,6 +122,7 @@ impl Writer {
 
     /// Runs until a `Shutdown` job (or until every sender is gone), then checkpoints.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let checkpoints = self.sem.store().background_checkpoints();
         let mut jobs = Vec::with_capacity(self.max_batch);
         let mut stopping = false;
         while !stopping {
@@ -155,6 +156,7 @@ impl Writer {
             }
         }
         self.registry.clear();
+        drop(checkpoints);
         if let Err(e) = self.sem.store().checkpoint() {
             tracing::warn!("checkpoint at shutdown failed: {e}");
         }
