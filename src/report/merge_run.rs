@@ -58,6 +58,11 @@ pub fn merge_runs(runs: &[ShardRun], virtual_seconds: f64) -> MergedRun {
         peak_rss_bytes: present.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0),
         cpu: cpu_sum(&present),
         ops_per_cpu_second: ops_per_cpu(&present),
+        // The most contended machine of the fleet: the one whose figures are least quiet.
+        host: present
+            .iter()
+            .filter_map(|s| s.host)
+            .max_by(|a, b| a.steal_share.total_cmp(&b.steal_share)),
         acked_receipts_per_second: some_sum(|s| s.acked_receipts_per_second),
         peak_clients: some_sum(|s| s.peak_clients.map(|c| c as f64)).map(|c| c as u64),
         // The common start, when every shard was given the same one.
@@ -134,6 +139,7 @@ fn ops_per_cpu(present: &[&RunStats]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::HostLoad;
 
     fn live(start: u64, clients: u64, rss: u64) -> Option<RunStats> {
         Some(RunStats {
@@ -150,6 +156,11 @@ mod tests {
                 system_seconds: 1.0,
             }),
             ops_per_cpu_second: Some(start as f64),
+            host: Some(HostLoad {
+                cpus: 2,
+                busy_share: 0.5,
+                steal_share: start as f64 / 10_000.0,
+            }),
         })
     }
 
@@ -172,6 +183,8 @@ mod tests {
         let m = merge_runs(&runs, 21.0);
         assert_eq!(m.stats.peak_clients, Some(176 + 144 + 109));
         assert_eq!(m.stats.ops_per_wall_second, 300.0);
+        let host = m.stats.host.expect("shards measured their hosts");
+        assert_eq!(host.steal_share, 0.16, "the most contended shard's machine");
         assert_eq!(m.stats.acked_receipts_per_second, Some(30.0));
         assert_eq!(m.stats.peak_rss_bytes, 70);
         assert_eq!(m.peak_rss_bytes_total, 180);

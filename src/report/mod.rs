@@ -4,6 +4,7 @@
 
 mod coverage;
 mod cpu;
+mod host;
 mod html;
 mod human;
 mod json;
@@ -22,6 +23,7 @@ mod tests;
 mod ticks;
 
 pub use cpu::{CpuTime, process_cpu};
+pub use host::{HostLoad, mark_start as mark_host_start, since_start as host_since_start};
 pub use html::{HTML_VIOLATIONS, doc_html, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
 pub use json::{decode_histogram, encode_histogram, report_doc, report_json, report_json_string};
@@ -165,6 +167,10 @@ pub struct RunStats {
     /// seconds (comparable across machines with more cores, unlike ops per wall second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_per_cpu_second: Option<f64>,
+    /// How busy the whole machine was during the run, and how much CPU the hypervisor took
+    /// (steal): latency measured on a contended machine is not a quiet machine's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostLoad>,
     /// Live runs: acknowledged receipts (per message) per second, first to last ack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_receipts_per_second: Option<f64>,

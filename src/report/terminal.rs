@@ -32,6 +32,9 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
     if let Some(line) = cpu_line(o, stats) {
         let _ = writeln!(s, "cpu      {line}");
     }
+    if let Some(line) = host_line(stats) {
+        let _ = writeln!(s, "host     {line}");
+    }
     slo_lines(&mut s, o);
     super::coverage::terminal_lines(&mut s, o);
     verdict_lines(&mut s, o);
@@ -50,6 +53,21 @@ pub(super) fn cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
         format_seconds(cpu.system_seconds),
         format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
     ))
+}
+
+/// How busy the machine was during the run (all processes) and what the hypervisor took.
+pub(super) fn host_line(stats: &RunStats) -> Option<String> {
+    let h = stats.host?;
+    let mut line = format!(
+        "{} CPUs, {:.0}% busy, {:.1}% stolen by the hypervisor",
+        h.cpus,
+        h.busy_share * 100.0,
+        h.steal_share * 100.0
+    );
+    if h.steal_share >= 0.02 {
+        line.push_str(": latency and rates include that contention");
+    }
+    Some(line)
 }
 
 /// Total operations, their virtual rate, and the count of each kind.

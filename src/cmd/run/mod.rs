@@ -164,6 +164,7 @@ pub fn run(opts: &RunOptions) -> Result<RunSummary, RunError> {
     let replay = replay_command(opts, seed);
     refuse_live_misuse(opts)?;
     note_ignored_start(opts);
+    crate::report::mark_host_start();
     let first = drive::execute(&scenario, seed, &replay, opts)?;
     let over_budget = first.over_budget.clone();
     let mut first = outcome::render(&scenario, seed, &first)?;
