@@ -132,17 +132,19 @@ impl<'o, O: Observer> Scheduler<'o, O> {
         let mut inbound_open = true;
         self.io.last_activity = Instant::now();
         loop {
-            // Due timers first, in intended-time order: the schedule never waits for answers.
-            let now = self.io.micros(Instant::now());
-            self.fire_timers(now);
-            self.fault_turn(now);
-            // Then what has arrived, bounded so timers are not starved.
+            // What has arrived first: it was read before now, and an event is stamped no
+            // earlier than the last one, so a frame handled after this turn's sends would be
+            // stamped with their time, not its own. Bounded so timers are not starved.
             for _ in 0..1024 {
                 match rx.try_recv() {
                     Ok(m) => self.handle(m),
                     Err(_) => break,
                 }
             }
+            // Then due timers, in intended-time order: the schedule never waits for answers.
+            let now = self.io.micros(Instant::now());
+            self.fire_timers(now);
+            self.fault_turn(now);
             let now_i = Instant::now();
             if let Some(line) = &mut line {
                 line.tick(now_i, &self.status(phase));
