@@ -83,12 +83,14 @@ impl FaultState {
     }
 
     /// The next time the fault side must act (fault, timeout, reconnect, end of the phase).
-    pub fn next_time(&self) -> Option<Micros> {
+    /// Past the end of the fault phase, Calm waits for frames (the server up, clients back),
+    /// not for a time: `until` is then no wake-up, or the loop would spin on it.
+    pub fn next_time(&self, now: Micros) -> Option<Micros> {
         [
             self.schedule.front().map(|x| x.at),
             self.deadlines.front().map(|d| d.0),
             self.offline.peek().map(|r| r.0.0),
-            (!self.calm).then_some(self.until),
+            (!self.calm && now < self.until).then_some(self.until),
         ]
         .into_iter()
         .flatten()

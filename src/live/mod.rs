@@ -101,6 +101,9 @@ pub struct LiveOptions {
     pub drain_timeout: Duration,
     /// Connections opened concurrently while connecting.
     pub connect_parallelism: usize,
+    /// `--io-threads`: worker threads for the client sockets; 0 runs them on the
+    /// scheduler's own thread. None: [`default_io_threads`].
+    pub io_threads: Option<usize>,
     /// `--registration-secret`: a Matrix homeserver's `registration_shared_secret`
     /// (`--target matrix://HOST:PORT`).
     pub registration_secret: Option<String>,
@@ -193,10 +196,7 @@ pub fn run_live(
         )));
     }
     let notes = target_notes(backend.as_ref(), scenario);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(LiveError::Runtime)?;
+    let rt = runtime(opts.io_threads)?;
     let counters = Arc::new(Counters::default());
     let interrupted = opts.stop.clone().unwrap_or_default();
     rt.spawn(stop_on_ctrl_c(interrupted.clone()));
@@ -234,6 +234,29 @@ pub fn run_live(
         traffic_started_at_ms: start::epoch_ms(d.started_at),
         notes,
     })
+}
+
+/// `--io-threads` when not given: none on a machine of up to 2 CPUs, else one per CPU.
+/// On a small machine the harness shares the cores with the server it drives, and sockets
+/// on the scheduler's thread save a cross-thread wake-up per frame in each direction
+/// (measured on 2 cores: ~27% less harness CPU at the same rate, and lower lateness).
+pub fn default_io_threads() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus <= 2 { 0 } else { cpus }
+}
+
+/// The harness's runtime: the scheduler runs on the calling thread (`block_on`), the sockets
+/// on `io_threads` workers, or on the calling thread too when 0.
+fn runtime(io_threads: Option<usize>) -> Result<tokio::runtime::Runtime, LiveError> {
+    let mut b = match io_threads.unwrap_or_else(default_io_threads) {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    b.enable_all().build().map_err(LiveError::Runtime)
 }
 
 /// The backend's notes, and a note (also said at once on stderr) when the scenario holds the

@@ -155,6 +155,8 @@ impl<'o, O: Observer> Scheduler<'o, O> {
             // Sleep until the next timer, the next check, or a frame.
             let wake = self.wake_at(now_i, line.as_ref().map(LiveLine::next));
             if wake <= Instant::now() {
+                // Let the sockets' tasks run: with --io-threads 0 they share this thread.
+                tokio::task::yield_now().await;
                 continue;
             }
             if inbound_open {
@@ -222,7 +224,8 @@ impl<'o, O: Observer> Scheduler<'o, O> {
     /// or a periodic check of whether the phase is over.
     fn wake_at(&self, now_i: Instant, progress: Option<Instant>) -> Instant {
         let at = |t: Micros| self.io.epoch + Duration::from_micros(t);
-        let faults = self.io.faults.as_ref().and_then(|f| f.next_time());
+        let now = self.io.micros(now_i);
+        let faults = self.io.faults.as_ref().and_then(|f| f.next_time(now));
         [progress, self.io.timers.peek_at().map(at), faults.map(at)]
             .into_iter()
             .flatten()
