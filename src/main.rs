@@ -98,10 +98,12 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
         drain_timeout: std::time::Duration,
         /// Live runs: worker threads for the client sockets. 0 runs them on the scheduler's
-        /// own thread: no cross-thread wake-up per frame, the least CPU and lateness while it
-        /// keeps up (on 2 cores it drove scenarios/load-peak.toml's ~23,000 receipts/s).
-        /// More threads suit a big machine or a harness on its own. Default: 0 on up to 2
-        /// CPUs (harness and server usually share them), else one per CPU.
+        /// own thread: no cross-thread wake-up per frame, the least CPU and lateness (on 2
+        /// cores it still drove scenarios/load-peak.toml's ~23,000 receipts/s). But a frame
+        /// is then stamped when that thread gets to it: near the thread's limit, latencies
+        /// include its queueing (load-peak's p50 doubled), so time such rates with 2 or more.
+        /// Default: 0 on up to 2 CPUs (harness and server usually share them), else one per
+        /// CPU.
         #[arg(long)]
         io_threads: Option<usize>,
         /// No progress bar or line on stderr (they are also off when stderr is not a terminal).
