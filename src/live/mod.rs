@@ -196,7 +196,8 @@ pub fn run_live(
         )));
     }
     let notes = target_notes(backend.as_ref(), scenario);
-    let rt = runtime(opts.io_threads)?;
+    let io_threads = opts.io_threads.unwrap_or_else(default_io_threads);
+    let rt = runtime(io_threads)?;
     let counters = Arc::new(Counters::default());
     let interrupted = opts.stop.clone().unwrap_or_default();
     rt.spawn(stop_on_ctrl_c(interrupted.clone()));
@@ -224,7 +225,8 @@ pub fn run_live(
     if let Some(s) = child {
         s.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
-    let d = result?;
+    let mut d = result?;
+    d.stats.io_threads = io_threads as u64;
     Ok(LiveOutcome {
         observers,
         stats: d.stats,
@@ -247,8 +249,8 @@ pub fn default_io_threads() -> usize {
 
 /// The harness's runtime: the scheduler runs on the calling thread (`block_on`), the sockets
 /// on `io_threads` workers, or on the calling thread too when 0.
-fn runtime(io_threads: Option<usize>) -> Result<tokio::runtime::Runtime, LiveError> {
-    let mut b = match io_threads.unwrap_or_else(default_io_threads) {
+fn runtime(io_threads: usize) -> Result<tokio::runtime::Runtime, LiveError> {
+    let mut b = match io_threads {
         0 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut b = tokio::runtime::Builder::new_multi_thread();

@@ -93,6 +93,9 @@ pub struct DriveStats {
     pub end: Micros,
     /// The user interrupted the run (Ctrl-C); the history stops where it was.
     pub interrupted: bool,
+    /// Worker threads the sockets ran on (`--io-threads`; 0: the scheduler's own thread).
+    /// Latencies near the harness's limit depend on it.
+    pub io_threads: u64,
 }
 
 impl DriveStats {

@@ -26,6 +26,7 @@ fn three_devices_per_user_against_a_child_server_pass_and_every_device_gets_ever
     assert_eq!(report["violations_total"], 0);
     assert!(exercised(&report, "D1") > 100, "{}", report["coverage"]);
     let run = json(&out.path().join("run.json"));
+    assert_eq!(run["live"]["io_threads"], 2, "{run}");
     let by: Vec<u64> = (run["live"]["pushes_by_device"].as_array())
         .unwrap_or_else(|| panic!("pushes_by_device in {run}"))
         .iter()
