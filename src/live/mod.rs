@@ -243,7 +243,10 @@ pub fn run_live(
 /// on the scheduler's thread save a cross-thread wake-up per frame in each direction
 /// (measured on 2 cores: ~27% less harness CPU at the same rate, and lower lateness).
 pub fn default_io_threads() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    io_threads_for(std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn io_threads_for(cpus: usize) -> usize {
     if cpus <= 2 { 0 } else { cpus }
 }
 
@@ -297,7 +300,13 @@ async fn stop_on_ctrl_c(flag: Arc<AtomicBool>) {
 
 #[cfg(test)]
 mod tests {
-    use super::LiveTarget;
+    use super::{LiveTarget, io_threads_for};
+
+    #[test]
+    fn sockets_share_the_schedulers_thread_on_up_to_two_cpus_else_get_one_worker_per_cpu() {
+        let by_cpus: Vec<usize> = [1, 2, 3, 8].map(io_threads_for).into();
+        assert_eq!(by_cpus, [0, 0, 3, 8]);
+    }
 
     #[test]
     fn targets_parse() {
