@@ -152,6 +152,10 @@ pub struct LiveOutcome {
     pub target_name: String,
     /// Seconds spent provisioning and connecting before the traffic phase.
     pub setup_seconds: f64,
+    /// Whether this run started its target as a child process (`--target server` or
+    /// `synapse`; stopped and reaped by the time the run returns), rather than drive one
+    /// someone else runs.
+    pub started_target: bool,
     /// Wall time the traffic phase began (ms since the Unix epoch): `--start-at` when one
     /// was given. Time 0 of the history.
     pub traffic_started_at_ms: u64,
@@ -222,6 +226,7 @@ pub fn run_live(
     // The scheduler's sockets are closed by now; give the runtime a moment to finish.
     rt.shutdown_timeout(Duration::from_secs(2));
     let observers = pipe.finish().inner;
+    let started_target = child.is_some();
     if let Some(s) = child {
         s.lock().unwrap_or_else(|e| e.into_inner()).stop();
     }
@@ -233,6 +238,7 @@ pub fn run_live(
         peak_clients: d.peak_clients,
         target_name: opts.target.name(),
         setup_seconds: d.setup_seconds,
+        started_target,
         traffic_started_at_ms: start::epoch_ms(d.started_at),
         notes,
     })

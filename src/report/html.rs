@@ -648,6 +648,10 @@ fn environment_section(s: &mut String, o: &ReportDoc, stats: &RunStats) {
         let rate = stats.ops_per_cpu_second.unwrap_or(0.0);
         rows.push(("ops per core-second", format_rate(rate)));
     }
+    if let Some(cpu) = stats.target_cpu {
+        let t = format_seconds(cpu.total());
+        rows.push(("CPU time of the target process this run started", t));
+    }
     if let Some(r) = stats.acked_receipts_per_second {
         rows.push(("acked receipts per second", format_rate(r)));
     }

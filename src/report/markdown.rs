@@ -200,6 +200,15 @@ fn run_section(s: &mut String, stats: &RunStats) {
             format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
         );
     }
+    if let Some(cpu) = stats.target_cpu {
+        let _ = writeln!(
+            s,
+            "\nThe target process this run started: CPU {} (user {}, system {}).",
+            format_seconds(cpu.total()),
+            format_seconds(cpu.user_seconds),
+            format_seconds(cpu.system_seconds),
+        );
+    }
 }
 
 /// The verdict line (`**PASS**: ...` or `**FAIL**: why`), then any warnings as quotes.

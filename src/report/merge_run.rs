@@ -58,6 +58,7 @@ pub fn merge_runs(runs: &[ShardRun], virtual_seconds: f64) -> MergedRun {
         peak_rss_bytes: present.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0),
         cpu: cpu_sum(&present),
         ops_per_cpu_second: ops_per_cpu(&present),
+        target_cpu: target_cpu_sum(&present),
         // The most contended machine of the fleet: the one whose figures are least quiet.
         host: present
             .iter()
@@ -124,6 +125,15 @@ fn cpu_sum(present: &[&RunStats]) -> Option<CpuTime> {
     })
 }
 
+/// The CPU time of the servers the shards started, added up (None when no shard started
+/// one: a fleet usually shares a server started outside readsim).
+fn target_cpu_sum(present: &[&RunStats]) -> Option<CpuTime> {
+    present
+        .iter()
+        .filter_map(|s| s.target_cpu)
+        .reduce(CpuTime::plus)
+}
+
 /// The fleet's operations over the fleet's CPU time (each shard's operations are its rate
 /// times its CPU seconds), when every shard reported both.
 fn ops_per_cpu(present: &[&RunStats]) -> Option<f64> {
@@ -156,6 +166,11 @@ mod tests {
                 system_seconds: 1.0,
             }),
             ops_per_cpu_second: Some(start as f64),
+            // Two shards ran their own server; the one that started at 4 ms did not.
+            target_cpu: (start != 4).then_some(CpuTime {
+                user_seconds: 4.0,
+                system_seconds: 8.0,
+            }),
             host: Some(HostLoad {
                 cpus: 2,
                 busy_share: 0.5,
@@ -187,6 +202,12 @@ mod tests {
         assert_eq!(host.steal_share, 0.16, "the most contended shard's machine");
         assert_eq!(m.stats.acked_receipts_per_second, Some(30.0));
         assert_eq!(m.stats.peak_rss_bytes, 70);
+        let servers = m.stats.target_cpu.expect("two shards started a server");
+        assert_eq!(
+            servers.total(),
+            24.0,
+            "the servers the shards started, added up"
+        );
         assert_eq!(m.peak_rss_bytes_total, 180);
         assert_eq!(m.stats.start_at_epoch_ms, Some(1_000));
         assert_eq!(m.stats.traffic_started_at_epoch_ms, Some(1_000));

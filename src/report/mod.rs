@@ -22,7 +22,7 @@ mod terminal;
 mod tests;
 mod ticks;
 
-pub use cpu::{CpuTime, process_cpu};
+pub use cpu::{CpuTime, children_cpu, process_cpu};
 pub use host::{HostLoad, mark_start as mark_host_start, since_start as host_since_start};
 pub use html::{HTML_VIOLATIONS, doc_html, report_html};
 pub use human::{format_bytes, format_micros, format_rate, format_seconds};
@@ -167,6 +167,11 @@ pub struct RunStats {
     /// seconds (comparable across machines with more cores, unlike ops per wall second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_per_cpu_second: Option<f64>,
+    /// Live runs against a target readsim started (`--target server`, `synapse`): that
+    /// process's CPU time, every instance of it, setup included. With `cpu`, the split of
+    /// the machine between the harness and the server it drives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cpu: Option<CpuTime>,
     /// How busy the whole machine was during the run, and how much CPU the hypervisor took
     /// (steal): latency measured on a contended machine is not a quiet machine's.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,6 +32,9 @@ pub fn terminal_summary(o: &RunOutcome, stats: &RunStats) -> String {
     if let Some(line) = cpu_line(o, stats) {
         let _ = writeln!(s, "cpu      {line}");
     }
+    if let Some(line) = target_cpu_line(o, stats) {
+        let _ = writeln!(s, "cpu      {line}");
+    }
     if let Some(line) = host_line(stats) {
         let _ = writeln!(s, "host     {line}");
     }
@@ -52,6 +55,19 @@ pub(super) fn cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
         format_seconds(cpu.user_seconds),
         format_seconds(cpu.system_seconds),
         format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
+    ))
+}
+
+/// CPU time of the target process the run started (every instance, setup included): with
+/// the harness's, how the run split the machine.
+pub(super) fn target_cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
+    let cpu = stats.target_cpu?;
+    Some(format!(
+        "{} {} (user {}, system {}), the process this run started",
+        o.target,
+        format_seconds(cpu.total()),
+        format_seconds(cpu.user_seconds),
+        format_seconds(cpu.system_seconds),
     ))
 }
 

@@ -616,3 +616,41 @@ fn lost_operations_are_shown_apart_from_protocol_errors() {
     assert_eq!(report_json(&o)["lost"], 0);
     assert!(!terminal_summary(&o, &stats()).contains("lost "));
 }
+
+#[test]
+fn the_target_process_cpu_is_shown_only_when_the_run_started_one() {
+    let (s, m) = (scenario(), small_metrics());
+    let o = outcome(&s, &m, &[], 0);
+    let server = CpuTime {
+        user_seconds: 8.0,
+        system_seconds: 16.5,
+    };
+    let with = RunStats {
+        target_cpu: Some(server),
+        ..stats()
+    };
+    let term = terminal_summary(&o, &with);
+    let line = term
+        .lines()
+        .find(|l| l.contains("the process this run started"))
+        .unwrap_or_else(|| panic!("no target CPU line:\n{term}"));
+    assert!(line.contains("24.5s (user 8.00s, system 16.5s)"), "{line}");
+    let files = ReportFiles::render(&o, &with).unwrap();
+    assert!(
+        files
+            .markdown
+            .contains("The target process this run started: CPU 24.5s")
+    );
+    assert!(
+        files
+            .html
+            .contains("CPU time of the target process this run started")
+    );
+    let run: serde_json::Value = serde_json::from_str(&files.run_json).unwrap();
+    assert_eq!(run["target_cpu"]["system_seconds"], 16.5);
+
+    let without = ReportFiles::render(&o, &stats()).unwrap();
+    assert!(!terminal_summary(&o, &stats()).contains("the process this run started"));
+    assert!(!without.markdown.contains("The target process"));
+    assert!(!without.run_json.contains("target_cpu"));
+}

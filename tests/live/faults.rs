@@ -166,6 +166,9 @@ fn faults_live_survives_cuts_stalls_crashes_and_churn() {
     // Every online client reconnected after each crash.
     assert!(n("reconnects") >= 3 * 150, "{live}");
     assert_eq!(n("connected_at_end"), n("online"), "{live}");
+    // The four server instances (three killed) are all in the target's CPU time.
+    let server = &run["target_cpu"];
+    assert!(server["user_seconds"].as_f64().unwrap() > 0.0, "{run}");
     assert!(n("online") > 150, "{live}");
     // The terminal says the same.
     assert!(stdout.lines().any(|l| l.starts_with("faults ")), "{stdout}");

@@ -74,6 +74,13 @@ fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
     // The default --io-threads for this machine (the rule's own test is in src/live/mod.rs).
     let threads = readsim::live::default_io_threads() as u64;
     assert_eq!(run["live"]["io_threads"], threads, "{run}");
+    // The server this run started worked too, and its CPU time is its own, not the harness's.
+    let server = &run["target_cpu"];
+    let seconds = |c: &serde_json::Value| {
+        c["user_seconds"].as_f64().unwrap() + c["system_seconds"].as_f64().unwrap()
+    };
+    assert!(seconds(server) > 0.0, "{run}");
+    assert_ne!(server, &run["cpu"], "{run}");
     // Simulated run.json stays as it was.
     let sim_run = json(&sim.path().join("run.json"));
     assert!(sim_run.get("peak_clients").is_none());
@@ -172,6 +179,10 @@ fn live_run_against_a_server_that_is_already_up() {
     let report = json(&out.path().join("report.json"));
     assert_eq!(report["target"], url.as_str());
     assert_eq!(report["violations"].as_array().unwrap().len(), 0);
+    // Someone else's server: its CPU time is not the run's to report.
+    let run = json(&out.path().join("run.json"));
+    assert!(run.get("target_cpu").is_none(), "{run}");
+    assert!(!text(&o.stdout).contains("the process this run started"));
     // The same server again: provisioning collides, and the run says so instead of checking
     // a history that starts from the wrong state. The harness could not set up its run: that
     // is exit 3, not a verdict on the target (exit 1).

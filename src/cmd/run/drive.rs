@@ -10,6 +10,7 @@ use crate::observers::Observers;
 use crate::pipe::Pipe;
 use crate::progress::{CountViolations, SimProgress, Watched};
 use crate::protocol::Micros;
+use crate::report;
 use crate::scenario::Scenario;
 use crate::sim::{self, Stopped};
 use crate::target::faulty::{Bug, FaultyTarget};
@@ -23,6 +24,9 @@ pub struct LiveFacts {
     pub peak_clients: u64,
     /// Seconds spent provisioning and connecting before the traffic phase.
     pub setup_seconds: f64,
+    /// CPU time of the target process this run started (`--target server` or `synapse`: every
+    /// instance, restarts included, setup to stop); None for a target someone else runs.
+    pub target_cpu: Option<report::CpuTime>,
     /// What the target's adapter says about the figures (`Backend::notes`).
     pub notes: Vec<String>,
     /// The common start asked for (`--start-at`), and when the traffic phase began (ms since
@@ -68,7 +72,14 @@ pub fn execute(
                 stop: Some(watcher.stop.clone()),
                 ..l.clone()
             };
+            // A child's CPU is the kernel's once it is reaped: read before it starts and after
+            // run_live stopped it.
+            let children_before = report::children_cpu();
             let out = live::run_live(scenario, seed, check, &l)?;
+            let target_cpu = out
+                .started_target
+                .then(|| Some(report::children_cpu()?.since(children_before?)))
+                .flatten();
             let over_budget = watcher
                 .tripped()
                 .then(|| crate::scenario::bytes(opts.budget));
@@ -82,6 +93,7 @@ pub fn execute(
                     stats: out.stats,
                     peak_clients: out.peak_clients,
                     setup_seconds: out.setup_seconds,
+                    target_cpu,
                     notes: out.notes,
                     start_at_ms: opts.start_at.map(live::start::epoch_ms),
                     traffic_started_at_ms: out.traffic_started_at_ms,

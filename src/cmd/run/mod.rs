@@ -355,7 +355,8 @@ mod tests {
         let mut rendered = outcome::render(&s, s.seed, &ex).unwrap();
         // Memory touched after rendering (as writing big reports does) must show in run.json.
         const BIG: usize = 512 << 20;
-        let big = vec![1u8; BIG];
+        // black_box: an optimised build would otherwise drop the unused allocation.
+        let big = std::hint::black_box(vec![1u8; BIG]);
         assert_eq!(big[BIG - 1], 1);
         drop(big);
         let dir = tempfile::tempdir().unwrap();

@@ -131,6 +131,7 @@ fn run_stats(ex: &Executed, total_ops: u64, seconds: f64) -> RunStats {
         peak_rss_bytes: report::peak_rss_bytes(),
         ops_per_cpu_second: cpu.map(|c| per_second(total_ops, c.total())),
         cpu,
+        target_cpu: ex.live.as_ref().and_then(|l| l.target_cpu),
         host: report::host_since_start(),
         acked_receipts_per_second: ex
             .live
