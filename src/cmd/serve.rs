@@ -91,6 +91,8 @@ impl Classify for ServeError {
 pub fn execute(o: ServeOptions) -> Result<ExitStatus, ServeError> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a run's server.log is read as plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_max_level(tracing::Level::INFO)
         .init();
     let mut cfg = ServerConfig::random();

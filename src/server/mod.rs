@@ -14,6 +14,7 @@
 // `store` (all SQL) and `registry` (open connections); `framing` makes the frames.
 mod auth;
 mod checkpointer;
+mod commit_stats;
 mod framing;
 mod gate;
 mod http;

@@ -4,6 +4,7 @@
 //! operations were applied (group commit). Frames for a connection are enqueued here, so each
 //! socket sees them in commit order and never sees uncommitted state.
 
+use super::commit_stats::CommitStats;
 use super::framing::{error_frame, push_frame};
 use super::planted::{Planted, planted};
 use super::registry::{ConnHandle, Registry};
@@ -103,6 +104,8 @@ pub(crate) struct Writer {
     max_batch: usize,
     /// Scratch space for the pushes of one operation.
     pushes: Vec<Push>,
+    /// Batch sizes and times, logged when the writer stops.
+    stats: CommitStats,
 }
 
 impl Writer {
@@ -117,6 +120,7 @@ impl Writer {
             sem: Semantics::new(store, bugs)?,
             max_batch: max_batch.max(1),
             pushes: Vec::new(),
+            stats: CommitStats::default(),
         })
     }
 
@@ -156,6 +160,9 @@ impl Writer {
             }
         }
         self.registry.clear();
+        if let Some(line) = self.stats.summary() {
+            tracing::info!("{line}");
+        }
         drop(checkpoints);
         if let Err(e) = self.sem.store().checkpoint() {
             tracing::warn!("checkpoint at shutdown failed: {e}");
@@ -167,6 +174,8 @@ impl Writer {
         if jobs.is_empty() {
             return;
         }
+        let started = Instant::now();
+        let n = jobs.len();
         let mut outs = Vec::with_capacity(jobs.len() * 2);
         let mut failed =
             if planted!(self.sem.bugs(), AckBeforeCommit) && self.sem.bugs().state.tx_open() {
@@ -205,6 +214,7 @@ impl Writer {
             outs = outs.into_iter().filter_map(fail_out).collect();
         }
         self.dispatch(outs);
+        self.stats.record(n, started.elapsed());
     }
 
     fn apply(&mut self, job: Job, outs: &mut Vec<Out>) -> Result<(), Fatal> {

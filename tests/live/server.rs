@@ -81,6 +81,17 @@ fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
     };
     assert!(seconds(server) > 0.0, "{run}");
     assert_ne!(server, &run["cpu"], "{run}");
+    // Stopped gracefully, the server logged how its group commit went.
+    let log = std::fs::read_to_string(live.path().join("server.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("group commit: "))
+        .unwrap_or_else(|| panic!("no group commit line in server.log:\n{log}"));
+    assert!(!line.contains("group commit: 0 batches"), "{line}");
+    assert!(
+        !log.contains('\x1b'),
+        "no colour codes in a log file:\n{log}"
+    );
     // Simulated run.json stays as it was.
     let sim_run = json(&sim.path().join("run.json"));
     assert!(sim_run.get("peak_clients").is_none());
