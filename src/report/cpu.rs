@@ -22,6 +22,17 @@ impl CpuTime {
         }
     }
 
+    /// `12.0s (user 6.10s, system 5.90s)`, as every report writes it.
+    pub fn describe(self) -> String {
+        use crate::human::format_seconds;
+        format!(
+            "{} (user {}, system {})",
+            format_seconds(self.total()),
+            format_seconds(self.user_seconds),
+            format_seconds(self.system_seconds)
+        )
+    }
+
     /// Two readings added up (shards of a fleet).
     pub fn plus(self, other: CpuTime) -> CpuTime {
         CpuTime {
@@ -116,6 +127,7 @@ mod tests {
             "a counter reset is not negative time"
         );
         assert_eq!(a.plus(b).total(), 10.5);
+        assert_eq!(b.describe(), "6.50s (user 5.50s, system 1.00s)");
     }
 
     #[test]

@@ -193,20 +193,16 @@ fn run_section(s: &mut String, stats: &RunStats) {
     if let Some(cpu) = stats.cpu {
         let _ = writeln!(
             s,
-            "\nCPU {} (user {}, system {}): {} ops per core-second.",
-            format_seconds(cpu.total()),
-            format_seconds(cpu.user_seconds),
-            format_seconds(cpu.system_seconds),
+            "\nCPU {}: {} ops per core-second.",
+            cpu.describe(),
             format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
         );
     }
     if let Some(cpu) = stats.target_cpu {
         let _ = writeln!(
             s,
-            "\nThe target process this run started: CPU {} (user {}, system {}).",
-            format_seconds(cpu.total()),
-            format_seconds(cpu.user_seconds),
-            format_seconds(cpu.system_seconds),
+            "\nThe target process this run started: CPU {}.",
+            cpu.describe()
         );
     }
 }

@@ -118,11 +118,7 @@ pub fn offsets_ms(runs: &[ShardRun]) -> Vec<u64> {
 /// The shards' CPU time added up, when every shard reported it.
 fn cpu_sum(present: &[&RunStats]) -> Option<CpuTime> {
     let all: Option<Vec<CpuTime>> = present.iter().map(|s| s.cpu).collect();
-    let all = all.filter(|v| !v.is_empty())?;
-    Some(CpuTime {
-        user_seconds: all.iter().map(|c| c.user_seconds).sum(),
-        system_seconds: all.iter().map(|c| c.system_seconds).sum(),
-    })
+    all?.into_iter().reduce(CpuTime::plus)
 }
 
 /// The CPU time of the servers the shards started, added up (None when no shard started

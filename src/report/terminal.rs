@@ -50,10 +50,8 @@ pub(super) fn cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
     let cpu = stats.cpu?;
     let who = if o.driver == "sim" { "" } else { "harness " };
     Some(format!(
-        "{who}{} (user {}, system {}), {} ops per core-second",
-        format_seconds(cpu.total()),
-        format_seconds(cpu.user_seconds),
-        format_seconds(cpu.system_seconds),
+        "{who}{}, {} ops per core-second",
+        cpu.describe(),
         format_rate(stats.ops_per_cpu_second.unwrap_or(0.0))
     ))
 }
@@ -63,11 +61,9 @@ pub(super) fn cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
 pub(super) fn target_cpu_line(o: &RunOutcome, stats: &RunStats) -> Option<String> {
     let cpu = stats.target_cpu?;
     Some(format!(
-        "{} {} (user {}, system {}), the process this run started",
+        "{} {}, the process this run started",
         o.target,
-        format_seconds(cpu.total()),
-        format_seconds(cpu.user_seconds),
-        format_seconds(cpu.system_seconds),
+        cpu.describe()
     ))
 }
 
