@@ -420,9 +420,10 @@ pub struct Pulls {
     #[serde(skip_serializing_if = "is_zero")]
     pub misuse_share: f64,
     /// Share of its receipt-asking group messages whose unread list a sender pages a while
-    /// after sending (a fresh draw of `reading.delay`): it looks who has not read yet while
-    /// the receipts come in, which is what puts paging during receipts (M6) to the test. 0
-    /// (the default) watches nothing and draws nothing.
+    /// after sending (a fresh draw of `reading.delay`), a page every 250 ms as a person
+    /// scrolls: it looks who has not read yet while the receipts come in, which is what
+    /// puts paging during receipts (M6) to the test. 0 (the default) watches nothing and
+    /// draws nothing.
     #[serde(skip_serializing_if = "is_zero")]
     pub watch_share: f64,
 }

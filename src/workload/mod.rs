@@ -69,6 +69,14 @@ pub enum Timer {
     CatchUp { user: UserId, group: GroupId },
     /// `user` looks who has not read its message `msg` yet (`pulls.watch_share`).
     Watch { user: UserId, msg: MsgId },
+    /// `user`, watching `msg`, scrolls to the next page of its unread list (the `pages`-th,
+    /// at cursor `next_seq`).
+    WatchPage {
+        user: UserId,
+        msg: MsgId,
+        next_seq: u64,
+        pages: u32,
+    },
 }
 
 /// What a response means to the workload (kept by the driver per operation).
@@ -90,6 +98,11 @@ pub enum Tag {
     FlowPage {
         msg: MsgId,
         filter: ReadFilter,
+        pages: u32,
+    },
+    /// A page of a watched message's unread list, the `pages`-th.
+    WatchPage {
+        msg: MsgId,
         pages: u32,
     },
     FinalCounts,
@@ -167,6 +180,9 @@ pub struct Workload {
     pull_rngs: ParkedStreams,
     /// Users with a pull flow in progress, and the messages it still wants to page.
     flows: FxHashMap<UserId, Vec<MsgId>>,
+    /// Users paging a watched message's unread list (the message); they are in `flows` too,
+    /// so no pull flow starts meanwhile.
+    watching: FxHashMap<UserId, MsgId>,
     /// Final member-list pagings still to do, per sender, done one at a time.
     final_pages: BTreeMap<UserId, Vec<(MsgId, ReadFilter)>>,
 
@@ -218,6 +234,7 @@ impl Workload {
             batches: FxHashMap::default(),
             pull_rngs,
             flows: FxHashMap::default(),
+            watching: FxHashMap::default(),
             final_pages: BTreeMap::new(),
             churn_rng: streams.rng(Purpose::Churn, 0),
             misuse_rngs: FxHashMap::default(),
@@ -254,6 +271,12 @@ impl Workload {
             Timer::Burst => self.burst(now, out),
             Timer::CatchUp { user, group } => self.catch_up_joined(user, group, out),
             Timer::Watch { user, msg } => self.watch_due(user, msg, out),
+            Timer::WatchPage {
+                user,
+                msg,
+                next_seq,
+                pages,
+            } => self.watch_scrolled(user, msg, next_seq, pages, out),
         }
     }
 
@@ -278,6 +301,9 @@ impl Workload {
             }
             Tag::FlowHistory | Tag::FlowCounts | Tag::FlowPage { .. } => {
                 self.flow_response(client, tag, resp, out)
+            }
+            Tag::WatchPage { msg, pages } => {
+                self.watch_page_answered(now, client, msg, pages, resp, out)
             }
             Tag::FinalPage { .. } => self.final_page_response(client, tag, resp, out),
             Tag::CatchUpHistory { key } => {
@@ -341,6 +367,11 @@ impl Workload {
 fn timer_starts_work(t: &Timer) -> bool {
     matches!(
         t,
-        Timer::Send { .. } | Timer::Pull { .. } | Timer::Churn | Timer::Burst | Timer::Watch { .. }
+        Timer::Send { .. }
+            | Timer::Pull { .. }
+            | Timer::Churn
+            | Timer::Burst
+            | Timer::Watch { .. }
+            | Timer::WatchPage { .. }
     )
 }

@@ -11,6 +11,7 @@ impl Workload {
         self.offline.insert(user);
         // A pull flow does not survive its connection.
         self.flows.remove(&user);
+        self.watching.remove(&user);
     }
 
     /// Sends the receipts `user` queued, then pulls the history of each conversation it is
@@ -115,6 +116,7 @@ impl Workload {
             Tag::FlowHistory | Tag::FlowCounts | Tag::FlowPage { .. } => {
                 self.flows.remove(&client);
             }
+            Tag::WatchPage { .. } => self.watch_ended(client),
             // Final checks must complete for the checker to compare; they are idempotent.
             Tag::FinalCounts | Tag::FinalPage { .. } => out.push(Action::Invoke {
                 client,
