@@ -88,7 +88,7 @@ rules! {
     M3 = "M3", "read-list cursor", M("read lists paged to the end over more than one page"), "pulls.member_list_page (below the read-list sizes)";
     M4 = "M4", "unread-list cursor", M("unread lists paged to the end over more than one page"), "pulls.member_list_page (below the unread-list sizes)";
     M5 = "M5", "is_finished", M("member-list pages judged (an unfinished page must move on, a finished paging must miss nobody)"), "pulls.member_list_share";
-    M6 = "M6", "paging while receipts arrive", M("member lists paged to the end while a receipt of the message was acknowledged"), "pulls.member_list_page (small), pulls.member_list_share";
+    M6 = "M6", "paging while receipts arrive", M("member lists paged to the end while a receipt of the message was acknowledged"), "pulls.watch_share (senders scroll their fresh message's unread list)";
     M7 = "M7", "scale", N("speed is measured by benches; no rule of a run depends on group size"), "benches";
     C1 = "C1", "mark-read checks", M("mark-reads of oneself or of a user no service has (ids >= 2^24, A1), refusal judged"), BAD_CALLS;
     C2 = "C2", "what a mark covers", M("1:1 counts observed after the peer's mark-read was acknowledged"), "reading.c2c_mark_read_share";
