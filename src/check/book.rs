@@ -2,6 +2,7 @@
 //! and who got an acknowledged receipt, and the sends that may still create messages.
 
 use super::sink::Finding;
+use super::user_set::UserSet;
 use super::violation::Invariant;
 use super::world::World;
 use crate::history::MsgMap;
@@ -29,9 +30,9 @@ pub(super) struct MsgState {
     /// When the sender got the ack; None while in flight.
     pub send_acked: Option<Micros>,
     /// Audience members eligible at invoke who invoked a receipt.
-    pub invoked: RoaringBitmap,
+    pub invoked: UserSet,
     /// Those whose receipt was acknowledged.
-    pub acked: RoaringBitmap,
+    pub acked: UserSet,
     /// Highest count the sender has seen (push or pull).
     pub max_seen: u32,
     /// Highest count pushed to the sender.
@@ -71,8 +72,8 @@ impl MsgState {
             audience,
             send_invoked,
             send_acked: None,
-            invoked: RoaringBitmap::new(),
-            acked: RoaringBitmap::new(),
+            invoked: UserSet::default(),
+            acked: UserSet::default(),
             max_seen: 0,
             max_pushed: 0,
             maybe,
@@ -130,7 +131,16 @@ impl MsgState {
 
     /// Readers that may be counted at most, once every operation has ended.
     pub fn may_have_read(&self) -> RoaringBitmap {
-        &self.acked | &self.unknown
+        &self.acked.to_bitmap() | &self.unknown
+    }
+
+    /// How many [`MsgState::may_have_read`] holds, without building it when nothing was lost.
+    pub fn may_have_read_len(&self) -> u64 {
+        if self.unknown.is_empty() {
+            self.acked.len()
+        } else {
+            self.may_have_read().len()
+        }
     }
 
     pub fn peer(&self) -> Option<UserId> {

@@ -147,7 +147,7 @@ pub(super) fn count_text(n: u32) -> String {
 fn quiet_pull(m: &MsgState, marks: &Marks, count: u32) -> Option<Finding> {
     let (low, high) = match m.audience {
         // Lost receipts may or may not have been applied.
-        Audience::Group(..) => (m.acked.len() as u32, m.may_have_read().len() as u32),
+        Audience::Group(..) => (m.acked.len() as u32, m.may_have_read_len() as u32),
         // Tight once quiet, except a mark that raced the send itself.
         Audience::Peer(_) => (marks.must_be_read(m) as u32, marks.may_be_read(m) as u32),
     };

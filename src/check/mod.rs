@@ -19,6 +19,7 @@ mod mx_ops;
 mod ops;
 mod paging;
 mod sink;
+mod user_set;
 mod violation;
 mod world;
 

@@ -134,7 +134,7 @@ impl Checker {
                 let acked = || match (m, mx_acked) {
                     (_, Some(a)) => a,
                     (Some(_), None) if mx => RoaringBitmap::new(),
-                    (Some(m), None) => m.acked.clone(),
+                    (Some(m), None) => m.acked.to_bitmap(),
                     (None, None) => RoaringBitmap::new(),
                 };
                 let started = self

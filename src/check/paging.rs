@@ -110,7 +110,7 @@ impl Paging {
         let audience = m.audience_set();
         let must = match filter {
             ReadFilter::Read => self.acked_at_start.clone(),
-            ReadFilter::Unread => &audience - &m.invoked,
+            ReadFilter::Unread => &audience - &m.invoked.to_bitmap(),
         };
         let missed = &must - &self.seen;
         if let Some(u) = missed.min() {
@@ -127,8 +127,8 @@ impl Paging {
             // Readers whose receipt was lost may be on either list.
             let seen = &self.seen - &m.unknown;
             let exact = match filter {
-                ReadFilter::Read => &m.acked - &m.unknown,
-                ReadFilter::Unread => &(&audience - &m.acked) - &m.unknown,
+                ReadFilter::Read => &m.acked.to_bitmap() - &m.unknown,
+                ReadFilter::Unread => &(&audience - &m.acked.to_bitmap()) - &m.unknown,
             };
             if exact != seen {
                 let which = match filter {
@@ -378,7 +378,7 @@ mod tests {
     }
 
     fn start(p: &mut Pagings, b: &Book, filter: ReadFilter, quiet: bool) {
-        let acked = || b.get(&ID).unwrap().acked.clone();
+        let acked = || b.get(&ID).unwrap().acked.to_bitmap();
         p.request(SENDER, ID, filter, 0, acked, quiet);
     }
 

@@ -4,7 +4,8 @@
 //! a scenario whose estimate does not fit the memory budget or the operation cap.
 //!
 //! The model counts what grows with the scenario and charges each a fixed number of bytes,
-//! calibrated on measured runs (smoke ~60 MiB, large ~640 MiB with a release build) and rounded up:
+//! calibrated on measured runs (smoke ~70 MiB, large ~505 MiB, million ~874 MiB with a release
+//! build) and rounded up:
 //! - users: clients, links, the model's, the checker's and the workload's per-user state;
 //! - memberships (sum over groups of their size): plan lists, membership bitmaps in the
 //!   workload, the model and the checker;
@@ -27,7 +28,7 @@ use super::error::Invalid;
 use super::types::{DelayDist, Scenario, SizeDist};
 
 /// Bytes charged per user.
-pub const BYTES_PER_USER: f64 = 1024.0;
+pub const BYTES_PER_USER: f64 = 256.0;
 /// Bytes charged per group membership.
 pub const BYTES_PER_MEMBERSHIP: f64 = 48.0;
 /// Bytes charged per group.
@@ -449,7 +450,7 @@ mod tests {
     #[test]
     fn shipped_scenarios_estimate_near_their_measured_peak() {
         // Measured peak RSS: tiny 40 MiB, smoke 70 MiB, faults 52 MiB, load 111 MiB, large
-        // ~640 MiB (before the workload's per-user state shrank), million 1010 MiB. The
+        // 505 MiB, million 874 MiB (release builds). The
         // model may overestimate (it refuses, so it must not underestimate by much) but
         // stays within a few times the measurement.
         for (file, measured) in [
@@ -457,8 +458,8 @@ mod tests {
             ("scenarios/smoke.toml", 70 * MIB),
             ("scenarios/faults.toml", 52 * MIB),
             ("scenarios/load.toml", 111 * MIB),
-            ("scenarios/large.toml", 640 * MIB),
-            ("scenarios/million.toml", 1010 * MIB),
+            ("scenarios/large.toml", 505 * MIB),
+            ("scenarios/million.toml", 874 * MIB),
         ] {
             let e = Estimate::of(&shipped(file));
             eprintln!("{file}: {} {:?}", e.describe(), e.parts);
