@@ -25,6 +25,7 @@ pub mod server;
 pub mod sim;
 pub mod slo;
 pub mod target;
+pub mod user_set;
 pub mod verdict;
 pub mod wire;
 pub mod workload;

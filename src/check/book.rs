@@ -2,11 +2,11 @@
 //! and who got an acknowledged receipt, and the sends that may still create messages.
 
 use super::sink::Finding;
-use super::user_set::UserSet;
 use super::violation::Invariant;
 use super::world::World;
 use crate::history::MsgMap;
 use crate::protocol::{ConvKey, GroupId, Micros, MsgId, UserId};
+use crate::user_set::UserSet;
 use roaring::RoaringBitmap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub(super) enum Audience {
     /// Members at send time, sender included (excluded on every query).
-    Group(GroupId, Arc<RoaringBitmap>),
+    Group(GroupId, Arc<UserSet>),
     Peer(UserId),
 }
 
@@ -121,7 +121,7 @@ impl MsgState {
     pub fn audience_set(&self) -> RoaringBitmap {
         match &self.audience {
             Audience::Group(_, s) => {
-                let mut a = (**s).clone();
+                let mut a = s.to_bitmap();
                 a.remove(self.sender.0);
                 a
             }

@@ -19,7 +19,6 @@ mod mx_ops;
 mod ops;
 mod paging;
 mod sink;
-mod user_set;
 mod violation;
 mod world;
 

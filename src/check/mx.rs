@@ -232,7 +232,7 @@ pub(super) fn membership(
     let mut sure = world
         .groups
         .get(&g)
-        .map(|g| (*g.members).clone())
+        .map(|g| g.members.to_bitmap())
         .unwrap_or_default();
     sure -= &maybe;
     sure.remove(m.sender.0);

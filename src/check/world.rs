@@ -4,6 +4,7 @@
 use crate::protocol::{
     AdminRequest, GroupId, GroupType, Micros, Profile, ReceiptConfig, Response, UserId,
 };
+use crate::user_set::UserSet;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 pub(super) struct GroupInfo {
     pub group_type: GroupType,
     /// Shared copy-on-write with the audiences snapshotted from it.
-    pub members: Arc<RoaringBitmap>,
+    pub members: Arc<UserSet>,
 }
 
 /// One user's connection as history showed it.
@@ -227,7 +228,7 @@ impl World {
         g: GroupId,
         sender: UserId,
         send_invoked: Micros,
-    ) -> (Arc<RoaringBitmap>, RoaringBitmap) {
+    ) -> (Arc<UserSet>, RoaringBitmap) {
         let mut members = self
             .groups
             .get(&g)
@@ -246,9 +247,11 @@ impl World {
             }
         }
         maybe.remove(sender.0);
-        if !maybe.is_empty() && !maybe.is_disjoint(&members) {
+        if maybe.iter().any(|u| members.contains(u)) {
             let m = Arc::make_mut(&mut members);
-            *m -= &maybe;
+            for u in &maybe {
+                m.remove(u);
+            }
         }
         // A message exists only if its sender was a member when it was sent, even if the
         // sender has left since.

@@ -15,6 +15,7 @@ use crate::protocol::{
     AdminRequest, Conv, ConvKey, ErrorCode, GroupId, GroupType, MAX_BATCH, Micros, MsgId,
     PerMessage, Profile, Push, ReadFilter, ReceiptConfig, ReceiptEntry, Request, Response, UserId,
 };
+use crate::user_set::UserSet;
 use readers::Readers;
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
@@ -37,7 +38,7 @@ pub struct Delivery {
 struct Group {
     group_type: GroupType,
     /// Current members. Messages hold clones of this `Arc` as their audience snapshot.
-    members: Arc<RoaringBitmap>,
+    members: Arc<UserSet>,
     /// Message ids by `seq - 1`.
     messages: Vec<MsgId>,
 }
@@ -55,7 +56,7 @@ struct Pair {
 #[derive(Clone, Debug)]
 enum Audience {
     /// Group members at send time (the sender is in it and is excluded on every query).
-    Group(Arc<RoaringBitmap>),
+    Group(Arc<UserSet>),
     Peer(UserId),
 }
 
@@ -578,7 +579,7 @@ impl Model {
             ReadFilter::Unread => {
                 let from = u32::try_from(next_seq).unwrap_or(u32::MAX);
                 let mut it = snapshot
-                    .range(from..)
+                    .iter_from(from)
                     .filter(|&u| u != m.sender.0 && !m.readers.contains(UserId(u)));
                 let members: Vec<UserId> = it.by_ref().take(count).map(UserId).collect();
                 let is_finished = it.next().is_none();

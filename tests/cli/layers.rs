@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("dist", 0),
     ("hop", 0),
     ("human", 0),
+    ("user_set", 0),
     ("verdict", 0),
     ("scenario", 0),
     ("model", 0),
