@@ -94,8 +94,7 @@ impl UserSet {
     /// The same members as a bitmap, for set algebra (pagings, final checks: not per event).
     pub fn to_bitmap(&self) -> RoaringBitmap {
         match self {
-            UserSet::Small(v) => RoaringBitmap::from_sorted_iter(v.iter().copied())
-                .unwrap_or_else(|_| v.iter().copied().collect()),
+            UserSet::Small(v) => v.iter().copied().collect(),
             UserSet::Large(b) => b.clone(),
         }
     }

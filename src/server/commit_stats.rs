@@ -6,6 +6,8 @@ use hdrhistogram::Histogram;
 use std::time::Duration;
 
 pub(crate) struct CommitStats {
+    /// Jobs over all batches (the histogram's mean is rounded past 3 digits).
+    total_jobs: u64,
     jobs: Histogram<u64>,
     micros: Histogram<u64>,
 }
@@ -16,6 +18,7 @@ impl Default for CommitStats {
         let bounded =
             |high| Histogram::new_with_bounds(1, high, 3).expect("1..high at 3 digits is valid");
         CommitStats {
+            total_jobs: 0,
             jobs: bounded(1 << 24),
             micros: bounded(3_600_000_000),
         }
@@ -25,6 +28,7 @@ impl Default for CommitStats {
 impl CommitStats {
     /// One batch of `jobs` jobs that took `took`.
     pub(crate) fn record(&mut self, jobs: usize, took: Duration) {
+        self.total_jobs += jobs as u64;
         self.jobs.saturating_record(jobs as u64);
         self.micros
             .saturating_record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
@@ -41,7 +45,7 @@ impl CommitStats {
             "group commit: {} batches of {} jobs; jobs per batch p50 {} p90 {} p99 {} max {}; \
              batch time p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
             j.len(),
-            (j.mean() * j.len() as f64).round(),
+            self.total_jobs,
             j.value_at_quantile(0.5),
             j.value_at_quantile(0.9),
             j.value_at_quantile(0.99),

@@ -340,14 +340,6 @@ mod tests {
         }
     }
 
-    fn list(next_seq: u64, is_finished: bool) -> Response {
-        Response::MemberList {
-            members: Vec::new(),
-            next_seq,
-            is_finished,
-        }
-    }
-
     /// The single operation in `out`, as (request, tag).
     fn only(out: &[Action]) -> (Request, Tag) {
         let [Action::Invoke { req, tag, .. }] = out else {
@@ -419,7 +411,7 @@ mod tests {
                 filter,
                 pages: 1,
             },
-            &list(20, false),
+            &testkit::member_list(20, false),
             &mut steps,
         );
         assert_eq!(pages(&steps), [(MsgId(1), 20)]);
@@ -432,13 +424,13 @@ mod tests {
                 filter,
                 pages: 2,
             },
-            &list(40, false),
+            &testkit::member_list(40, false),
             &mut steps,
         );
         assert_eq!(pages(&steps), [(MsgId(2), 0)], "max_pages reached");
         let (_, tag) = only(&steps);
         steps.clear();
-        w.on_response(5, u, tag, &list(0, true), &mut steps);
+        w.on_response(5, u, tag, &testkit::member_list(0, true), &mut steps);
         assert!(steps.is_empty());
         assert!(!w.flows.contains_key(&u), "the flow ended");
     }
@@ -545,7 +537,7 @@ mod tests {
         let (mut listed, mut tag) = (1, tag);
         loop {
             let mut next = Vec::new();
-            w.on_response(0, sender, tag, &list(0, true), &mut next);
+            w.on_response(0, sender, tag, &testkit::member_list(0, true), &mut next);
             let Some(Action::Invoke { tag: t, .. }) = next.pop() else {
                 break;
             };
@@ -566,7 +558,13 @@ mod tests {
             cursor: 0,
         };
         let mut out = Vec::new();
-        w.on_response(1, u, first.clone(), &list(7, false), &mut out);
+        w.on_response(
+            1,
+            u,
+            first.clone(),
+            &testkit::member_list(7, false),
+            &mut out,
+        );
         let (req, tag) = only(&out);
         assert!(matches!(
             req,
@@ -574,7 +572,7 @@ mod tests {
         ));
         // The same page again: the cursor did not move past 7, so this list ends.
         let mut again = Vec::new();
-        w.on_response(2, u, tag, &list(7, false), &mut again);
+        w.on_response(2, u, tag, &testkit::member_list(7, false), &mut again);
         assert!(
             pages(&again)
                 .iter()
@@ -587,7 +585,13 @@ mod tests {
         let mut asked = 0;
         for seq in 1..=u64::from(cap) + 10 {
             let mut out = Vec::new();
-            w.on_response(seq, u, tag.clone(), &list(seq, false), &mut out);
+            w.on_response(
+                seq,
+                u,
+                tag.clone(),
+                &testkit::member_list(seq, false),
+                &mut out,
+            );
             match out.as_slice() {
                 [
                     Action::Invoke {

@@ -1,7 +1,7 @@
 //! Shared fixtures of the workload's unit tests.
 
 use super::{Action, Workload};
-use crate::protocol::{MsgId, Request, UserId};
+use crate::protocol::{MsgId, Request, Response, UserId};
 
 /// A small scenario: a few receipt-taking groups of 3..8, some pairs, no faults, no churn.
 pub const SMALL: &str = r#"
@@ -47,6 +47,15 @@ pub fn receipts(out: &[Action]) -> Vec<(UserId, Vec<MsgId>)> {
 }
 
 /// The operations `out` invokes, as (client, request).
+/// An empty member-list page answered at `next_seq`, finished or not.
+pub fn member_list(next_seq: u64, is_finished: bool) -> Response {
+    Response::MemberList {
+        members: Vec::new(),
+        next_seq,
+        is_finished,
+    }
+}
+
 pub fn invokes(out: &[Action]) -> Vec<(UserId, &Request)> {
     out.iter()
         .filter_map(|a| match a {

@@ -179,14 +179,6 @@ mod tests {
         assert!(testkit::invokes(&out).is_empty(), "{out:?}");
     }
 
-    fn list(next_seq: u64, is_finished: bool) -> Response {
-        Response::MemberList {
-            members: Vec::new(),
-            next_seq,
-            is_finished,
-        }
-    }
-
     /// A watcher whose first page of message 7's unread list is out, at time 1000.
     fn first_page_out() -> (Workload, UserId, MsgId) {
         let mut w = watching(1.0);
@@ -209,7 +201,7 @@ mod tests {
         let (mut w, u, msg) = first_page_out();
         let mut out = Vec::new();
         let tag = Tag::WatchPage { msg, pages: 1 };
-        w.on_response(2000, u, tag, &list(12, false), &mut out);
+        w.on_response(2000, u, tag, &testkit::member_list(12, false), &mut out);
         let next = Timer::WatchPage {
             user: u,
             msg,
@@ -237,7 +229,7 @@ mod tests {
         ));
         out.clear();
         let tag = Tag::WatchPage { msg, pages: 2 };
-        w.on_response(due + 900, u, tag, &list(30, true), &mut out);
+        w.on_response(due + 900, u, tag, &testkit::member_list(30, true), &mut out);
         assert!(out.is_empty(), "{out:?}");
         assert!(!w.flows.contains_key(&u) && !w.watching.contains_key(&u));
     }
@@ -251,7 +243,7 @@ mod tests {
         let (mut w, u, msg) = first_page_out();
         let mut out = Vec::new();
         let tag = Tag::WatchPage { msg, pages: max };
-        w.on_response(2000, u, tag, &list(12, false), &mut out);
+        w.on_response(2000, u, tag, &testkit::member_list(12, false), &mut out);
         assert!(out.is_empty() && !w.flows.contains_key(&u), "{out:?}");
 
         let (mut w, u, msg) = first_page_out();
@@ -267,7 +259,7 @@ mod tests {
             2000,
             u,
             Tag::WatchPage { msg, pages: 1 },
-            &list(5, false),
+            &testkit::member_list(5, false),
             &mut out,
         );
         let [Action::Timer { at, timer }] = &out[..] else {
