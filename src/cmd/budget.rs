@@ -3,6 +3,7 @@
 //! and the watcher that ends a simulated run which outgrows it (VmRSS of /proc/self/status,
 //! read every 100 ms on a thread of its own; it only raises a stop flag the simulator polls).
 
+use crate::report::current_rss_bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,10 +21,7 @@ pub fn budget(flag: Option<u64>) -> u64 {
 
 /// 80% of MemTotal, or [`FALLBACK_BUDGET`] where /proc/meminfo cannot be read.
 pub fn machine_default() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| kib_field(&m, "MemTotal:"))
-        .map_or(FALLBACK_BUDGET, |total| total / 5 * 4)
+    crate::report::mem_total_bytes().map_or(FALLBACK_BUDGET, |total| total / 5 * 4)
 }
 
 /// The hint a refusal carries.
@@ -32,17 +30,6 @@ pub fn hint(budget: u64) -> String {
         "raise the budget with {FLAG} (now {}; default 80% of the machine's memory)",
         crate::scenario::bytes(budget)
     )
-}
-
-/// A `NAME:   1234 kB` line of a /proc file, in bytes.
-fn kib_field(text: &str, name: &str) -> Option<u64> {
-    let rest = text.lines().find_map(|l| l.strip_prefix(name))?;
-    let mut parts = rest.split_whitespace();
-    let n: u64 = parts.next()?.parse().ok()?;
-    match parts.next() {
-        Some("kB") => Some(n.saturating_mul(1024)),
-        _ => None,
-    }
 }
 
 /// Parses a size: a number with an optional unit, B, K/KB/KiB, M/MB/MiB, G/GB/GiB, T/TB/TiB
@@ -75,14 +62,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Current resident memory of this process in bytes (VmRSS), 0 where unknown.
-pub fn current_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| kib_field(&s, "VmRSS:"))
-        .unwrap_or(0)
-}
-
 /// A thread that raises `stop` once this process's resident memory exceeds the budget.
 /// Dropping the watcher ends the thread.
 pub struct Watcher {
@@ -103,7 +82,7 @@ impl Watcher {
             .name("readsim-memory".into())
             .spawn(move || {
                 while !d.load(Ordering::Relaxed) {
-                    if current_rss() > budget {
+                    if current_rss_bytes() > budget {
                         o.store(true, Ordering::Relaxed);
                         s.store(true, Ordering::Relaxed);
                         return;
@@ -151,14 +130,6 @@ mod tests {
     }
 
     #[test]
-    fn meminfo_fields_read_in_kib() {
-        let m = "MemTotal:       16384 kB\nMemFree: 1 kB\n";
-        assert_eq!(kib_field(m, "MemTotal:"), Some(16384 * 1024));
-        assert_eq!(kib_field(m, "VmRSS:"), None);
-        assert_eq!(kib_field("MemTotal: 12 MB\n", "MemTotal:"), None);
-    }
-
-    #[test]
     fn the_machine_default_is_positive_and_the_watcher_trips_on_a_tiny_budget() {
         assert!(machine_default() > 0);
         let w = Watcher::start(1);
@@ -168,7 +139,7 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(w.tripped() || current_rss() == 0);
+        assert!(w.tripped() || current_rss_bytes() == 0);
         let w = Watcher::start(u64::MAX);
         std::thread::sleep(Duration::from_millis(150));
         assert!(!w.tripped());

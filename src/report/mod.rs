@@ -31,7 +31,7 @@ pub use markdown::{MARKDOWN_VIOLATIONS, report_markdown};
 pub use merge::{FailedShard, HopSet, MergeInfo, merge_docs, shard_label};
 pub use merge_run::{MergedRun, ShardRun, merge_runs, offsets_ms};
 pub use merged_md::merged_markdown;
-pub use rss::peak_rss_bytes;
+pub use rss::{current_rss_bytes, mem_total_bytes, peak_rss_bytes};
 pub use schema::{FORMAT_VERSION, ReadError, ReportDoc};
 pub use terminal::{TERMINAL_VIOLATIONS, terminal_summary};
 

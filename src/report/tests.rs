@@ -477,13 +477,20 @@ fn human_formats() {
 }
 
 #[test]
-fn vm_hwm_parses_and_reads() {
+fn proc_memory_fields_parse_and_read() {
     let status = "Name:\treadsim\nVmPeak:\t  9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t 1000 kB\n";
-    assert_eq!(rss::parse_vm_hwm(status), 1234 * 1024);
-    assert_eq!(rss::parse_vm_hwm("Name:\tx\n"), 0);
-    assert_eq!(rss::parse_vm_hwm("VmHWM:\tlots kB\n"), 0);
+    assert_eq!(rss::kib_field(status, "VmHWM:"), Some(1234 * 1024));
+    assert_eq!(rss::kib_field(status, "VmRSS:"), Some(1000 * 1024));
+    assert_eq!(rss::kib_field("Name:\tx\n", "VmHWM:"), None);
+    assert_eq!(rss::kib_field("VmHWM:\tlots kB\n", "VmHWM:"), None);
+    assert_eq!(rss::kib_field("MemTotal: 12 MB\n", "MemTotal:"), None);
+    let meminfo = "MemTotal:       16384 kB\nMemFree: 1 kB\n";
+    assert_eq!(rss::kib_field(meminfo, "MemTotal:"), Some(16384 * 1024));
     if std::path::Path::new("/proc/self/status").exists() {
         assert!(peak_rss_bytes() > 0);
+        assert!(current_rss_bytes() > 0);
+        assert!(current_rss_bytes() <= peak_rss_bytes());
+        assert!(mem_total_bytes().is_some_and(|m| m > peak_rss_bytes()));
     }
 }
 

@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn a_simulated_run_that_outgrows_the_budget_is_stopped_with_exit_3() {
-        if super::super::budget::current_rss() == 0 {
+        if crate::report::current_rss_bytes() == 0 {
             return; // no /proc: nothing to watch
         }
         let (s, opts) = tiny_opts(1);
