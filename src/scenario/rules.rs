@@ -104,7 +104,7 @@ rules! {
     I2 = "I2", "lists paged to the end are exact", M("member lists paged to the end once quiet, compared exactly"), "checks.final_list_share";
     I3 = "I3", "counts never decrease", M("counts observed again by a sender who had seen one, and repeated c2c_read pushes"), "pulls.per_user_per_minute";
     I4 = "I4", "only audience receipts count", M("receipts refused NOT_IN_AUDIENCE whose message's count was observed afterwards"), CHURN;
-    I5 = "I5", "model equals its plain re-implementation", N("a property of the model against tests/sim/model_state_machine.rs, not of a run"), "cargo test --test sim";
+    I5 = "I5", "model equals its plain re-implementation", N("a property of the model against tests/sim/model_state_machine/, not of a run"), "cargo test --test sim";
     F1 = "F1", "acknowledged receipts survive a crash", M("counts observed after a server crash-restart, of messages with receipts acknowledged before it"), "[faults] crashes";
     MX1 = "MX1", "no gating (Matrix)", M("receipt-asking sends the Tencent rules would refuse (group type, size), acceptance judged"), "[[groups]] of a type outside receipts.enabled_types, or larger than receipts.max_group_size";
     MX2 = "MX2", "a receipt is a marker (Matrix)", M("acknowledged receipts for a message at or below the reader's acknowledged marker (repeats and older messages)"), "reading.delay (reads out of order), [faults] request_timeout (retries)";
