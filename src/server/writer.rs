@@ -36,6 +36,8 @@ pub(crate) enum Job {
         conn: u64,
         req_id: u64,
         op: WireRequest,
+        /// When the socket task read the frame (the group-commit log's time in the writer).
+        at: Instant,
     },
     /// A frame the socket task made itself (a bad-frame error); routed here to keep order.
     Reply {
@@ -62,6 +64,16 @@ pub(crate) enum Job {
         reply: oneshot::Sender<Vec<admin::BatchResult>>,
     },
     Shutdown,
+}
+
+impl Job {
+    /// When a client's operation was read from its socket; None for every other job.
+    fn arrived(&self) -> Option<Instant> {
+        match self {
+            Job::Client { at, .. } => Some(*at),
+            _ => None,
+        }
+    }
 }
 
 /// What a batch releases after its commit, in order.
@@ -176,6 +188,7 @@ impl Writer {
         }
         let started = Instant::now();
         let n = jobs.len();
+        let arrived: Vec<Instant> = jobs.iter().filter_map(Job::arrived).collect();
         let mut outs = Vec::with_capacity(jobs.len() * 2);
         let mut failed =
             if planted!(self.sem.bugs(), AckBeforeCommit) && self.sem.bugs().state.tx_open() {
@@ -214,7 +227,11 @@ impl Writer {
             outs = outs.into_iter().filter_map(fail_out).collect();
         }
         self.dispatch(outs);
-        self.stats.record(n, started.elapsed());
+        let done = Instant::now();
+        self.stats.record(n, done - started);
+        for at in arrived {
+            self.stats.record_op(started - at, done - at);
+        }
     }
 
     fn apply(&mut self, job: Job, outs: &mut Vec<Out>) -> Result<(), Fatal> {
@@ -224,6 +241,7 @@ impl Writer {
                 conn,
                 req_id,
                 op,
+                ..
             } => {
                 let r = self
                     .sem

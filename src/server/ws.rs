@@ -163,6 +163,7 @@ fn frame_job(user: i64, conn: u64, text: &str) -> Job {
             conn,
             req_id: f.id,
             op: f.op,
+            at: std::time::Instant::now(),
         },
         Err(bad) => Job::Reply {
             user,

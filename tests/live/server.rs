@@ -89,6 +89,10 @@ fn smoke_live_against_a_child_server_passes_with_the_simulated_report_schema() {
         .unwrap_or_else(|| panic!("no group commit line in server.log:\n{log}"));
     assert!(!line.contains("group commit: 0 batches"), "{line}");
     assert!(
+        line.contains("a client operation in the writer p50 "),
+        "{line}"
+    );
+    assert!(
         !log.contains('\x1b'),
         "no colour codes in a log file:\n{log}"
     );

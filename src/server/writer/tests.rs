@@ -52,6 +52,7 @@ fn client(user: i64, req_id: u64, op: Value) -> Job {
         conn: user as u64 * 10,
         req_id,
         op: serde_json::from_value(op).unwrap(),
+        at: std::time::Instant::now(),
     }
 }
 
