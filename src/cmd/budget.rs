@@ -3,7 +3,7 @@
 //! and the watcher that ends a simulated run which outgrows it (VmRSS of /proc/self/status,
 //! read every 100 ms on a thread of its own; it only raises a stop flag the simulator polls).
 
-use crate::report::current_rss_bytes;
+use crate::report::{current_rss_bytes, mem_total_bytes};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub fn budget(flag: Option<u64>) -> u64 {
 
 /// 80% of MemTotal, or [`FALLBACK_BUDGET`] where /proc/meminfo cannot be read.
 pub fn machine_default() -> u64 {
-    crate::report::mem_total_bytes().map_or(FALLBACK_BUDGET, |total| total / 5 * 4)
+    mem_total_bytes().map_or(FALLBACK_BUDGET, |total| total / 5 * 4)
 }
 
 /// The hint a refusal carries.

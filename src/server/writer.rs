@@ -118,6 +118,8 @@ pub(crate) struct Writer {
     pushes: Vec<Push>,
     /// Batch sizes and times, logged when the writer stops.
     stats: CommitStats,
+    /// When each client operation of the batch in progress was read (reused across batches).
+    arrived: Vec<Instant>,
 }
 
 impl Writer {
@@ -133,6 +135,7 @@ impl Writer {
             max_batch: max_batch.max(1),
             pushes: Vec::new(),
             stats: CommitStats::default(),
+            arrived: Vec::new(),
         })
     }
 
@@ -188,7 +191,8 @@ impl Writer {
         }
         let started = Instant::now();
         let n = jobs.len();
-        let arrived: Vec<Instant> = jobs.iter().filter_map(Job::arrived).collect();
+        self.arrived.clear();
+        self.arrived.extend(jobs.iter().filter_map(Job::arrived));
         let mut outs = Vec::with_capacity(jobs.len() * 2);
         let mut failed =
             if planted!(self.sem.bugs(), AckBeforeCommit) && self.sem.bugs().state.tx_open() {
@@ -229,7 +233,7 @@ impl Writer {
         self.dispatch(outs);
         let done = Instant::now();
         self.stats.record(n, done - started);
-        for at in arrived {
+        for &at in &self.arrived {
             self.stats.record_op(started - at, done - at);
         }
     }
